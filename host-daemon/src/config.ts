@@ -1,0 +1,69 @@
+import path from 'node:path';
+
+/** Where the daemon keeps things and how it names them. Flags override the environment, which overrides defaults. */
+export interface DaemonConfig {
+  socketPath: string;
+  /** Persistent state: SQLite store, VM disks, images, vault key. */
+  stateDir: string;
+  /** Volatile state: per-VM sockets and pid files. */
+  runDir: string;
+  /** Unix group allowed to use the socket. */
+  group: string;
+  /** Prefix of every network device the daemon creates, so orphans can be found and only ours removed. */
+  devicePrefix: string;
+  bridge: string;
+  /** IPv4 CIDR the guests' addresses are leased from; the first usable address is the bridge's. */
+  cidr: string;
+  /** QEMU acceleration: `auto` uses KVM only when it is usable. */
+  qemuAccel: 'auto' | 'kvm' | 'tcg';
+  /** Per-VM serial log cap in bytes; one rotated file of the same size is kept. */
+  consoleLogMaxBytes: number;
+  /** Browser VMs are reaped this long after their session ends. */
+  browserVmTtlSeconds: number;
+  /** Per-VM root disk: `clone` (cp --reflink=auto --sparse=always) or `overlay` (qcow2 on the golden image, QEMU). */
+  rootfsMode: 'clone' | 'overlay';
+  /** How long a graceful stop waits for the guest to power off before the VM is killed. */
+  stopTimeoutSeconds: number;
+}
+
+export const DEFAULT_STATE_DIR = '/var/lib/firedeck';
+export const DEFAULT_RUN_DIR = '/run/firedeck';
+
+export function defaultConfig(env: NodeJS.ProcessEnv = process.env): DaemonConfig {
+  const runDir = env.FIREDECK_RUN_DIR ?? DEFAULT_RUN_DIR;
+  return {
+    socketPath: env.FIREDECK_SOCKET ?? path.join(runDir, 'firedeckd.sock'),
+    stateDir: env.FIREDECK_STATE_DIR ?? DEFAULT_STATE_DIR,
+    runDir,
+    group: env.FIREDECK_GROUP ?? 'firedeck',
+    devicePrefix: env.FIREDECK_DEVICE_PREFIX ?? 'fd',
+    bridge: env.FIREDECK_BRIDGE ?? 'fdbr0',
+    cidr: env.FIREDECK_CIDR ?? '10.213.0.0/24',
+    qemuAccel: parseAccel(env.FIREDECK_QEMU_ACCEL),
+    consoleLogMaxBytes: positiveInt(env, 'FIREDECK_CONSOLE_LOG_MAX_BYTES', 8 * 1024 * 1024),
+    browserVmTtlSeconds: positiveInt(env, 'FIREDECK_BROWSER_VM_TTL_SECONDS', 30 * 60),
+    rootfsMode: parseRootfsMode(env.FIREDECK_ROOTFS_MODE),
+    stopTimeoutSeconds: positiveInt(env, 'FIREDECK_STOP_TIMEOUT_SECONDS', 30),
+  };
+}
+
+function parseAccel(value: string | undefined): DaemonConfig['qemuAccel'] {
+  if (value === undefined || value === '') return 'auto';
+  if (value === 'auto' || value === 'kvm' || value === 'tcg') return value;
+  throw new Error(`FIREDECK_QEMU_ACCEL must be auto, kvm or tcg (got ${JSON.stringify(value)})`);
+}
+
+function positiveInt(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const value = env[name];
+  if (value === undefined || value === '') return fallback;
+  if (!/^\d{1,12}$/.test(value) || Number(value) <= 0) {
+    throw new Error(`${name} must be a positive integer (got ${JSON.stringify(value)})`);
+  }
+  return Number(value);
+}
+
+function parseRootfsMode(value: string | undefined): DaemonConfig['rootfsMode'] {
+  if (value === undefined || value === '') return 'clone';
+  if (value === 'clone' || value === 'overlay') return value;
+  throw new Error(`FIREDECK_ROOTFS_MODE must be clone or overlay (got ${JSON.stringify(value)})`);
+}

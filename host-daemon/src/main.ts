@@ -1,0 +1,150 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import { parseArgs } from 'node:util';
+import { FiredeckError } from '../../src/shared/errors';
+import { PROTOCOL_VERSION, type DaemonInfo } from '../../src/shared/protocol/daemon';
+import { FIREDECK_VERSION } from '../../src/shared/version';
+import { defaultConfig, type DaemonConfig } from './config';
+import { dialStdio } from './rpc/dialStdio';
+import { RpcServer } from './rpc/server';
+import { groupId } from './system/users';
+import { probeDrivers } from './vms/availability';
+import { isHostCliCommand, runHostCli } from './cli/hostCli';
+import { QemuDriver } from './vms/qemu/qemuDriver';
+import { FirecrackerDriver } from './vms/firecracker/driver';
+import { registerVmHandlers } from './vms/vmHandlers';
+import { createVmRuntime } from './vms/vmRuntime';
+import { ImageCatalog } from './images/catalog';
+
+/**
+ * firedeckd's one wiring file: flags → config → services → RPC server.
+ * Subcommands: serve, dial-stdio, version.
+ */
+const USAGE = `usage: firedeckd <command> [options]
+
+commands:
+  serve         run the daemon (as root; normally from its systemd unit)
+  dial-stdio    bridge stdin/stdout to the daemon's socket (used over SSH by the app)
+  version       print the version
+  vm            operate VMs: ls, get, create, start, stop, restart, destroy (firedeckd vm help)
+  console       a VM's serial console: firedeckd console <vm> [--follow] [--attach]
+  shell         a shell in a CLI VM as user firedeck: firedeckd shell <vm> [-- command]
+
+common options:
+  --socket PATH     daemon socket (default /run/firedeck/firedeckd.sock, env FIREDECK_SOCKET)
+  --state-dir DIR   persistent state (default /var/lib/firedeck, env FIREDECK_STATE_DIR)
+  --run-dir DIR     volatile state (default /run/firedeck, env FIREDECK_RUN_DIR)
+`;
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (isHostCliCommand(command)) return runHostCli(command, rest, defaultConfig());
+  const { values } = parseArgs({
+    args: rest,
+    options: {
+      socket: { type: 'string' },
+      'state-dir': { type: 'string' },
+      'run-dir': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+    allowPositionals: true,
+  });
+  const config = defaultConfig();
+  if (values['run-dir'] !== undefined) {
+    config.runDir = values['run-dir'];
+    if (values.socket === undefined && process.env.FIREDECK_SOCKET === undefined) {
+      config.socketPath = `${config.runDir}/firedeckd.sock`;
+    }
+  }
+  if (values.socket !== undefined) config.socketPath = values.socket;
+  if (values['state-dir'] !== undefined) config.stateDir = values['state-dir'];
+
+  switch (command) {
+    case 'serve':
+      return serve(config);
+    case 'dial-stdio':
+      return dialStdio(config.socketPath);
+    case 'version':
+      process.stdout.write(`firedeckd ${FIREDECK_VERSION}\n`);
+      return 0;
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(USAGE);
+      return command === undefined ? 2 : 0;
+    default:
+      process.stderr.write(`firedeckd: unknown command ${JSON.stringify(command)}\n${USAGE}`);
+      return 2;
+  }
+}
+
+async function serve(config: DaemonConfig): Promise<number> {
+  const startedAt = new Date().toISOString();
+  fs.mkdirSync(config.runDir, { recursive: true, mode: 0o750 });
+  fs.mkdirSync(config.stateDir, { recursive: true, mode: 0o750 });
+  const log = (line: string): void => {
+    process.stderr.write(`${new Date().toISOString()} ${line}\n`);
+  };
+
+  const vmImages = new ImageCatalog(config.stateDir);
+  const vmRuntime = createVmRuntime({
+    config,
+    drivers: [new FirecrackerDriver(), new QemuDriver(config)],
+    images: { resolve: async (ref) => vmImages.resolve(ref) },
+    attachGid: groupId(config.group),
+    log,
+  });
+  const server = new RpcServer({ log, onMutatingCall: (record) => vmRuntime.recordCall(record) });
+  let reconciled: (done: unknown) => void = () => undefined;
+  const vmsReconciled = new Promise<unknown>((resolve) => (reconciled = resolve));
+  registerVmHandlers(server, vmRuntime.vms, vmRuntime.events, vmsReconciled);
+  server.register('daemon.info', async (): Promise<DaemonInfo> => {
+    const drivers = await probeDrivers(config);
+    const firstAvailable = drivers.find((d) => d.name === 'firecracker' && d.available) ?? drivers.find((d) => d.available);
+    return {
+      version: FIREDECK_VERSION,
+      protocolVersion: PROTOCOL_VERSION,
+      hostname: os.hostname(),
+      pid: process.pid,
+      startedAt,
+      drivers,
+      defaultDriver: firstAvailable?.name ?? null,
+    };
+  });
+
+  // listen() first: it refuses to run beside a live daemon, which must never be reconciled under its feet.
+  await server.listen(config.socketPath, 0o660, groupId(config.group));
+  try {
+    reconciled(await vmRuntime.vms.reconcile());
+  } catch (err) {
+    await server.close();
+    vmRuntime.close();
+    throw err;
+  }
+  log(`firedeckd ${FIREDECK_VERSION} serving ${config.socketPath}`);
+
+  return new Promise<number>((resolve) => {
+    const stop = (signal: string): void => {
+      log(`${signal}: shutting down (VMs keep running)`);
+      void server.close().then(() => {
+        vmRuntime.close();
+        resolve(0);
+      });
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    const e = FiredeckError.from(err);
+    process.stderr.write(`firedeckd: ${e.message}${e.hint ? `\nhint: ${e.hint}` : ''}\n`);
+    process.exitCode = 1;
+  },
+);

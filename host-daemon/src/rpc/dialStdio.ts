@@ -1,0 +1,34 @@
+import net from 'node:net';
+import os from 'node:os';
+import { encodeFrame } from '../../../src/shared/rpc/framing';
+import { notificationFrame } from '../../../src/shared/rpc/jsonrpc';
+import { HELLO_NOTIFICATION } from './server';
+
+/**
+ * `firedeckd dial-stdio`: bridges this process's stdin/stdout to the daemon's socket, the way
+ * `docker system dial-stdio` does, so that an SSH exec channel becomes an RPC connection.
+ * Resolves with the exit code.
+ */
+export function dialStdio(socketPath: string): Promise<number> {
+  return new Promise((resolve) => {
+    const socket = net.connect(socketPath);
+    socket.once('connect', () => {
+      const info = os.userInfo();
+      socket.write(encodeFrame(notificationFrame(HELLO_NOTIFICATION, { user: info.username, uid: info.uid })));
+      process.stdin.pipe(socket);
+      socket.pipe(process.stdout);
+    });
+    socket.once('error', (err: NodeJS.ErrnoException) => {
+      const why =
+        err.code === 'ENOENT' || err.code === 'ECONNREFUSED'
+          ? `firedeckd is not running (no socket at ${socketPath}); start it with: systemctl start firedeckd`
+          : err.code === 'EACCES'
+            ? `permission denied on ${socketPath}: add this user to the group 'firedeck'`
+            : `cannot reach firedeckd at ${socketPath}: ${err.message}`;
+      process.stderr.write(`firedeckd dial-stdio: ${why}\n`);
+      resolve(1);
+    });
+    socket.once('close', () => resolve(0));
+    process.stdin.once('end', () => socket.end());
+  });
+}

@@ -1,0 +1,114 @@
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FiredeckError } from '../../../src/shared/errors';
+import { LineFramer } from '../../../src/shared/rpc/framing';
+import { RpcServer, type CallRecord } from './server';
+
+let dir: string;
+let socketPath: string;
+let server: RpcServer;
+const audited: CallRecord[] = [];
+
+/** Sends raw text and returns the first `count` frames the server answers with. */
+function exchange(text: string, count: number): Promise<Record<string, unknown>[]> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(socketPath);
+    const framer = new LineFramer(64 * 1024 * 1024);
+    const frames: Record<string, unknown>[] = [];
+    socket.once('connect', () => socket.write(text));
+    socket.on('data', (chunk: Buffer) => {
+      for (const ev of framer.push(chunk)) {
+        if (ev.type === 'frame') frames.push(JSON.parse(ev.text) as Record<string, unknown>);
+      }
+      if (frames.length >= count) {
+        socket.end();
+        resolve(frames);
+      }
+    });
+    socket.once('error', reject);
+  });
+}
+
+beforeAll(async () => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'firedeck-rpc-'));
+  socketPath = path.join(dir, 'd.sock');
+  server = new RpcServer({ onMutatingCall: (r) => audited.push(r) });
+  server.register('daemon.info', () => ({
+    version: '9.9.9',
+    protocolVersion: 1,
+    hostname: 'h',
+    pid: 1,
+    startedAt: new Date(0).toISOString(),
+    drivers: [],
+    defaultDriver: null,
+  }));
+  server.register('vm.get', ({ id }) => {
+    throw new FiredeckError('not_found', `No VM ${id}`, { hint: 'vm.list shows the VMs' });
+  });
+  server.register('vm.destroy', ({ id }) => {
+    throw new FiredeckError('not_found', `No VM ${id}`);
+  });
+  await server.listen(socketPath, 0o600);
+});
+
+afterAll(async () => {
+  await server.close();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+describe('RpcServer (JSON-RPC 2.0 over a unix socket)', () => {
+  it('answers a malformed frame with -32700 and keeps serving the same connection', async () => {
+    const frames = await exchange('{not json\n{"jsonrpc":"2.0","id":7,"method":"daemon.info","params":{}}\n', 2);
+    expect(frames[0]).toMatchObject({ jsonrpc: '2.0', id: null, error: { code: -32700 } });
+    expect(frames[1]).toMatchObject({ id: 7, result: { version: '9.9.9' } });
+  });
+
+  it('answers an unknown method with -32601', async () => {
+    const [f] = await exchange('{"jsonrpc":"2.0","id":1,"method":"vm.explode","params":{}}\n', 1);
+    expect(f).toMatchObject({ id: 1, error: { code: -32601, data: { kind: 'method_not_found' } } });
+  });
+
+  it('answers bad params with -32602 naming the field', async () => {
+    const [f] = await exchange('{"jsonrpc":"2.0","id":"a","method":"vm.get","params":{"id":"../etc"}}\n', 1);
+    expect(f).toMatchObject({ id: 'a', error: { code: -32602 } });
+    expect(JSON.stringify(f)).toContain('id');
+  });
+
+  it('answers a non-request object with -32600', async () => {
+    const [f] = await exchange('{"jsonrpc":"1.0","id":3,"method":"daemon.info"}\n', 1);
+    expect(f).toMatchObject({ id: 3, error: { code: -32600 } });
+  });
+
+  it('carries a handler error whole: kind, code and hint', async () => {
+    const [f] = await exchange('{"jsonrpc":"2.0","id":4,"method":"vm.get","params":{"id":"vm-0000abcd"}}\n', 1);
+    expect(f).toMatchObject({
+      id: 4,
+      error: { code: -32001, message: 'No VM vm-0000abcd', data: { kind: 'not_found', hint: 'vm.list shows the VMs' } },
+    });
+  });
+
+  it('drops an oversized frame with frame_too_large and stays up', async () => {
+    const big = `{"jsonrpc":"2.0","id":5,"method":"daemon.info","params":{"x":"${'a'.repeat(1_200_000)}"}}\n`;
+    const frames = await exchange(`${big}{"jsonrpc":"2.0","id":6,"method":"daemon.info","params":{}}\n`, 2);
+    expect(frames[0]).toMatchObject({ error: { code: -32007 } });
+    expect(frames[1]).toMatchObject({ id: 6, result: { hostname: 'h' } });
+  });
+
+  it('ignores notifications (no response) and answers the request after them', async () => {
+    const frames = await exchange(
+      '{"jsonrpc":"2.0","method":"session.hello","params":{"user":"ops","uid":1000}}\n{"jsonrpc":"2.0","id":9,"method":"vm.destroy","params":{"id":"vm-0000abcd"}}\n',
+      1,
+    );
+    expect(frames[0]).toMatchObject({ id: 9, error: { code: -32001 } });
+    const last = audited.at(-1)!;
+    expect(last).toMatchObject({ method: 'vm.destroy', ok: false, caller: { user: 'ops', uid: 1000 } });
+  });
+
+  it('refuses to start over a live socket', async () => {
+    const other = new RpcServer();
+    await expect(other.listen(socketPath)).rejects.toMatchObject({ kind: 'conflict' });
+  });
+});

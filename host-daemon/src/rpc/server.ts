@@ -1,0 +1,230 @@
+import fs from 'node:fs';
+import net from 'node:net';
+import { randomUUID } from 'node:crypto';
+import type { z } from 'zod';
+import { FiredeckError } from '../../../src/shared/errors';
+import { LineFramer, encodeFrame } from '../../../src/shared/rpc/framing';
+import { classifyServerFrame, failureFrame, notificationFrame, successFrame } from '../../../src/shared/rpc/jsonrpc';
+import { isMethodName, methods, type MethodName, type Methods, type ResultOf } from '../../../src/shared/protocol/methods';
+
+/** Who is on the other end of a connection, as `firedeckd dial-stdio` announced it. */
+export interface Caller {
+  user: string;
+  uid: number | null;
+}
+
+export interface CallContext {
+  connection: RpcConnection;
+  caller: Caller;
+}
+
+export type Handler<M extends MethodName> = (
+  params: z.output<Methods[M]['params']>,
+  ctx: CallContext,
+) => Promise<ResultOf<M>> | ResultOf<M>;
+
+export interface CallRecord {
+  method: MethodName;
+  caller: Caller;
+  params: unknown;
+  ok: boolean;
+  error: FiredeckError | null;
+}
+
+export interface RpcServerOptions {
+  /** Called after every mutating call, successful or not (the audit log). */
+  onMutatingCall?: (record: CallRecord) => void;
+  /** A subscriber whose unsent output exceeds this is disconnected rather than buffered without bound. */
+  maxBufferedBytes?: number;
+  log?: (line: string) => void;
+}
+
+/** The hello a dialer sends first: not a method, so it never reaches a handler. */
+export const HELLO_NOTIFICATION = 'session.hello';
+
+/** One client connection: frames in, responses and notifications out, closed on overflow. */
+export class RpcConnection {
+  readonly id = randomUUID();
+  caller: Caller = { user: 'unknown', uid: null };
+  private readonly closeHandlers = new Set<() => void>();
+  private closed = false;
+
+  constructor(
+    private readonly socket: net.Socket,
+    private readonly maxBufferedBytes: number,
+  ) {
+    socket.on('close', () => {
+      this.closed = true;
+      for (const h of this.closeHandlers) h();
+      this.closeHandlers.clear();
+    });
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  onClose(handler: () => void): () => void {
+    if (this.closed) {
+      handler();
+      return () => undefined;
+    }
+    this.closeHandlers.add(handler);
+    return () => this.closeHandlers.delete(handler);
+  }
+
+  send(frame: string): void {
+    if (this.closed) return;
+    if (this.socket.writableLength > this.maxBufferedBytes) {
+      // A reader that stopped reading would make us hold its events forever: cut it off instead.
+      this.socket.destroy(new Error('client too slow: output buffer exceeded'));
+      return;
+    }
+    this.socket.write(encodeFrame(frame));
+  }
+
+  notify(method: string, params: unknown): void {
+    this.send(notificationFrame(method, params));
+  }
+}
+
+/** JSON-RPC 2.0 over newline-delimited frames on a unix socket. */
+export class RpcServer {
+  private readonly handlers = new Map<MethodName, Handler<MethodName>>();
+  private server: net.Server | null = null;
+  private readonly connections = new Set<net.Socket>();
+  private readonly maxBufferedBytes: number;
+
+  constructor(private readonly options: RpcServerOptions = {}) {
+    this.maxBufferedBytes = options.maxBufferedBytes ?? 16 * 1024 * 1024;
+  }
+
+  register<M extends MethodName>(name: M, handler: Handler<M>): void {
+    if (this.handlers.has(name)) throw new Error(`handler for ${name} registered twice`);
+    this.handlers.set(name, handler as unknown as Handler<MethodName>);
+  }
+
+  /** Listens on `socketPath` (replacing a stale socket file) with the given mode and group. */
+  async listen(socketPath: string, mode = 0o660, gid: number | null = null): Promise<void> {
+    if (fs.existsSync(socketPath)) {
+      const live = await new Promise<boolean>((resolve) => {
+        const probe = net.connect(socketPath);
+        probe.once('connect', () => {
+          probe.destroy();
+          resolve(true);
+        });
+        probe.once('error', () => resolve(false));
+      });
+      if (live) {
+        throw new FiredeckError('conflict', `Another firedeckd is already serving ${socketPath}`, {
+          hint: 'Stop the other daemon (systemctl stop firedeckd) or pass --socket with another path.',
+        });
+      }
+      fs.unlinkSync(socketPath);
+    }
+    const server = net.createServer((socket) => this.accept(socket));
+    this.server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      // Create the socket with no access for others, then open it up to the group.
+      const oldUmask = process.umask(0o177);
+      server.listen(socketPath, () => {
+        process.umask(oldUmask);
+        resolve();
+      });
+    });
+    if (gid !== null) fs.chownSync(socketPath, process.getuid?.() ?? 0, gid);
+    fs.chmodSync(socketPath, mode);
+  }
+
+  async close(): Promise<void> {
+    for (const s of this.connections) s.destroy();
+    const server = this.server;
+    this.server = null;
+    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  private accept(socket: net.Socket): void {
+    this.connections.add(socket);
+    const connection = new RpcConnection(socket, this.maxBufferedBytes);
+    const framer = new LineFramer();
+    socket.on('data', (chunk: Buffer) => {
+      for (const ev of framer.push(chunk)) {
+        if (ev.type === 'oversized') connection.send(failureFrame(null, ev.error));
+        else void this.handleFrame(connection, ev.text);
+      }
+    });
+    socket.on('error', () => undefined);
+    socket.on('close', () => this.connections.delete(socket));
+  }
+
+  /** Handles one frame; every outcome is a response, never a crash. */
+  async handleFrame(connection: RpcConnection, text: string): Promise<void> {
+    const incoming = classifyServerFrame(text);
+    if (incoming.type === 'invalid') {
+      connection.send(failureFrame(incoming.id, incoming.error));
+      return;
+    }
+    if (incoming.type === 'notification') {
+      if (incoming.message.method === HELLO_NOTIFICATION) connection.caller = parseHello(incoming.message.params);
+      return; // Notifications get no response (JSON-RPC 2.0 §4.1).
+    }
+    const { id, method, params } = incoming.message;
+    if (!isMethodName(method) || !this.handlers.has(method)) {
+      connection.send(
+        failureFrame(id, new FiredeckError('method_not_found', `Method not found: ${method.slice(0, 128)}`)),
+      );
+      return;
+    }
+    const def = methods[method];
+    const parsed = def.params.safeParse(params ?? {});
+    if (!parsed.success) {
+      connection.send(
+        failureFrame(
+          id,
+          new FiredeckError('invalid_params', `Invalid params for ${method}: ${summarizeIssues(parsed.error)}`, {
+            details: { issues: parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })) },
+          }),
+        ),
+      );
+      return;
+    }
+    const handler = this.handlers.get(method)!;
+    let error: FiredeckError | null = null;
+    try {
+      const result = await handler(parsed.data, { connection, caller: connection.caller });
+      const checked = def.result.safeParse(result);
+      if (!checked.success) {
+        throw new FiredeckError('internal', `Daemon produced an invalid result for ${method}`);
+      }
+      connection.send(successFrame(id, checked.data));
+    } catch (err) {
+      error = FiredeckError.from(err);
+      if (error.kind === 'internal') this.options.log?.(`${method} failed: ${describe(err)}`);
+      connection.send(failureFrame(id, error));
+    } finally {
+      if (def.mutating) {
+        this.options.onMutatingCall?.({ method, caller: connection.caller, params: parsed.data, ok: error === null, error });
+      }
+    }
+  }
+}
+
+function parseHello(params: unknown): Caller {
+  if (typeof params !== 'object' || params === null) return { user: 'unknown', uid: null };
+  const p = params as { user?: unknown; uid?: unknown };
+  const user = typeof p.user === 'string' && /^[A-Za-z0-9._-]{1,64}$/.test(p.user) ? p.user : 'unknown';
+  const uid = typeof p.uid === 'number' && Number.isInteger(p.uid) ? p.uid : null;
+  return { user, uid };
+}
+
+function summarizeIssues(error: z.ZodError): string {
+  return error.issues
+    .slice(0, 5)
+    .map((i) => (i.path.length > 0 ? `${i.path.join('.')}: ${i.message}` : i.message))
+    .join('; ');
+}
+
+function describe(err: unknown): string {
+  return err instanceof Error ? (err.stack ?? err.message) : String(err);
+}

@@ -1,0 +1,16 @@
+import fs from 'node:fs';
+
+/** The numeric id of a unix group from /etc/group, or null when the group does not exist. */
+export function groupId(name: string, groupFile = '/etc/group'): number | null {
+  let text: string;
+  try {
+    text = fs.readFileSync(groupFile, 'utf8');
+  } catch {
+    return null;
+  }
+  for (const line of text.split('\n')) {
+    const [group, , gid] = line.split(':');
+    if (group === name && gid !== undefined && /^\d+$/.test(gid)) return Number(gid);
+  }
+  return null;
+}

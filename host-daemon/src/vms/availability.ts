@@ -1,0 +1,100 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import type { DriverAvailability } from '../../../src/shared/protocol/daemon';
+import type { DaemonConfig } from '../config';
+
+const run = promisify(execFile);
+
+/** Finds an executable on PATH (or the given absolute path). */
+export function findExecutable(name: string, searchPath = process.env.PATH ?? ''): string | null {
+  if (name.includes('/')) return isExecutable(name) ? name : null;
+  for (const dir of searchPath.split(':')) {
+    if (dir === '') continue;
+    const candidate = path.join(dir, name);
+    if (isExecutable(candidate)) return candidate;
+  }
+  return null;
+}
+
+function isExecutable(file: string): boolean {
+  try {
+    fs.accessSync(file, fs.constants.X_OK);
+    return fs.statSync(file).isFile();
+  } catch {
+    return false;
+  }
+}
+
+async function versionOf(binary: string): Promise<string | null> {
+  try {
+    const { stdout } = await run(binary, ['--version'], { timeout: 5000 });
+    return stdout.split('\n')[0]?.trim() ?? null;
+  } catch {
+    return null;
+  }
+}
+
+/** Whether /dev/kvm can be opened for read and write by this process. */
+export function kvmAccessible(): boolean {
+  try {
+    fs.accessSync('/dev/kvm', fs.constants.R_OK | fs.constants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export async function probeQemu(config: Pick<DaemonConfig, 'qemuAccel'>): Promise<DriverAvailability> {
+  const binary = findExecutable('qemu-system-x86_64');
+  if (binary === null) {
+    return {
+      name: 'qemu',
+      available: false,
+      binary: null,
+      version: null,
+      accel: null,
+      reason: 'qemu-system-x86_64 not found: apt-get install qemu-system-x86',
+    };
+  }
+  const kvm = kvmAccessible();
+  const accel = config.qemuAccel === 'tcg' ? 'tcg' : config.qemuAccel === 'kvm' ? 'kvm' : kvm ? 'kvm' : 'tcg';
+  return {
+    name: 'qemu',
+    available: true,
+    binary,
+    version: await versionOf(binary),
+    accel,
+    reason: accel === 'tcg' ? 'no usable KVM: guests run under TCG emulation (slow)' : null,
+  };
+}
+
+export async function probeFirecracker(): Promise<DriverAvailability> {
+  const binary = findExecutable('firecracker');
+  if (binary === null) {
+    return {
+      name: 'firecracker',
+      available: false,
+      binary: null,
+      version: null,
+      accel: null,
+      reason: 'firecracker not found on PATH (install a release binary as /usr/local/bin/firecracker)',
+    };
+  }
+  if (!kvmAccessible()) {
+    return {
+      name: 'firecracker',
+      available: false,
+      binary,
+      version: await versionOf(binary),
+      accel: null,
+      reason: 'Firecracker needs /dev/kvm, which this host does not offer',
+    };
+  }
+  return { name: 'firecracker', available: true, binary, version: await versionOf(binary), accel: 'kvm', reason: null };
+}
+
+export async function probeDrivers(config: Pick<DaemonConfig, 'qemuAccel'>): Promise<DriverAvailability[]> {
+  return Promise.all([probeFirecracker(), probeQemu(config)]);
+}

@@ -1,0 +1,92 @@
+/**
+ * One table of error kinds for every boundary (RPC, IPC, CLI). Each kind has a JSON-RPC code; the
+ * standard JSON-RPC 2.0 codes keep their meaning, Firedeck's own live in the server range.
+ */
+export const errorCodes = {
+  parse_error: -32700,
+  invalid_request: -32600,
+  method_not_found: -32601,
+  invalid_params: -32602,
+  internal: -32603,
+  not_found: -32001,
+  conflict: -32002,
+  invalid_state: -32003,
+  timeout: -32004,
+  unavailable: -32005,
+  permission_denied: -32006,
+  frame_too_large: -32007,
+  resource_exhausted: -32008,
+  build_failed: -32009,
+  cancelled: -32010,
+  host_key_mismatch: -32050,
+  host_key_unknown: -32051,
+  connection_failed: -32052,
+  auth_failed: -32053,
+  disconnected: -32054,
+  unauthorized: -32055,
+} as const;
+
+export type ErrorKind = keyof typeof errorCodes;
+
+const kindByCode = new Map<number, ErrorKind>(
+  (Object.entries(errorCodes) as [ErrorKind, number][]).map(([kind, code]) => [code, kind]),
+);
+
+/** The error object of a JSON-RPC 2.0 response, as Firedeck fills it. */
+export interface RpcErrorObject {
+  code: number;
+  message: string;
+  data?: { kind: ErrorKind; hint?: string; details?: Record<string, unknown> };
+}
+
+export interface ErrorOptions {
+  hint?: string;
+  details?: Record<string, unknown>;
+  cause?: unknown;
+}
+
+/** The one error type of Firedeck: a kind from the table, a message, an optional hint that says the fix. */
+export class FiredeckError extends Error {
+  readonly kind: ErrorKind;
+  readonly hint: string | undefined;
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor(kind: ErrorKind, message: string, options: ErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'FiredeckError';
+    this.kind = kind;
+    this.hint = options.hint;
+    this.details = options.details;
+  }
+
+  get code(): number {
+    return errorCodes[this.kind];
+  }
+
+  toJSON(): RpcErrorObject {
+    const data: NonNullable<RpcErrorObject['data']> = { kind: this.kind };
+    if (this.hint !== undefined) data.hint = this.hint;
+    if (this.details !== undefined) data.details = this.details;
+    return { code: this.code, message: this.message, data };
+  }
+
+  /** Rebuilds an error that crossed a boundary; unknown codes become `internal`. */
+  static fromJSON(obj: RpcErrorObject): FiredeckError {
+    const kind = obj.data?.kind ?? kindByCode.get(obj.code) ?? 'internal';
+    const options: ErrorOptions = {};
+    if (obj.data?.hint !== undefined) options.hint = obj.data.hint;
+    if (obj.data?.details !== undefined) options.details = obj.data.details;
+    return new FiredeckError(kind in errorCodes ? kind : 'internal', obj.message, options);
+  }
+
+  /** Wraps anything thrown into a FiredeckError without leaking stack traces across the wire. */
+  static from(err: unknown, fallback: ErrorKind = 'internal'): FiredeckError {
+    if (err instanceof FiredeckError) return err;
+    const message = err instanceof Error ? err.message : String(err);
+    return new FiredeckError(fallback, message, { cause: err });
+  }
+}
+
+export function isFiredeckError(err: unknown, kind?: ErrorKind): err is FiredeckError {
+  return err instanceof FiredeckError && (kind === undefined || err.kind === kind);
+}

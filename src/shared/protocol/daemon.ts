@@ -1,0 +1,31 @@
+import { z } from 'zod';
+
+export const PROTOCOL_VERSION = 1;
+
+export const DriverName = z.enum(['qemu', 'firecracker']);
+export type DriverName = z.infer<typeof DriverName>;
+
+export const DriverAvailability = z.object({
+  name: DriverName,
+  available: z.boolean(),
+  /** The binary found, when found. */
+  binary: z.string().nullable(),
+  version: z.string().nullable(),
+  /** `kvm` or `tcg` for QEMU; `kvm` for Firecracker; null when unavailable. */
+  accel: z.enum(['kvm', 'tcg']).nullable(),
+  /** Why the driver is unavailable or degraded, in words an operator can act on. */
+  reason: z.string().nullable(),
+});
+export type DriverAvailability = z.infer<typeof DriverAvailability>;
+
+export const DaemonInfo = z.object({
+  version: z.string(),
+  protocolVersion: z.number().int(),
+  hostname: z.string(),
+  pid: z.number().int(),
+  startedAt: z.string(),
+  drivers: z.array(DriverAvailability),
+  /** The driver new VMs get unless they ask for another. */
+  defaultDriver: DriverName.nullable(),
+});
+export type DaemonInfo = z.infer<typeof DaemonInfo>;

@@ -1,0 +1,44 @@
+import { z } from 'zod';
+import { Vm, VmState } from './vm';
+
+/** Everything the daemon tells subscribers, one discriminated union. */
+export const DaemonEvent = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('vm.created'), vm: Vm }),
+  z.object({ type: z.literal('vm.state'), vm: Vm, from: VmState, to: VmState }),
+  z.object({ type: z.literal('vm.ready'), vmId: z.string(), marker: z.string() }),
+  z.object({ type: z.literal('vm.destroyed'), vmId: z.string() }),
+  z.object({
+    type: z.literal('image.build'),
+    buildId: z.string(),
+    recipe: z.string(),
+    step: z.string(),
+    percent: z.number().nullable(),
+    line: z.string().nullable(),
+    status: z.enum(['running', 'succeeded', 'failed']),
+  }),
+  z.object({
+    type: z.literal('daemon.reconciled'),
+    adopted: z.array(z.string()),
+    crashed: z.array(z.string()),
+    orphansRemoved: z.array(z.string()),
+  }),
+]);
+export type DaemonEvent = z.infer<typeof DaemonEvent>;
+export type DaemonEventType = DaemonEvent['type'];
+
+/** The envelope of the `event` notification: a daemon-wide sequence number and a timestamp. */
+export const EventEnvelope = z.object({
+  subscription: z.string(),
+  seq: z.number().int(),
+  at: z.string(),
+  event: DaemonEvent,
+});
+export type EventEnvelope = z.infer<typeof EventEnvelope>;
+
+export const EVENT_NOTIFICATION = 'event' as const;
+
+export const EventsSubscribeParams = z.object({
+  /** Event types to receive; all when omitted. */
+  types: z.array(z.string().max(64)).max(32).optional(),
+});
+export const EventsSubscribeResult = z.object({ subscription: z.string(), seq: z.number().int() });

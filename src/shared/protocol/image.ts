@@ -1,0 +1,85 @@
+import { z } from 'zod';
+
+/** Name of a golden image (and of its recipe under `images/`). */
+export const ImageName = z.string().regex(/^[a-z][a-z0-9-]{0,31}$/, 'image names are 1-32 of a-z, 0-9, "-"');
+/** A published version: `<UTC yyyymmddThhmmss>-<first 12 hex of the recipe hash>` (or a recipe hash in caches). */
+export const ImageVersion = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$/, 'not an image version');
+/** `name` (the current version) or `name@version`. */
+export const ImageRef = z.string().regex(/^[a-z][a-z0-9-]{0,31}(@[A-Za-z0-9][A-Za-z0-9._-]{0,79})?$/, 'image ref is name or name@version');
+
+export const ImagePackage = z.object({ name: z.string(), version: z.string() });
+
+/** `manifest.json` of a published golden image version: what it was built from and what it holds. */
+export const ImageManifest = z.object({
+  name: ImageName,
+  version: ImageVersion,
+  recipeHash: z.string().regex(/^[0-9a-f]{64}$/),
+  builderVersion: z.number().int(),
+  suite: z.string(),
+  builtAt: z.string(),
+  buildSeconds: z.number(),
+  kernel: z.object({
+    /** `uname -r` of the image's kernel, e.g. 6.1.0-50-amd64. */
+    release: z.string(),
+    /** Debian package and version the kernel came from. */
+    package: z.string(),
+    packageVersion: z.string(),
+    file: z.literal('vmlinuz'),
+    initrd: z.literal('initrd.img'),
+    /** An uncompressed kernel for Firecracker, when one was configured for the build. */
+    firecrackerKernel: z.string().nullable(),
+  }),
+  rootfs: z.object({
+    file: z.literal('rootfs.ext4'),
+    sizeBytes: z.number().int(),
+    sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  }),
+  packages: z.array(ImagePackage),
+  npmGlobals: z.array(ImagePackage),
+  readiness: z.array(z.string()),
+  /** How the boot test went; null when the build ran without one. */
+  bootTest: z.object({ seconds: z.number(), markers: z.array(z.string()) }).nullable(),
+});
+export type ImageManifest = z.infer<typeof ImageManifest>;
+
+/** One version in the catalog, as `image.list` returns it. */
+export const GoldenImageVersion = z.object({
+  name: ImageName,
+  version: ImageVersion,
+  current: z.boolean(),
+  builtAt: z.string(),
+  recipeHash: z.string(),
+  kernelRelease: z.string(),
+  rootfsBytes: z.number().int(),
+  /** Bytes the version's files occupy on disk (sparse). */
+  diskBytes: z.number().int(),
+});
+export type GoldenImageVersion = z.infer<typeof GoldenImageVersion>;
+
+export const ImageBuildParams = z
+  .object({
+    recipe: ImageName,
+    /** Skip the boot test (faster; for development only). */
+    skipBootTest: z.boolean().optional(),
+    /** Make the new version current when it passes (default true). */
+    promote: z.boolean().optional(),
+  })
+  .strict();
+export const ImageBuildResult = z.object({
+  buildId: z.string(),
+  /** True when an identical version (same recipe hash) was already published and nothing was built. */
+  reused: z.boolean(),
+  image: GoldenImageVersion,
+});
+
+export const ImageListParams = z.object({ name: ImageName.optional() }).strict();
+export const ImagePromoteParams = z.object({ name: ImageName, version: ImageVersion }).strict();
+export const ImageRollbackParams = z.object({ name: ImageName }).strict();
+export const ImageGcParams = z
+  .object({
+    name: ImageName.optional(),
+    /** Versions to keep per image besides the current one (default 2). */
+    keep: z.number().int().min(0).max(100).optional(),
+  })
+  .strict();
+export const ImageGcResult = z.object({ removed: z.array(z.string()), freedBytes: z.number().int() });

@@ -1,0 +1,59 @@
+import { z } from 'zod';
+import { DaemonInfo } from './daemon';
+import { EventsSubscribeParams, EventsSubscribeResult } from './events';
+import {
+  Vm,
+  VmConsoleTail,
+  VmConsoleTailParams,
+  VmCreateParams,
+  VmRef,
+  VmStopParams,
+  VmWaitReadyParams,
+} from './vm';
+
+/**
+ * One declaration per RPC method, imported by the daemon (which validates params) and by every client
+ * (which validates results). `mutating` methods are written to the audit log with the caller.
+ */
+export interface MethodDef<P extends z.ZodType, R extends z.ZodType> {
+  readonly method: string;
+  readonly params: P;
+  readonly result: R;
+  readonly mutating: boolean;
+}
+
+function method<const N extends string, P extends z.ZodType, R extends z.ZodType>(
+  name: N,
+  params: P,
+  result: R,
+  mutating: boolean,
+): MethodDef<P, R> & { readonly method: N } {
+  return { method: name, params, result, mutating };
+}
+
+const Empty = z.object({}).strict();
+const Ok = z.object({ ok: z.literal(true) });
+
+export const methods = {
+  'daemon.info': method('daemon.info', Empty, DaemonInfo, false),
+  'events.subscribe': method('events.subscribe', EventsSubscribeParams, EventsSubscribeResult, false),
+  'events.unsubscribe': method('events.unsubscribe', z.object({ subscription: z.string() }), Ok, false),
+  'vm.list': method('vm.list', z.object({ includeDestroyed: z.boolean().optional() }).strict(), z.array(Vm), false),
+  'vm.get': method('vm.get', VmRef, Vm, false),
+  'vm.create': method('vm.create', VmCreateParams, Vm, true),
+  'vm.start': method('vm.start', VmRef, Vm, true),
+  'vm.stop': method('vm.stop', VmStopParams, Vm, true),
+  'vm.restart': method('vm.restart', VmStopParams, Vm, true),
+  'vm.destroy': method('vm.destroy', VmRef, Vm, true),
+  'vm.waitReady': method('vm.waitReady', VmWaitReadyParams, Vm, false),
+  'vm.console.tail': method('vm.console.tail', VmConsoleTailParams, VmConsoleTail, false),
+} as const;
+
+export type Methods = typeof methods;
+export type MethodName = keyof Methods;
+export type ParamsOf<M extends MethodName> = z.input<Methods[M]['params']>;
+export type ResultOf<M extends MethodName> = z.output<Methods[M]['result']>;
+
+export function isMethodName(name: string): name is MethodName {
+  return Object.prototype.hasOwnProperty.call(methods, name);
+}

@@ -1,0 +1,74 @@
+import { z } from 'zod';
+import { IsoTime, OwnerId, SafeName, VmId } from './common';
+import { DriverName } from './daemon';
+
+export const VmKind = z.enum(['cli', 'browser']);
+export type VmKind = z.infer<typeof VmKind>;
+
+/** creating → booting → running → stopping → stopped | crashed | destroyed */
+export const VmState = z.enum(['creating', 'booting', 'running', 'stopping', 'stopped', 'crashed', 'destroyed']);
+export type VmState = z.infer<typeof VmState>;
+
+export const Vm = z.object({
+  id: VmId,
+  name: SafeName,
+  kind: VmKind,
+  owner: OwnerId,
+  image: z.string(),
+  driver: DriverName,
+  vcpus: z.number().int(),
+  memoryMib: z.number().int(),
+  diskMib: z.number().int(),
+  address: z.string().nullable(),
+  tap: z.string().nullable(),
+  mac: z.string().nullable(),
+  pid: z.number().int().nullable(),
+  state: VmState,
+  /** Readiness markers seen on the serial console since the last boot (`vm`, `sshd`, `vnc`, `agent`). */
+  ready: z.array(z.string()),
+  createdAt: IsoTime,
+  updatedAt: IsoTime,
+  startedAt: IsoTime.nullable(),
+  /** When the reaper destroys it (browser VMs); null for VMs that live until deleted. */
+  expiresAt: IsoTime.nullable(),
+  /** The last error that moved it to `crashed`, in words. */
+  lastError: z.string().nullable(),
+  /** The guest's SSH host key (`<type> <base64>`) from its FIREDECK-HOSTKEY marker, pinned for `firedeckd shell`. */
+  hostKey: z.string().nullable().optional(),
+});
+export type Vm = z.infer<typeof Vm>;
+
+export const VmCreateParams = z.object({
+  name: SafeName,
+  kind: VmKind,
+  owner: OwnerId,
+  /** A published image name (`cli`, `browser`, `test`), optionally pinned as `name@version`. */
+  image: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}(@[0-9A-Za-z.-]{1,64})?$/, 'image must be name or name@version'),
+  driver: DriverName.optional(),
+  vcpus: z.number().int().min(1).max(32).optional(),
+  memoryMib: z.number().int().min(64).max(262144).optional(),
+  diskMib: z.number().int().min(256).max(1048576).optional(),
+  /** Start right after creation (default true). */
+  start: z.boolean().optional(),
+  sessionId: z.string().regex(/^[A-Za-z0-9-]{1,64}$/).optional(),
+});
+export type VmCreateParams = z.infer<typeof VmCreateParams>;
+
+export const VmRef = z.object({ id: VmId });
+export const VmStopParams = z.object({
+  id: VmId,
+  /** Seconds to wait for a graceful power-down before killing (default 30). */
+  timeoutSeconds: z.number().int().min(0).max(3600).optional(),
+  force: z.boolean().optional(),
+});
+export const VmWaitReadyParams = z.object({
+  id: VmId,
+  marker: z.string().regex(/^[a-z][a-z0-9-]{0,31}$/).optional(),
+  timeoutSeconds: z.number().int().min(1).max(3600).optional(),
+});
+export const VmConsoleTailParams = z.object({
+  id: VmId,
+  /** Last N lines (default 200). */
+  lines: z.number().int().min(1).max(100000).optional(),
+});
+export const VmConsoleTail = z.object({ lines: z.array(z.string()), truncated: z.boolean() });

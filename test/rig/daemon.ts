@@ -1,0 +1,199 @@
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { FiredeckError } from '../../src/shared/errors';
+import { LineFramer, encodeFrame } from '../../src/shared/rpc/framing';
+import { classifyClientFrame, requestFrame } from '../../src/shared/rpc/jsonrpc';
+import type { MethodName, ParamsOf, ResultOf } from '../../src/shared/protocol/methods';
+import { makeTempDir, waitForOutput } from './tmp';
+
+export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const DAEMON_BUNDLE = path.join(REPO_ROOT, 'host-daemon/dist/firedeckd.cjs');
+
+let built: Promise<void> | null = null;
+
+/** Builds the daemon bundle once per test process, so a suite always runs the code it sees. */
+export function buildDaemon(): Promise<void> {
+  built ??= Promise.resolve().then(() => {
+    execFileSync(process.execPath, [path.join(REPO_ROOT, 'host-daemon/build.mjs')], { stdio: 'inherit' });
+  });
+  return built;
+}
+
+export interface DaemonOptions {
+  /** Extra environment for the daemon (FIREDECK_BRIDGE, FIREDECK_CIDR, FIREDECK_DEVICE_PREFIX, …). */
+  env?: Record<string, string>;
+  /** Reuse the state of an earlier daemon (its dirs), e.g. after kill9(). */
+  reuse?: { stateDir: string; runDir: string };
+}
+
+export interface DaemonRig {
+  socketPath: string;
+  stateDir: string;
+  runDir: string;
+  /** Holds a `firedeckd` wrapper bound to this daemon's socket: put it first on PATH (e.g. in the sshd rig). */
+  binDir: string;
+  /** A shell command that runs this daemon's CLI, e.g. `${firedeckdCommand} vm ls`. */
+  firedeckdCommand: string;
+  pid(): number;
+  /** Everything the daemon wrote to stderr so far. */
+  log(): string;
+  call<M extends MethodName>(method: M, params: ParamsOf<M>): Promise<ResultOf<M>>;
+  /** Sends raw text on a fresh connection and collects the first `count` frames that come back. */
+  raw(text: string, count: number): Promise<unknown[]>;
+  kill9(): Promise<void>;
+  /** Starts the daemon again on the same dirs (after kill9 or stop). */
+  restart(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Runs `firedeckd serve` as this (root) user on temp state/run dirs. stop() ends the daemon and removes the
+ * dirs it made; it does not touch anything else on the machine.
+ */
+export async function startDaemon(options: DaemonOptions = {}): Promise<DaemonRig> {
+  await buildDaemon();
+  const base = options.reuse ? null : makeTempDir('daemon');
+  const stateDir = options.reuse?.stateDir ?? path.join(base!, 'state');
+  const runDir = options.reuse?.runDir ?? path.join(base!, 'run');
+  fs.mkdirSync(stateDir, { recursive: true });
+  fs.mkdirSync(runDir, { recursive: true });
+  const socketPath = path.join(runDir, 'firedeckd.sock');
+  const binDir = path.join(runDir, 'bin');
+  fs.mkdirSync(binDir, { recursive: true });
+  const env: Record<string, string> = {
+    FIREDECK_SOCKET: socketPath,
+    FIREDECK_STATE_DIR: stateDir,
+    FIREDECK_RUN_DIR: runDir,
+    FIREDECK_QEMU_ACCEL: 'tcg',
+    ...options.env,
+  };
+  const exports = Object.entries(env)
+    .map(([k, v]) => `export ${k}=${shellQuote(v)}`)
+    .join('\n');
+  fs.writeFileSync(
+    path.join(binDir, 'firedeckd'),
+    `#!/bin/sh\n${exports}\nexec ${shellQuote(process.execPath)} ${shellQuote(DAEMON_BUNDLE)} "$@"\n`,
+    { mode: 0o755 },
+  );
+
+  let child: ChildProcess | null = null;
+  let stderr = '';
+  const launch = async (): Promise<void> => {
+    const proc = spawn(process.execPath, [DAEMON_BUNDLE, 'serve'], {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    child = proc;
+    proc.stderr!.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    await waitForOutput(proc.stderr!, /serving .*firedeckd\.sock/, 30_000, 'firedeckd serve');
+  };
+  const exited = (): Promise<void> =>
+    new Promise((resolve) => {
+      const proc = child;
+      if (!proc || proc.exitCode !== null || proc.signalCode !== null) resolve();
+      else proc.once('exit', () => resolve());
+    });
+
+  await launch();
+
+  return {
+    socketPath,
+    stateDir,
+    runDir,
+    binDir,
+    firedeckdCommand: path.join(binDir, 'firedeckd'),
+    pid: () => child?.pid ?? -1,
+    log: () => stderr,
+    call: (method, params) => callDaemon(socketPath, method, params),
+    raw: (text, count) => rawExchange(socketPath, text, count),
+    async kill9() {
+      child?.kill('SIGKILL');
+      await exited();
+    },
+    async restart() {
+      await launch();
+    },
+    async stop() {
+      child?.kill('SIGTERM');
+      await exited();
+      if (base) fs.rmSync(base, { recursive: true, force: true });
+    },
+  };
+}
+
+let nextId = 1;
+
+/** One JSON-RPC call on a fresh connection; errors come back as FiredeckError. */
+export function callDaemon<M extends MethodName>(
+  socketPath: string,
+  method: M,
+  params: ParamsOf<M>,
+  timeoutMs = 300_000,
+): Promise<ResultOf<M>> {
+  const id = nextId++;
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(socketPath);
+    const framer = new LineFramer();
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`${method}: no answer within ${timeoutMs} ms`));
+    }, timeoutMs);
+    socket.once('connect', () => socket.write(encodeFrame(requestFrame(id, method, params))));
+    socket.on('data', (chunk: Buffer) => {
+      for (const ev of framer.push(chunk)) {
+        if (ev.type !== 'frame') continue;
+        const msg = classifyClientFrame(ev.text);
+        if (msg.type === 'success' && msg.message.id === id) {
+          clearTimeout(timer);
+          socket.end();
+          resolve(msg.message.result as ResultOf<M>);
+        } else if (msg.type === 'failure' && msg.message.id === id) {
+          clearTimeout(timer);
+          socket.end();
+          reject(FiredeckError.fromJSON(msg.message.error));
+        }
+      }
+    });
+    socket.once('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+  });
+}
+
+function rawExchange(socketPath: string, text: string, count: number): Promise<unknown[]> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(socketPath);
+    const framer = new LineFramer(64 * 1024 * 1024);
+    const frames: unknown[] = [];
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`expected ${count} frames, got ${frames.length}: ${JSON.stringify(frames)}`));
+    }, 10_000);
+    socket.once('connect', () => socket.write(text));
+    socket.on('data', (chunk: Buffer) => {
+      for (const ev of framer.push(chunk)) {
+        if (ev.type === 'frame') frames.push(JSON.parse(ev.text));
+        if (frames.length >= count) {
+          clearTimeout(timer);
+          socket.end();
+          resolve(frames);
+          return;
+        }
+      }
+    });
+    socket.once('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+  });
+}
+
+function shellQuote(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}
