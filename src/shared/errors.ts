@@ -39,6 +39,13 @@ export interface RpcErrorObject {
   data?: { kind: ErrorKind; hint?: string; details?: Record<string, unknown> };
 }
 
+/** An error object as received from a peer, before its kind is checked against the table. */
+export interface WireError {
+  code: number;
+  message: string;
+  data?: { kind?: string; hint?: string; details?: Record<string, unknown> };
+}
+
 export interface ErrorOptions {
   hint?: string;
   details?: Record<string, unknown>;
@@ -70,13 +77,17 @@ export class FiredeckError extends Error {
     return { code: this.code, message: this.message, data };
   }
 
-  /** Rebuilds an error that crossed a boundary; unknown codes become `internal`. */
-  static fromJSON(obj: RpcErrorObject): FiredeckError {
-    const kind = obj.data?.kind ?? kindByCode.get(obj.code) ?? 'internal';
+  /** Rebuilds an error that crossed a boundary; unknown kinds and codes become `internal`. */
+  static fromJSON(obj: WireError): FiredeckError {
+    const claimed = obj.data?.kind;
+    const kind: ErrorKind =
+      claimed !== undefined && Object.prototype.hasOwnProperty.call(errorCodes, claimed)
+        ? (claimed as ErrorKind)
+        : (kindByCode.get(obj.code) ?? 'internal');
     const options: ErrorOptions = {};
     if (obj.data?.hint !== undefined) options.hint = obj.data.hint;
     if (obj.data?.details !== undefined) options.details = obj.data.details;
-    return new FiredeckError(kind in errorCodes ? kind : 'internal', obj.message, options);
+    return new FiredeckError(kind, obj.message, options);
   }
 
   /** Wraps anything thrown into a FiredeckError without leaking stack traces across the wire. */

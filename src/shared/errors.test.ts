@@ -1,0 +1,35 @@
+import { describe, expect, it } from 'vitest';
+import { FiredeckError, errorCodes } from './errors';
+
+describe('FiredeckError across a boundary', () => {
+  it('keeps kind, code, message, hint and details through JSON', () => {
+    const err = new FiredeckError('host_key_mismatch', 'host key changed for h', {
+      hint: 'verify the new key out of band',
+      details: { fingerprint: 'SHA256:abc' },
+    });
+    const back = FiredeckError.fromJSON(JSON.parse(JSON.stringify(err.toJSON())));
+    expect(back).toBeInstanceOf(FiredeckError);
+    expect(back.kind).toBe('host_key_mismatch');
+    expect(back.code).toBe(errorCodes.host_key_mismatch);
+    expect(back.message).toBe('host key changed for h');
+    expect(back.hint).toBe('verify the new key out of band');
+    expect(back.details).toEqual({ fingerprint: 'SHA256:abc' });
+  });
+
+  it('maps a standard JSON-RPC code without data to its kind, and unknown ones to internal', () => {
+    expect(FiredeckError.fromJSON({ code: -32601, message: 'x' }).kind).toBe('method_not_found');
+    expect(FiredeckError.fromJSON({ code: 12345, message: 'x' }).kind).toBe('internal');
+    expect(FiredeckError.fromJSON({ code: -32001, message: 'x', data: { kind: 'bogus' } }).kind).toBe('not_found');
+  });
+
+  it('wraps foreign errors without losing the message', () => {
+    const wrapped = FiredeckError.from(new TypeError('boom'));
+    expect(wrapped.kind).toBe('internal');
+    expect(wrapped.message).toBe('boom');
+  });
+
+  it('gives every kind a distinct code', () => {
+    const codes = Object.values(errorCodes);
+    expect(new Set(codes).size).toBe(codes.length);
+  });
+});
