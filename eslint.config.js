@@ -8,7 +8,19 @@ import tseslint from 'typescript-eslint';
  *   src/main, src/preload, src/renderer, host-daemon ← may import src/shared
  *   the daemon never imports the app; the renderer never imports main or Node; main never imports the renderer.
  */
-const nodeBuiltins = ['fs', 'path', 'os', 'net', 'child_process', 'crypto', 'http', 'https', 'stream', 'events', 'util'];
+const nodeBuiltins = [
+  'fs',
+  'path',
+  'os',
+  'net',
+  'child_process',
+  'crypto',
+  'http',
+  'https',
+  'stream',
+  'events',
+  'util',
+];
 const noNode = nodeBuiltins.map((name) => ({ name, message: 'Node built-ins are not allowed in this layer.' }));
 const restrict = (patterns, paths = []) => ['error', { patterns, paths }];
 
@@ -31,27 +43,48 @@ export default tseslint.config(
   {
     files: ['src/shared/**/*.ts'],
     rules: {
-      'no-restricted-imports': restrict([
-        { group: ['node:*', 'electron', 'react', 'react-dom', 'ssh2', 'better-sqlite3'], message: 'src/shared is plain TypeScript: no Electron, Node or DOM imports.' },
-        { group: ['**/main/**', '**/preload/**', '**/renderer/**', '**/host-daemon/**', '../main/*', '../renderer/*'], message: 'src/shared imports nothing above it.' },
-      ], noNode),
+      'no-restricted-imports': restrict(
+        [
+          {
+            group: ['node:*', 'electron', 'react', 'react-dom', 'ssh2', 'better-sqlite3'],
+            message: 'src/shared is plain TypeScript: no Electron, Node or DOM imports.',
+          },
+          {
+            group: ['**/main/**', '**/preload/**', '**/renderer/**', '**/host-daemon/**', '../main/*', '../renderer/*'],
+            message: 'src/shared imports nothing above it.',
+          },
+        ],
+        noNode,
+      ),
     },
   },
   {
     files: ['src/renderer/**/*.{ts,tsx}'],
     languageOptions: { globals: { ...globals.browser } },
     rules: {
-      'no-restricted-imports': restrict([
-        { group: ['node:*', 'electron', 'ssh2', 'better-sqlite3'], message: 'The renderer runs in a sandboxed page: no Node or Electron.' },
-        { group: ['**/main/**', '**/host-daemon/**', '../../main/*'], message: 'The renderer talks to main only through the preload API.' },
-      ], noNode),
+      'no-restricted-imports': restrict(
+        [
+          {
+            group: ['node:*', 'electron', 'ssh2', 'better-sqlite3'],
+            message: 'The renderer runs in a sandboxed page: no Node or Electron.',
+          },
+          {
+            group: ['**/main/**', '**/host-daemon/**', '../../main/*'],
+            message: 'The renderer talks to main only through the preload API.',
+          },
+        ],
+        noNode,
+      ),
     },
   },
   {
     files: ['src/preload/**/*.ts'],
     rules: {
       'no-restricted-imports': restrict([
-        { group: ['**/renderer/**', '**/host-daemon/**', '**/main/**'], message: 'The preload imports only src/shared and electron.' },
+        {
+          group: ['**/renderer/**', '**/host-daemon/**', '**/main/**'],
+          message: 'The preload imports only src/shared and electron.',
+        },
       ]),
     },
   },
@@ -59,7 +92,10 @@ export default tseslint.config(
     files: ['src/main/**/*.ts'],
     rules: {
       'no-restricted-imports': restrict([
-        { group: ['**/renderer/**', '**/host-daemon/**', '**/preload/index*'], message: 'main imports only src/shared (and src/preload/api types).' },
+        {
+          group: ['**/renderer/**', '**/host-daemon/**', '**/preload/index*'],
+          message: 'main imports only src/shared (and src/preload/api types).',
+        },
       ]),
     },
   },
@@ -67,7 +103,10 @@ export default tseslint.config(
     files: ['host-daemon/**/*.ts'],
     rules: {
       'no-restricted-imports': restrict([
-        { group: ['**/src/main/**', '**/src/renderer/**', '**/src/preload/**', 'electron', 'react'], message: 'The daemon never imports the app.' },
+        {
+          group: ['**/src/main/**', '**/src/renderer/**', '**/src/preload/**', 'electron', 'react'],
+          message: 'The daemon never imports the app.',
+        },
       ]),
     },
   },

@@ -96,7 +96,10 @@ describe('walking skeleton: app → ssh2 → real sshd → firedeckd dial-stdio 
         4,
       );
       expect(frames.map((f) => (f.error as { code?: number } | undefined)?.code ?? 'ok')).toEqual([
-        -32700, -32601, -32602, 'ok',
+        -32700,
+        -32601,
+        -32602,
+        'ok',
       ]);
       channel.end();
     } finally {

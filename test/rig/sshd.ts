@@ -49,7 +49,15 @@ export async function startSshd(options: SshdOptions = {}): Promise<Sshd> {
   fs.copyFileSync(`${clientKeyPath}.pub`, path.join(dir, 'authorized_keys'));
 
   const port = await freePort();
-  const sessionPath = [...(options.pathPrepend ?? []), '/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'].join(':');
+  const sessionPath = [
+    ...(options.pathPrepend ?? []),
+    '/usr/local/sbin',
+    '/usr/local/bin',
+    '/usr/sbin',
+    '/usr/bin',
+    '/sbin',
+    '/bin',
+  ].join(':');
   const config = [
     `Port ${port}`,
     'ListenAddress 127.0.0.1',

@@ -5,7 +5,13 @@ import type { z } from 'zod';
 import { FiredeckError } from '../../../src/shared/errors';
 import { LineFramer, encodeFrame } from '../../../src/shared/rpc/framing';
 import { classifyServerFrame, failureFrame, notificationFrame, successFrame } from '../../../src/shared/rpc/jsonrpc';
-import { isMethodName, methods, type MethodName, type Methods, type ResultOf } from '../../../src/shared/protocol/methods';
+import {
+  isMethodName,
+  methods,
+  type MethodName,
+  type Methods,
+  type ResultOf,
+} from '../../../src/shared/protocol/methods';
 
 /** Who is on the other end of a connection, as `firedeckd dial-stdio` announced it. */
 export interface Caller {
@@ -204,7 +210,13 @@ export class RpcServer {
       connection.send(failureFrame(id, error));
     } finally {
       if (def.mutating) {
-        this.options.onMutatingCall?.({ method, caller: connection.caller, params: parsed.data, ok: error === null, error });
+        this.options.onMutatingCall?.({
+          method,
+          caller: connection.caller,
+          params: parsed.data,
+          ok: error === null,
+          error,
+        });
       }
     }
   }

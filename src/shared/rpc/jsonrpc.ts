@@ -51,7 +51,11 @@ export function classifyServerFrame(text: string): IncomingToServer {
   try {
     value = JSON.parse(text);
   } catch {
-    return { type: 'invalid', id: null, error: new FiredeckError('parse_error', 'Parse error: frame is not valid JSON') };
+    return {
+      type: 'invalid',
+      id: null,
+      error: new FiredeckError('parse_error', 'Parse error: frame is not valid JSON'),
+    };
   }
   const req = RpcRequest.safeParse(value);
   if (req.success) return { type: 'request', message: req.data };
@@ -60,7 +64,10 @@ export function classifyServerFrame(text: string): IncomingToServer {
     return { type: 'notification', message: note.data };
   }
   const id =
-    typeof value === 'object' && value !== null && 'id' in value && RpcId.safeParse((value as { id: unknown }).id).success
+    typeof value === 'object' &&
+    value !== null &&
+    'id' in value &&
+    RpcId.safeParse((value as { id: unknown }).id).success
       ? ((value as { id: RpcId }).id ?? null)
       : null;
   return {
