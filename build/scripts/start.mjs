@@ -73,7 +73,8 @@ async function ensureLocalDaemon() {
 }
 
 await ensureLocalDaemon();
-const localDaemon = `${process.execPath} ${daemonBundle}`;
+const shellQuote = (s) => `'${s.replace(/'/g, `'\\''`)}'`;
+const localDaemon = `${shellQuote(process.execPath)} ${shellQuote(daemonBundle)}`;
 const env = { ...process.env, FIREDECK_LOCAL_DAEMON: localDaemon, FIREDECK_SOCKET: socketPath };
 
 function electronBinary() {

@@ -1,0 +1,76 @@
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { app, BrowserWindow, ipcMain, session, type IpcMainInvokeEvent } from 'electron';
+import { IPC_CALL_CHANNEL, IPC_EVENT_CHANNEL, type AppEvent } from '../shared/app/contract';
+import { AppService } from './app/appService';
+import { RENDERER_CSP } from './app/csp';
+import { isTrustedSender, mainWindowOptions } from './electron/windowOptions';
+import { HostRegistry } from './hosts/hostRegistry';
+import { openLocalStore } from './hosts/localStore';
+
+/** The Electron main process's one wiring file: services from src/main, Electron glue kept thin here. */
+const here = path.dirname(fileURLToPath(import.meta.url));
+const rendererFile = path.join(here, '../renderer/index.html');
+const rendererUrl = pathToFileURL(rendererFile).href;
+const preloadFile = path.join(here, '../preload/index.cjs');
+
+app.enableSandbox();
+
+// Every web contents: no navigation away, no new windows, no <webview>.
+app.on('web-contents-created', (_event, contents) => {
+  contents.on('will-navigate', (e) => e.preventDefault());
+  contents.on('will-redirect', (e) => e.preventDefault());
+  contents.on('will-attach-webview', (e) => e.preventDefault());
+  contents.setWindowOpenHandler(() => ({ action: 'deny' }));
+});
+
+app.on('window-all-closed', () => app.quit());
+
+void app.whenReady().then(() => {
+  session.defaultSession.setPermissionRequestHandler((_wc, permission, callback) =>
+    callback(permission === 'clipboard-sanitized-write'),
+  );
+  session.defaultSession.webRequest.onHeadersReceived((details, callback) => {
+    callback({ responseHeaders: { ...details.responseHeaders, 'Content-Security-Policy': [RENDERER_CSP] } });
+  });
+
+  const db = openLocalStore(process.env.FIREDECK_DATA_DIR ?? path.join(app.getPath('userData'), 'store'));
+  const localDaemon = process.env.FIREDECK_LOCAL_DAEMON;
+  const service = new AppService({
+    mode: 'electron',
+    registry: new HostRegistry(db),
+    localDaemonCommand: localDaemon && localDaemon.trim() !== '' ? localDaemon : null,
+  });
+
+  const win = new BrowserWindow(mainWindowOptions(preloadFile));
+  const sessionId = `window-${win.webContents.id}`;
+  const emit = (event: AppEvent): void => {
+    if (!win.isDestroyed()) win.webContents.send(IPC_EVENT_CHANNEL, event);
+  };
+  const unsubscribe = service.onBroadcast(emit);
+
+  ipcMain.handle(IPC_CALL_CHANNEL, (event: IpcMainInvokeEvent, name: unknown, params: unknown) => {
+    const frame = event.senderFrame;
+    const trusted =
+      event.sender === win.webContents &&
+      frame !== null &&
+      isTrustedSender(frame.url, frame === win.webContents.mainFrame, rendererUrl);
+    if (!trusted) {
+      return { ok: false, error: { kind: 'permission_denied', message: 'IPC from an unexpected frame was refused' } };
+    }
+    return service.dispatch(name, params, { sessionId, emit });
+  });
+
+  win.once('ready-to-show', () => win.show());
+  win.on('closed', () => {
+    unsubscribe();
+    service.endSession(sessionId);
+  });
+  void win.loadFile(rendererFile);
+  service.connectDefaultHost();
+
+  app.once('before-quit', () => {
+    service.shutdown();
+    db.close();
+  });
+});

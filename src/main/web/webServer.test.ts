@@ -1,0 +1,139 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { AppService } from '../app/appService';
+import { HostRegistry } from '../hosts/hostRegistry';
+import { openLocalStore, type Db } from '../hosts/localStore';
+import { startWebServer, type WebServer } from './webServer';
+
+describe('web mode server: one-time token, session cookie, Host and Origin checks', () => {
+  let dir: string;
+  let db: Db;
+  let server: WebServer;
+  let origin: string;
+
+  beforeEach(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'firedeck-web-'));
+    const rendererDir = path.join(dir, 'renderer');
+    fs.mkdirSync(rendererDir);
+    fs.writeFileSync(path.join(rendererDir, 'index.html'), '<!doctype html><title>Firedeck</title>');
+    fs.writeFileSync(path.join(dir, 'secret.txt'), 'outside the renderer');
+    db = openLocalStore(path.join(dir, 'data'));
+    const service = new AppService({ mode: 'web', registry: new HostRegistry(db), localDaemonCommand: null });
+    server = await startWebServer({ service, rendererDir, port: 0 });
+    origin = `http://127.0.0.1:${server.port}`;
+  });
+
+  afterEach(async () => {
+    await server.close();
+    db.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  const login = async (): Promise<string> => {
+    const res = await fetch(server.url, { redirect: 'manual' });
+    expect(res.status).toBe(303);
+    expect(res.headers.get('location')).toBe('/');
+    const setCookie = res.headers.get('set-cookie') ?? '';
+    expect(setCookie).toMatch(/HttpOnly/);
+    expect(setCookie).toMatch(/SameSite=Strict/);
+    return setCookie.split(';')[0]!;
+  };
+
+  const upgrade = (headers: Record<string, string>): Promise<string> =>
+    new Promise((resolve) => {
+      const ws = new WebSocket(`ws://127.0.0.1:${server.port}/api`, { headers });
+      ws.once('open', () => {
+        ws.close();
+        resolve('open');
+      });
+      ws.once('unexpected-response', (_req, res) => resolve(String(res.statusCode)));
+      ws.once('error', (err) => resolve(`error ${err.message}`));
+    });
+
+  it('prints a 127.0.0.1 URL with a long random token', () => {
+    expect(server.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/\?token=[A-Za-z0-9_-]{43}$/);
+  });
+
+  it('refuses everything without the token or a session', async () => {
+    expect((await fetch(`${origin}/`)).status).toBe(401);
+    expect((await fetch(`${origin}/index.html`)).status).toBe(401);
+    expect((await fetch(`${origin}/?token=wrong`)).status).toBe(401);
+    expect(await upgrade({ origin })).toBe('401');
+  });
+
+  it('exchanges the token once for a cookie that then serves the renderer with a CSP', async () => {
+    const cookie = await login();
+    const again = await fetch(server.url, { redirect: 'manual' });
+    expect(again.status).toBe(401);
+    const page = await fetch(`${origin}/`, { headers: { cookie } });
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain('<title>Firedeck</title>');
+    expect(page.headers.get('content-security-policy')).toContain("script-src 'self'");
+    expect((await fetch(`${origin}/`, { headers: { cookie: 'firedeck_session=forged' } })).status).toBe(401);
+  });
+
+  it('does not serve files outside the renderer dir', async () => {
+    const cookie = await login();
+    for (const p of ['/../secret.txt', '/%2e%2e/secret.txt', '/..%2fsecret.txt']) {
+      const res = await fetch(`${origin}${p}`, { headers: { cookie } });
+      expect(res.status).toBe(404);
+    }
+  });
+
+  it('refuses a foreign Host header (DNS rebinding) even with a session', async () => {
+    const cookie = await login();
+    const http = await import('node:http');
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = http.request(
+        { host: '127.0.0.1', port: server.port, path: '/', headers: { cookie, host: `evil.example:${server.port}` } },
+        (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        },
+      );
+      req.once('error', reject);
+      req.end();
+    });
+    expect(status).toBe(403);
+  });
+
+  it('opens the API socket only with the session cookie from our own origin, and answers calls on it', async () => {
+    const cookie = await login();
+    expect(await upgrade({ origin: 'http://evil.example', cookie })).toBe('403');
+    expect(await upgrade({ cookie })).toBe('403');
+    expect(await upgrade({ origin, cookie: 'firedeck_session=forged' })).toBe('401');
+
+    const ws = new WebSocket(`ws://127.0.0.1:${server.port}/api`, { headers: { origin, cookie } });
+    await new Promise<void>((resolve, reject) => {
+      ws.once('open', resolve);
+      ws.once('error', reject);
+    });
+    const answer = (frame: unknown): Promise<unknown> =>
+      new Promise((resolve) => {
+        ws.once('message', (data: Buffer) => resolve(JSON.parse(data.toString())));
+        ws.send(JSON.stringify(frame));
+      });
+    expect(await answer({ id: 1, name: 'app.info', params: {} })).toEqual({
+      id: 1,
+      envelope: { ok: true, value: { mode: 'web', version: expect.any(String) } },
+    });
+    expect(
+      await answer({
+        id: 2,
+        name: 'hosts.add',
+        params: { name: 'x', address: 'bad host!', user: 'root', auth: { type: 'agent' } },
+      }),
+    ).toMatchObject({
+      id: 2,
+      envelope: { ok: false, error: { kind: 'invalid_params' } },
+    });
+    expect(await answer({ id: 3, name: 'no.such.call', params: {} })).toMatchObject({
+      id: 3,
+      envelope: { ok: false, error: { kind: 'method_not_found' } },
+    });
+    ws.close();
+  });
+});

@@ -1,0 +1,190 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { WEB_API_PATH, WEB_SESSION_COOKIE, WebCallFrame } from '../../shared/app/webWire';
+import type { AppEvent } from '../../shared/app/contract';
+import type { AppService } from '../app/appService';
+import { RENDERER_CSP } from '../app/csp';
+
+export interface WebServerOptions {
+  service: AppService;
+  /** The built renderer (`out/renderer`). */
+  rendererDir: string;
+  /** 0 picks a free port. */
+  port: number;
+}
+
+export interface WebServer {
+  port: number;
+  /** The one URL that works once: it carries the token, which the first visit exchanges for a cookie. */
+  url: string;
+  close(): Promise<void>;
+}
+
+const CONTENT_TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.mjs': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+  '.ico': 'image/x-icon',
+  '.woff2': 'font/woff2',
+  '.json': 'application/json',
+  '.map': 'application/json',
+};
+
+/** Largest call frame a web session may send (a VNC or shell write is at most 1 MiB of base64). */
+const MAX_WS_PAYLOAD = 2 * 1024 * 1024;
+
+/**
+ * Web mode: the renderer and the app contract served on 127.0.0.1 only. Every request needs the session
+ * cookie that the one-time token buys; the API socket also needs our own Origin, and every request our own
+ * Host header (so a web page elsewhere, or DNS rebinding, gets nothing).
+ */
+export async function startWebServer(options: WebServerOptions): Promise<WebServer> {
+  const rendererRoot = path.resolve(options.rendererDir);
+  if (!fs.existsSync(path.join(rendererRoot, 'index.html'))) {
+    throw new Error(`web mode: no built renderer in ${rendererRoot}; run: npx electron-vite build`);
+  }
+  let token: string | null = crypto.randomBytes(32).toString('base64url');
+  const sessions = new Set<string>();
+  let port = 0;
+
+  const hostAllowed = (req: http.IncomingMessage): boolean =>
+    req.headers.host === `127.0.0.1:${port}` || req.headers.host === `localhost:${port}`;
+  const originAllowed = (req: http.IncomingMessage): boolean =>
+    req.headers.origin === `http://127.0.0.1:${port}` || req.headers.origin === `http://localhost:${port}`;
+  const hasSession = (req: http.IncomingMessage): boolean => {
+    const value = cookieValue(req.headers.cookie, WEB_SESSION_COOKIE);
+    return value !== null && sessions.has(value);
+  };
+
+  const server = http.createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+    if (!hostAllowed(req)) return deny(res, 403, 'Forbidden: unexpected Host header');
+    if (req.method !== 'GET' && req.method !== 'HEAD') return deny(res, 405, 'Method not allowed');
+    const offered = url.searchParams.get('token');
+    if (offered !== null) {
+      if (token === null || !safeEqual(offered, token)) {
+        return deny(res, 401, 'This link was already used or is wrong. Restart web mode for a new one.');
+      }
+      token = null;
+      const session = crypto.randomBytes(32).toString('base64url');
+      sessions.add(session);
+      url.searchParams.delete('token');
+      res.writeHead(303, {
+        Location: url.pathname + url.search,
+        'Set-Cookie': `${WEB_SESSION_COOKIE}=${session}; HttpOnly; SameSite=Strict; Path=/`,
+        'Cache-Control': 'no-store',
+      });
+      return res.end();
+    }
+    if (!hasSession(req)) return deny(res, 401, 'Unauthorized: open the URL with the token that web mode printed.');
+    serveFile(rendererRoot, url.pathname, req, res);
+  });
+
+  const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_WS_PAYLOAD });
+  server.on('upgrade', (req, socket, head) => {
+    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+    const refuse = (status: number, text: string): void => {
+      socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    };
+    if (url.pathname !== WEB_API_PATH) return refuse(404, 'Not Found');
+    if (!hostAllowed(req) || !originAllowed(req)) return refuse(403, 'Forbidden');
+    if (!hasSession(req)) return refuse(401, 'Unauthorized');
+    wss.handleUpgrade(req, socket, head, (ws) => serveSession(ws, options.service));
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, '127.0.0.1', () => resolve());
+  });
+  const addr = server.address();
+  port = typeof addr === 'object' && addr !== null ? addr.port : 0;
+
+  return {
+    port,
+    url: `http://127.0.0.1:${port}/?token=${token}`,
+    close: async () => {
+      for (const ws of wss.clients) ws.terminate();
+      await new Promise<void>((resolve) => wss.close(() => resolve()));
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+function serveSession(ws: WebSocket, service: AppService): void {
+  const sessionId = crypto.randomUUID();
+  const send = (frame: unknown): void => {
+    if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(frame));
+  };
+  const emit = (event: AppEvent): void => send({ event });
+  const unsubscribe = service.onBroadcast(emit);
+  ws.on('message', (data, isBinary) => {
+    if (isBinary) return;
+    let frame: WebCallFrame;
+    try {
+      frame = WebCallFrame.parse(JSON.parse(data.toString()));
+    } catch {
+      ws.close(1008, 'malformed frame');
+      return;
+    }
+    void service
+      .dispatch(frame.name, frame.params, { sessionId, emit })
+      .then((envelope) => send({ id: frame.id, envelope }));
+  });
+  ws.on('close', () => {
+    unsubscribe();
+    service.endSession(sessionId);
+  });
+  ws.on('error', () => undefined);
+}
+
+function serveFile(root: string, pathname: string, req: http.IncomingMessage, res: http.ServerResponse): void {
+  let rel: string;
+  try {
+    rel = decodeURIComponent(pathname);
+  } catch {
+    return deny(res, 400, 'Bad path');
+  }
+  if (rel === '/' || rel === '') rel = '/index.html';
+  const file = path.resolve(root, '.' + rel);
+  if (!file.startsWith(root + path.sep)) return deny(res, 404, 'Not found');
+  fs.stat(file, (err, stat) => {
+    if (err || !stat.isFile()) return deny(res, 404, 'Not found');
+    res.writeHead(200, {
+      'Content-Type': CONTENT_TYPES[path.extname(file)] ?? 'application/octet-stream',
+      'Content-Length': stat.size,
+      'Content-Security-Policy': RENDERER_CSP,
+      'X-Content-Type-Options': 'nosniff',
+      'Referrer-Policy': 'no-referrer',
+      'Cache-Control': 'no-store',
+    });
+    if (req.method === 'HEAD') return res.end();
+    fs.createReadStream(file).pipe(res);
+  });
+}
+
+function deny(res: http.ServerResponse, status: number, text: string): void {
+  res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8', 'Cache-Control': 'no-store' });
+  res.end(text + '\n');
+}
+
+function cookieValue(header: string | undefined, name: string): string | null {
+  if (!header) return null;
+  for (const part of header.split(';')) {
+    const [k, ...v] = part.trim().split('=');
+    if (k === name) return v.join('=');
+  }
+  return null;
+}
+
+function safeEqual(a: string, b: string): boolean {
+  const ab = Buffer.from(a);
+  const bb = Buffer.from(b);
+  return ab.length === bb.length && crypto.timingSafeEqual(ab, bb);
+}

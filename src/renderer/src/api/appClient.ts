@@ -1,0 +1,23 @@
+import { errorCodes, FiredeckError, type ErrorKind } from '../../../shared/errors';
+import type { AppCallName, AppEnvelope, AppError, AppEvent, AppParams, AppResult } from '../../../shared/app/contract';
+
+/** The renderer's one way to main, whichever transport carries it. */
+export interface AppClient {
+  readonly transport: 'ipc' | 'websocket';
+  call<N extends AppCallName>(name: N, params: AppParams<N>): Promise<AppResult<N>>;
+  onEvent(listener: (event: AppEvent) => void): () => void;
+}
+
+/** Turns an error that crossed the boundary back into a FiredeckError (kind, hint and details kept). */
+export function errorFromApp(error: AppError): FiredeckError {
+  const kind: ErrorKind = error.kind in errorCodes ? (error.kind as ErrorKind) : 'internal';
+  return new FiredeckError(kind, error.message, {
+    ...(error.hint !== undefined ? { hint: error.hint } : {}),
+    ...(error.details !== undefined ? { details: error.details } : {}),
+  });
+}
+
+export function unwrap<T>(envelope: AppEnvelope<T>): T {
+  if (envelope.ok) return envelope.value;
+  throw errorFromApp(envelope.error);
+}

@@ -1,0 +1,137 @@
+import type { AppError, ChannelOpenParams } from '../../../shared/app/contract';
+import type { AppClient } from './appClient';
+
+/** A console, shell or VNC stream from main. The consumer acknowledges bytes once it has processed them. */
+export interface RendererChannel {
+  readonly id: string;
+  /** One consumer; data that arrived before it subscribed is delivered first. */
+  onData(listener: (bytes: Uint8Array) => void): void;
+  onClose(listener: (error: AppError | null) => void): void;
+  ack(bytes: number): void;
+  write(data: Uint8Array | string): void;
+  resize(cols: number, rows: number): void;
+  close(): void;
+  readonly closed: boolean;
+}
+
+/** Acks are batched: one call per this many bytes, or per tick of this length. */
+const ACK_BATCH_BYTES = 64 * 1024;
+const ACK_FLUSH_MS = 30;
+/** Output for a channel id the hub has not seen opened yet is kept briefly (events may overtake the answer). */
+const EARLY_LIMIT = 64;
+
+interface ChannelState {
+  listener: ((bytes: Uint8Array) => void) | null;
+  closeListener: ((error: AppError | null) => void) | null;
+  backlog: Uint8Array[];
+  closedWith: { error: AppError | null } | null;
+}
+
+export class ChannelHub {
+  private readonly channels = new Map<string, ChannelState>();
+  private readonly early = new Map<string, { data: Uint8Array[]; closed: { error: AppError | null } | null }>();
+
+  constructor(private readonly client: AppClient) {
+    client.onEvent((event) => {
+      if (event.type === 'channel.data') this.deliver(event.channelId, decodeBase64(event.data));
+      else if (event.type === 'channel.closed') this.finish(event.channelId, event.error);
+    });
+  }
+
+  async open(params: ChannelOpenParams): Promise<RendererChannel> {
+    const { channelId } = await this.client.call('channels.open', params);
+    const pre = this.early.get(channelId);
+    this.early.delete(channelId);
+    const state: ChannelState = { listener: null, closeListener: null, backlog: pre?.data ?? [], closedWith: null };
+    this.channels.set(channelId, state);
+    if (pre?.closed) state.closedWith = pre.closed;
+
+    const client = this.client;
+    let pendingAck = 0;
+    let ackTimer: ReturnType<typeof setTimeout> | null = null;
+    const flushAck = (): void => {
+      if (ackTimer) clearTimeout(ackTimer);
+      ackTimer = null;
+      if (pendingAck === 0 || state.closedWith) return;
+      const bytes = pendingAck;
+      pendingAck = 0;
+      client.call('channels.ack', { channelId, bytes }).catch(() => undefined);
+    };
+    const encoder = new TextEncoder();
+    return {
+      id: channelId,
+      get closed() {
+        return state.closedWith !== null;
+      },
+      onData(listener) {
+        state.listener = listener;
+        const backlog = state.backlog;
+        state.backlog = [];
+        for (const chunk of backlog) listener(chunk);
+      },
+      onClose(listener) {
+        state.closeListener = listener;
+        if (state.closedWith) listener(state.closedWith.error);
+      },
+      ack(bytes) {
+        pendingAck += bytes;
+        if (pendingAck >= ACK_BATCH_BYTES) flushAck();
+        else ackTimer ??= setTimeout(flushAck, ACK_FLUSH_MS);
+      },
+      write(data) {
+        if (state.closedWith) return;
+        const bytes = typeof data === 'string' ? encoder.encode(data) : data;
+        client
+          .call('channels.write', { channelId, data: encodeBase64(bytes), encoding: 'base64' })
+          .catch(() => undefined);
+      },
+      resize(cols, rows) {
+        if (state.closedWith) return;
+        client.call('channels.resize', { channelId, cols, rows }).catch(() => undefined);
+      },
+      close() {
+        if (state.closedWith) return;
+        client.call('channels.close', { channelId }).catch(() => undefined);
+      },
+    };
+  }
+
+  private deliver(channelId: string, bytes: Uint8Array): void {
+    const state = this.channels.get(channelId);
+    if (state) {
+      if (state.listener) state.listener(bytes);
+      else state.backlog.push(bytes);
+      return;
+    }
+    const pre = this.early.get(channelId) ?? { data: [], closed: null };
+    if (pre.data.length < EARLY_LIMIT) pre.data.push(bytes);
+    this.early.set(channelId, pre);
+  }
+
+  private finish(channelId: string, error: AppError | null): void {
+    const state = this.channels.get(channelId);
+    if (!state) {
+      const pre = this.early.get(channelId) ?? { data: [], closed: null };
+      pre.closed = { error };
+      this.early.set(channelId, pre);
+      return;
+    }
+    this.channels.delete(channelId);
+    state.closedWith = { error };
+    state.closeListener?.(error);
+  }
+}
+
+export function decodeBase64(text: string): Uint8Array {
+  const bin = atob(text);
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out;
+}
+
+export function encodeBase64(bytes: Uint8Array): string {
+  let bin = '';
+  const step = 0x8000;
+  for (let i = 0; i < bytes.length; i += step) bin += String.fromCharCode(...bytes.subarray(i, i + step));
+  return btoa(bin);
+}

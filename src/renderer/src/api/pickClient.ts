@@ -1,0 +1,10 @@
+import { BRIDGE_GLOBAL, type FiredeckBridge } from '../../../preload/api';
+import type { AppClient } from './appClient';
+import { ipcClient } from './ipcClient';
+import { webSocketClient } from './webSocketClient';
+
+/** IPC when the preload put its bridge on the window (Electron), else web mode's WebSocket. */
+export function pickClient(win: Window): AppClient {
+  const bridge = (win as unknown as Record<string, FiredeckBridge | undefined>)[BRIDGE_GLOBAL];
+  return bridge ? ipcClient(bridge) : webSocketClient(win.location);
+}

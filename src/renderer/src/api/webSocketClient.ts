@@ -1,0 +1,86 @@
+import { FiredeckError } from '../../../shared/errors';
+import { AppEvent, type AppCallName, type AppParams, type AppResult } from '../../../shared/app/contract';
+import { WEB_API_PATH, WebServerFrame } from '../../../shared/app/webWire';
+import { unwrap, type AppClient } from './appClient';
+
+interface PendingCall {
+  resolve: (value: unknown) => void;
+  reject: (err: FiredeckError) => void;
+}
+
+/**
+ * Web mode: calls and events over one WebSocket to the page's own origin (the session cookie authenticates
+ * it). If the socket drops, pending calls fail and the socket is reopened with backoff.
+ */
+export function webSocketClient(location: Location): AppClient {
+  const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}${WEB_API_PATH}`;
+  const listeners = new Set<(event: AppEvent) => void>();
+  const pending = new Map<number, PendingCall>();
+  let queue: string[] = [];
+  let socket: WebSocket | null = null;
+  let open = false;
+  let nextId = 1;
+  let attempt = 0;
+
+  const connect = (): void => {
+    const ws = new WebSocket(url);
+    socket = ws;
+    ws.onopen = () => {
+      open = true;
+      attempt = 0;
+      for (const frame of queue) ws.send(frame);
+      queue = [];
+    };
+    ws.onmessage = (msg: MessageEvent<string>) => {
+      const parsed = WebServerFrame.safeParse(JSON.parse(msg.data));
+      if (!parsed.success) return;
+      const frame = parsed.data;
+      if ('id' in frame) {
+        const call = pending.get(frame.id);
+        pending.delete(frame.id);
+        if (!call) return;
+        try {
+          call.resolve(unwrap(frame.envelope));
+        } catch (err) {
+          call.reject(err as FiredeckError);
+        }
+        return;
+      }
+      const event = AppEvent.safeParse(frame.event);
+      if (event.success) for (const l of listeners) l(event.data);
+    };
+    ws.onclose = () => {
+      open = false;
+      socket = null;
+      for (const call of pending.values()) {
+        call.reject(
+          new FiredeckError('disconnected', 'Lost the connection to Firedeck web mode', {
+            hint: 'Is it still running?',
+          }),
+        );
+      }
+      pending.clear();
+      queue = [];
+      attempt++;
+      setTimeout(connect, Math.min(10_000, 250 * 2 ** attempt));
+    };
+  };
+  connect();
+
+  return {
+    transport: 'websocket',
+    call<N extends AppCallName>(name: N, params: AppParams<N>): Promise<AppResult<N>> {
+      const id = nextId++;
+      const frame = JSON.stringify({ id, name, params });
+      return new Promise<AppResult<N>>((resolve, reject) => {
+        pending.set(id, { resolve: resolve as (value: unknown) => void, reject });
+        if (open && socket) socket.send(frame);
+        else queue.push(frame);
+      });
+    },
+    onEvent(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+  };
+}

@@ -1,0 +1,208 @@
+import { memo, useEffect, useMemo, useRef, useState } from 'react';
+import { VmState } from '../../../../shared/protocol/vm';
+import { useActions } from '../../state/actionsContext';
+import { useFleetStore, type FleetVm, type SortKey } from '../../state/fleetStore';
+import { useHostsStore } from '../../state/hostsStore';
+import { useUiStore } from '../../state/uiStore';
+import type { VmAction } from '../../state/fleetActions';
+import { fleetRows, formatUptime, uptimeSeconds } from './fleetRows';
+import { useNow } from './useNow';
+
+const ROW_HEIGHT = 34;
+const OVERSCAN = 8;
+
+const COLUMNS: { key: SortKey | null; label: string; width: string }[] = [
+  { key: 'name', label: 'Name', width: '16%' },
+  { key: 'host', label: 'Host', width: '9%' },
+  { key: 'kind', label: 'Kind', width: '7%' },
+  { key: 'state', label: 'State', width: '9%' },
+  { key: 'owner', label: 'Owner', width: '14%' },
+  { key: 'address', label: 'Address', width: '10%' },
+  { key: 'uptime', label: 'Uptime', width: '8%' },
+  { key: null, label: 'CPU / memory', width: '10%' },
+  { key: null, label: 'Actions', width: '17%' },
+];
+
+/** Live table of every VM on every connected host; only the visible rows are rendered. */
+export function FleetView(): React.JSX.Element {
+  const vms = useFleetStore((s) => s.vms);
+  const hosts = useHostsStore((s) => s.hosts);
+  const { fleetFilter, fleetStateFilter, fleetSort, setFleetFilter, setFleetStateFilter, sortBy } = useUiStore();
+  const now = useNow(1000);
+  const hostNames = useMemo(() => Object.fromEntries(hosts.map((h) => [h.id, h.name])), [hosts]);
+  // Uptime sorting is the only order that moves with the clock; other orders are not re-sorted every second.
+  const sortClock = fleetSort.key === 'uptime' ? now : 0;
+  const rows = useMemo(
+    () =>
+      fleetRows(Object.values(vms), {
+        text: fleetFilter,
+        state: fleetStateFilter,
+        sort: fleetSort,
+        hostNames,
+        now: sortClock || Date.now(),
+      }),
+    [vms, fleetFilter, fleetStateFilter, fleetSort, hostNames, sortClock],
+  );
+  const viewport = useRef<HTMLDivElement>(null);
+  const [scrollTop, setScrollTop] = useState(0);
+  const [height, setHeight] = useState(600);
+  useEffect(() => {
+    const el = viewport.current;
+    if (!el) return;
+    const observer = new ResizeObserver(() => setHeight(el.clientHeight));
+    observer.observe(el);
+    return () => observer.disconnect();
+  }, []);
+  const first = Math.max(0, Math.floor(scrollTop / ROW_HEIGHT) - OVERSCAN);
+  const last = Math.min(rows.length, Math.ceil((scrollTop + height) / ROW_HEIGHT) + OVERSCAN);
+
+  return (
+    <section className="fleet-view">
+      <div className="toolbar">
+        <h2>Fleet</h2>
+        <input
+          type="search"
+          placeholder="Filter by name, owner, address, host…"
+          value={fleetFilter}
+          onChange={(e) => setFleetFilter(e.target.value)}
+          aria-label="Filter VMs"
+          data-shortcut="filter"
+        />
+        <select value={fleetStateFilter} onChange={(e) => setFleetStateFilter(e.target.value)} aria-label="State">
+          <option value="">all states</option>
+          {VmState.options.map((s) => (
+            <option key={s} value={s}>
+              {s}
+            </option>
+          ))}
+        </select>
+        <span className="count" data-testid="fleet-count">
+          {rows.length} of {Object.keys(vms).length} VMs
+        </span>
+      </div>
+      <div className="fleet-table" role="table" aria-label="VMs" aria-rowcount={rows.length}>
+        <div className="fleet-row fleet-head" role="row">
+          {COLUMNS.map((c) => (
+            <div key={c.label} role="columnheader" style={{ width: c.width }}>
+              {c.key ? (
+                <button type="button" className="sort" onClick={() => sortBy(c.key!)}>
+                  {c.label}
+                  {fleetSort.key === c.key ? (fleetSort.dir === 1 ? ' ▲' : ' ▼') : ''}
+                </button>
+              ) : (
+                c.label
+              )}
+            </div>
+          ))}
+        </div>
+        <div
+          className="fleet-viewport"
+          ref={viewport}
+          onScroll={(e) => setScrollTop(e.currentTarget.scrollTop)}
+          data-testid="fleet-viewport"
+        >
+          <div style={{ height: rows.length * ROW_HEIGHT, position: 'relative' }}>
+            {rows.slice(first, last).map((row, i) => (
+              <FleetRow
+                key={`${row.hostId}/${row.vm.id}`}
+                row={row}
+                top={(first + i) * ROW_HEIGHT}
+                hostName={hostNames[row.hostId] ?? row.hostId}
+                uptime={formatUptime(uptimeSeconds(row, now))}
+              />
+            ))}
+          </div>
+          {rows.length === 0 ? (
+            <div className="empty">No VMs{fleetFilter || fleetStateFilter ? ' match' : ''}.</div>
+          ) : null}
+        </div>
+      </div>
+    </section>
+  );
+}
+
+const DESTRUCTIVE: Partial<Record<VmAction, string>> = {
+  stop: 'Stop',
+  restart: 'Restart',
+  destroy: 'Destroy (its disk is deleted)',
+  kill: 'Kill (no clean shutdown)',
+};
+
+const FleetRow = memo(function FleetRow(props: {
+  row: FleetVm;
+  top: number;
+  hostName: string;
+  uptime: string;
+}): React.JSX.Element {
+  const { row, top, hostName, uptime } = props;
+  const { fleet } = useActions();
+  const show = useUiStore((s) => s.show);
+  const vm = row.vm;
+  const act = (action: VmAction): void => {
+    const warn = DESTRUCTIVE[action];
+    if (warn && !window.confirm(`${warn} VM ${vm.name} on ${hostName}?`)) return;
+    void fleet.run(row.hostId, vm.id, action);
+  };
+  const running = vm.state === 'running' || vm.state === 'booting';
+  return (
+    <div
+      className="fleet-row"
+      role="row"
+      style={{ top, height: ROW_HEIGHT }}
+      data-testid={`vm-row-${vm.name}`}
+      onDoubleClick={() => show({ name: 'vm', hostId: row.hostId, vmId: vm.id })}
+    >
+      <div role="cell" style={{ width: COLUMNS[0]!.width }}>
+        <button type="button" className="link" onClick={() => show({ name: 'vm', hostId: row.hostId, vmId: vm.id })}>
+          {vm.name}
+        </button>
+      </div>
+      <div role="cell" style={{ width: COLUMNS[1]!.width }}>
+        {hostName}
+      </div>
+      <div role="cell" style={{ width: COLUMNS[2]!.width }}>
+        {vm.kind}
+      </div>
+      <div role="cell" style={{ width: COLUMNS[3]!.width }}>
+        <span className={`pill vm-${vm.state}`} data-testid="vm-state">
+          {vm.state}
+        </span>
+      </div>
+      <div role="cell" style={{ width: COLUMNS[4]!.width }} title={vm.owner}>
+        {vm.owner}
+      </div>
+      <div role="cell" className="mono" style={{ width: COLUMNS[5]!.width }}>
+        {vm.address ?? '—'}
+      </div>
+      <div role="cell" style={{ width: COLUMNS[6]!.width }}>
+        {uptime}
+      </div>
+      <div role="cell" style={{ width: COLUMNS[7]!.width }}>
+        {vm.vcpus} vCPU · {vm.memoryMib} MiB
+      </div>
+      <div role="cell" className="row-actions" style={{ width: COLUMNS[8]!.width }}>
+        {running ? (
+          <>
+            <button type="button" onClick={() => act('stop')}>
+              Stop
+            </button>
+            <button type="button" onClick={() => act('restart')}>
+              Restart
+            </button>
+          </>
+        ) : (
+          <button
+            type="button"
+            onClick={() => act('start')}
+            disabled={vm.state === 'creating' || vm.state === 'stopping'}
+          >
+            Start
+          </button>
+        )}
+        <button type="button" className="danger" onClick={() => act('destroy')}>
+          Destroy
+        </button>
+      </div>
+    </div>
+  );
+});

@@ -1,0 +1,177 @@
+import { useEffect, useMemo, useRef, useState } from 'react';
+import { FiredeckError } from '../../../../shared/errors';
+import { useChannels } from '../../state/actionsContext';
+import { ConsoleBuffer } from './consoleBuffer';
+
+const LINE_HEIGHT = 18;
+
+type LinkState = 'opening' | 'live' | 'ended' | 'failed';
+
+/** The VM's serial console: follows new output, searchable, downloadable; only visible lines are rendered. */
+export function ConsoleLog(props: { hostId: string; vmId: string; vmName: string; live: boolean }): React.JSX.Element {
+  const hub = useChannels();
+  const [buffer, setBuffer] = useState(() => new ConsoleBuffer());
+  const [version, setVersion] = useState(0);
+  const [link, setLink] = useState<{ state: LinkState; error?: string }>({ state: 'opening' });
+  const [follow, setFollow] = useState(true);
+  const [query, setQuery] = useState('');
+  const [matchIndex, setMatchIndex] = useState(0);
+  const [scrollTop, setScrollTop] = useState(0);
+  const [height, setHeight] = useState(400);
+  const viewport = useRef<HTMLDivElement>(null);
+  const [attempt, setAttempt] = useState(0);
+
+  useEffect(() => {
+    let cancelled = false;
+    let close: (() => void) | null = null;
+    let pendingAck = 0;
+    let frameRequested = false;
+    setLink({ state: 'opening' });
+    // Each open starts from the daemon's tail again, so the view starts from an empty buffer.
+    const buffer = new ConsoleBuffer();
+    setBuffer(buffer);
+    hub
+      // A stopped VM has no console to follow: then its log so far is shown and the channel ends.
+      .open({ hostId: props.hostId, kind: 'console', vmId: props.vmId, follow: props.live })
+      .then((ch) => {
+        if (cancelled) {
+          ch.close();
+          return;
+        }
+        close = () => ch.close();
+        setLink({ state: 'live' });
+        ch.onData((bytes) => {
+          buffer.push(bytes);
+          pendingAck += bytes.length;
+          // Render (and acknowledge) once per frame: the stream is held back until the view has caught up.
+          if (!frameRequested) {
+            frameRequested = true;
+            requestAnimationFrame(() => {
+              frameRequested = false;
+              setVersion(buffer.version);
+              ch.ack(pendingAck);
+              pendingAck = 0;
+            });
+          }
+        });
+        ch.onClose((error) => {
+          if (!cancelled) setLink(error ? { state: 'failed', error: error.message } : { state: 'ended' });
+        });
+      })
+      .catch((err: unknown) => {
+        if (!cancelled) setLink({ state: 'failed', error: FiredeckError.from(err).message });
+      });
+    return () => {
+      cancelled = true;
+      close?.();
+    };
+  }, [hub, props.hostId, props.vmId, props.live, attempt]);
+
+  useEffect(() => {
+    const el = viewport.current;
+    if (!el) return;
+    const observer = new ResizeObserver(() => setHeight(el.clientHeight));
+    observer.observe(el);
+    return () => observer.disconnect();
+  }, []);
+
+  const total = buffer.length;
+  useEffect(() => {
+    const el = viewport.current;
+    if (follow && el) el.scrollTop = el.scrollHeight;
+  }, [version, follow, total]);
+
+  // `version` changes whenever the buffer grew, so matches are recomputed for new lines.
+  const matches = useMemo(() => buffer.search(query), [buffer, query, version]);
+  const current = matches.length > 0 ? matches[Math.min(matchIndex, matches.length - 1)]! : -1;
+  const jump = (delta: number): void => {
+    if (matches.length === 0) return;
+    const next = (Math.min(matchIndex, matches.length - 1) + delta + matches.length) % matches.length;
+    setMatchIndex(next);
+    setFollow(false);
+    const el = viewport.current;
+    if (el) el.scrollTop = Math.max(0, matches[next]! * LINE_HEIGHT - height / 2);
+  };
+  const download = (): void => {
+    const url = URL.createObjectURL(new Blob([buffer.text()], { type: 'text/plain' }));
+    const a = document.createElement('a');
+    a.href = url;
+    a.download = `${props.vmName}-console.log`;
+    a.click();
+    setTimeout(() => URL.revokeObjectURL(url), 10_000);
+  };
+
+  const first = Math.max(0, Math.floor(scrollTop / LINE_HEIGHT) - 20);
+  const last = Math.min(total, Math.ceil((scrollTop + height) / LINE_HEIGHT) + 20);
+  const lines: React.JSX.Element[] = [];
+  for (let i = first; i < last; i++) {
+    lines.push(
+      <div
+        key={i}
+        className={i === current ? 'line match' : 'line'}
+        style={{ top: i * LINE_HEIGHT, height: LINE_HEIGHT }}
+      >
+        {buffer.line(i) || ' '}
+      </div>,
+    );
+  }
+
+  return (
+    <div className="console-log">
+      <div className="toolbar">
+        <span className={`pill link-${link.state}`} data-testid="console-state">
+          {link.state === 'live' ? 'following' : link.state}
+        </span>
+        {link.error ? <span className="row-error">{link.error}</span> : null}
+        {link.state === 'ended' || link.state === 'failed' ? (
+          <button type="button" onClick={() => setAttempt((a) => a + 1)}>
+            Reopen
+          </button>
+        ) : null}
+        <label className="check">
+          <input type="checkbox" checked={follow} onChange={(e) => setFollow(e.target.checked)} /> follow
+        </label>
+        <input
+          type="search"
+          placeholder="Search the log"
+          value={query}
+          onChange={(e) => {
+            setQuery(e.target.value);
+            setMatchIndex(0);
+          }}
+          onKeyDown={(e) => {
+            if (e.key === 'Enter') jump(e.shiftKey ? -1 : 1);
+          }}
+          aria-label="Search the console log"
+        />
+        <span className="count">
+          {query
+            ? `${matches.length === 0 ? 0 : Math.min(matchIndex, matches.length - 1) + 1}/${matches.length}`
+            : `${total} lines`}
+        </span>
+        <button type="button" onClick={() => jump(-1)} disabled={matches.length === 0} aria-label="Previous match">
+          ↑
+        </button>
+        <button type="button" onClick={() => jump(1)} disabled={matches.length === 0} aria-label="Next match">
+          ↓
+        </button>
+        <button type="button" onClick={download}>
+          Download
+        </button>
+      </div>
+      <div
+        className="console-viewport mono"
+        ref={viewport}
+        data-testid="console-log"
+        onScroll={(e) => {
+          const el = e.currentTarget;
+          setScrollTop(el.scrollTop);
+          const atBottom = el.scrollHeight - el.scrollTop - el.clientHeight < LINE_HEIGHT * 2;
+          if (!atBottom && follow) setFollow(false);
+        }}
+      >
+        <div style={{ height: total * LINE_HEIGHT, position: 'relative' }}>{lines}</div>
+      </div>
+    </div>
+  );
+}

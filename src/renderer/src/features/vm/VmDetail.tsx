@@ -1,0 +1,123 @@
+import { lazy, Suspense, useState } from 'react';
+import { useActions } from '../../state/actionsContext';
+import { useFleetStore, vmKey } from '../../state/fleetStore';
+import { useHostsStore } from '../../state/hostsStore';
+import { useUiStore } from '../../state/uiStore';
+import type { VmAction } from '../../state/fleetActions';
+import { formatUptime, uptimeSeconds } from '../fleet/fleetRows';
+import { useNow } from '../fleet/useNow';
+import { ConsoleLog } from './ConsoleLog';
+
+// noVNC and xterm.js are large: they load when their tab first opens.
+const DesktopView = lazy(() => import('../desktop/DesktopView').then((m) => ({ default: m.DesktopView })));
+const TerminalTabs = lazy(() => import('../terminal/TerminalTabs').then((m) => ({ default: m.TerminalTabs })));
+
+type Tab = 'console' | 'terminal' | 'desktop' | 'events';
+
+export function VmDetail(props: { hostId: string; vmId: string }): React.JSX.Element {
+  const row = useFleetStore((s) => s.vms[vmKey(props.hostId, props.vmId)]);
+  const events = useFleetStore((s) => s.events[vmKey(props.hostId, props.vmId)]);
+  const hostName = useHostsStore((s) => s.hosts.find((h) => h.id === props.hostId)?.name ?? props.hostId);
+  const show = useUiStore((s) => s.show);
+  const { fleet } = useActions();
+  const now = useNow(1000);
+  const [tab, setTab] = useState<Tab>('console');
+
+  if (!row) {
+    return (
+      <section className="vm-detail">
+        <button type="button" className="link" onClick={() => show({ name: 'fleet' })}>
+          ← Fleet
+        </button>
+        <p className="empty">This VM is gone (destroyed, or its host is not connected).</p>
+      </section>
+    );
+  }
+  const vm = row.vm;
+  const act = (action: VmAction, confirmText?: string): void => {
+    if (confirmText && !window.confirm(confirmText)) return;
+    void fleet.run(props.hostId, vm.id, action);
+  };
+  const running = vm.state === 'running' || vm.state === 'booting';
+  const tabs: Tab[] = ['console', ...(vm.kind === 'cli' ? (['terminal'] as const) : (['desktop'] as const)), 'events'];
+
+  return (
+    <section className="vm-detail">
+      <div className="vm-head">
+        <button type="button" className="link" onClick={() => show({ name: 'fleet' })}>
+          ← Fleet
+        </button>
+        <h2 data-testid="vm-title">{vm.name}</h2>
+        <span className={`pill vm-${vm.state}`} data-testid="vm-detail-state">
+          {vm.state}
+        </span>
+        <span className="muted">
+          {vm.kind} VM of {vm.owner} on {hostName} · {vm.address ?? 'no address'} · up{' '}
+          {formatUptime(uptimeSeconds(row, now))} · {vm.vcpus} vCPU · {vm.memoryMib} MiB · ready:{' '}
+          {vm.ready.join(', ') || '—'}
+        </span>
+        <span className="spacer" />
+        {running ? (
+          <>
+            <button type="button" onClick={() => act('stop', `Stop ${vm.name}?`)}>
+              Stop
+            </button>
+            <button type="button" onClick={() => act('restart', `Restart ${vm.name}?`)}>
+              Restart
+            </button>
+            <button type="button" onClick={() => act('kill', `Kill ${vm.name} without a clean shutdown?`)}>
+              Kill
+            </button>
+          </>
+        ) : (
+          <button type="button" onClick={() => act('start')}>
+            Start
+          </button>
+        )}
+        <button
+          type="button"
+          className="danger"
+          onClick={() => act('destroy', `Destroy ${vm.name}? Its disk is deleted.`)}
+        >
+          Destroy
+        </button>
+      </div>
+      {vm.lastError ? <div className="row-error">Last error: {vm.lastError}</div> : null}
+      <div className="tabs" role="tablist">
+        {tabs.map((t) => (
+          <button
+            key={t}
+            type="button"
+            role="tab"
+            aria-selected={tab === t}
+            className={tab === t ? 'tab active' : 'tab'}
+            onClick={() => setTab(t)}
+          >
+            {t}
+          </button>
+        ))}
+      </div>
+      <div className="vm-tab-body">
+        {tab === 'console' ? (
+          <ConsoleLog hostId={props.hostId} vmId={vm.id} vmName={vm.name} live={running || vm.state === 'stopping'} />
+        ) : null}
+        <Suspense fallback={<div className="empty">Loading…</div>}>
+          {tab === 'terminal' ? (
+            <TerminalTabs hostId={props.hostId} vmId={vm.id} live={vm.state === 'running'} />
+          ) : null}
+          {tab === 'desktop' ? <DesktopView hostId={props.hostId} vmId={vm.id} live={vm.state === 'running'} /> : null}
+        </Suspense>
+        {tab === 'events' ? (
+          <ul className="event-list" data-testid="vm-events">
+            {(events ?? []).map((e, i) => (
+              <li key={i}>
+                <span className="mono muted">{new Date(e.at).toLocaleTimeString()}</span> {e.text}
+              </li>
+            ))}
+            {(events ?? []).length === 0 ? <li className="muted">No events since the app connected.</li> : null}
+          </ul>
+        ) : null}
+      </div>
+    </section>
+  );
+}

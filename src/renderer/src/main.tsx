@@ -1,0 +1,29 @@
+import { StrictMode } from 'react';
+import { createRoot } from 'react-dom/client';
+import { ChannelHub } from './api/channelHub';
+import { pickClient } from './api/pickClient';
+import { applyTheme, installShortcuts } from './features/shell/shortcuts';
+import { createFleetActions } from './state/fleetActions';
+import { createHostActions } from './state/hostActions';
+import { ActionsContext, type Actions } from './state/actionsContext';
+import { App } from './App';
+import './styles.css';
+
+const client = pickClient(window);
+const actions: Actions = {
+  client,
+  hosts: createHostActions(client),
+  fleet: createFleetActions(client),
+  channels: new ChannelHub(client),
+};
+void actions.hosts.refresh();
+installShortcuts(window);
+applyTheme(window);
+
+createRoot(document.getElementById('root')!).render(
+  <StrictMode>
+    <ActionsContext.Provider value={actions}>
+      <App />
+    </ActionsContext.Provider>
+  </StrictMode>,
+);

@@ -1,0 +1,25 @@
+import { createContext, useContext } from 'react';
+import type { AppClient } from '../api/appClient';
+import type { ChannelHub } from '../api/channelHub';
+import type { FleetActions } from './fleetActions';
+import type { HostActions } from './hostActions';
+
+/** Side effects the views may trigger; created once at start-up, outside React. */
+export interface Actions {
+  client: AppClient;
+  hosts: HostActions;
+  fleet: FleetActions;
+  channels: ChannelHub;
+}
+
+export const ActionsContext = createContext<Actions | null>(null);
+
+export function useActions(): Actions {
+  const actions = useContext(ActionsContext);
+  if (!actions) throw new Error('useActions outside ActionsContext');
+  return actions;
+}
+
+export function useChannels(): ChannelHub {
+  return useActions().channels;
+}

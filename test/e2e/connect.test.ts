@@ -1,0 +1,153 @@
+import { execFileSync } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import type { Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { startDaemon, type DaemonRig } from '../rig/daemon';
+import { startSshd, type Sshd } from '../rig/sshd';
+import { findElectron, launchChromium, type ChromiumRig } from '../rig/chromium';
+import { makeTempDir } from '../rig/tmp';
+import { addSshHost, trustAndConnect } from './support/ui';
+import { REPO_ROOT, startWebMode, type WebMode } from './support/webMode';
+
+const RESULTS_DIR = path.join(REPO_ROOT, 'test-results');
+
+describe('walking skeleton: web mode in Chromium → main → ssh2 → sshd → firedeckd dial-stdio → daemon', () => {
+  let daemon: DaemonRig;
+  let sshd: Sshd;
+  let web: WebMode;
+  let browser: ChromiumRig;
+  let page: Page;
+  let expected: { hostname: string; version: string };
+
+  beforeAll(async () => {
+    if (findElectron() === null) {
+      console.info('Electron binary absent here: the e2e specs run in web mode (Chromium) only.');
+    }
+    daemon = await startDaemon();
+    sshd = await startSshd({ pathPrepend: [daemon.binDir] });
+    web = await startWebMode({ localDaemon: daemon.firedeckdCommand });
+    browser = await launchChromium();
+    page = await browser.newPage();
+    const info = await daemon.call('daemon.info', {});
+    expected = { hostname: info.hostname, version: info.version };
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await web?.stop();
+    await sshd?.stop();
+    await daemon?.stop();
+  });
+
+  const status = (): ReturnType<Page['getByTestId']> => page.getByTestId('connection-status');
+
+  it('opens with the one-time URL and shows the embedded local host connected', async () => {
+    await page.goto(web.url);
+    // The token is swapped for a cookie and dropped from the address bar.
+    expect(new URL(page.url()).searchParams.has('token')).toBe(false);
+    await status()
+      .filter({ hasText: `connected to ${expected.hostname} — firedeckd ${expected.version}` })
+      .waitFor({ timeout: 30_000 });
+  });
+
+  it('adds the sshd host, shows its fingerprint for trust on first use, and connects through SSH', async () => {
+    await addSshHost(page, sshd, 'rig-sshd');
+    const row = page.getByTestId('host-row-rig-sshd');
+    await status().filter({ hasText: 'rig-sshd: not connected' }).waitFor();
+    const shown = await trustAndConnect(page, 'rig-sshd', sshd.hostKeyFingerprint);
+    expect(shown).toContain('ssh-ed25519');
+
+    await status()
+      .filter({ hasText: `connected to ${expected.hostname} — firedeckd ${expected.version}` })
+      .waitFor({ timeout: 30_000 });
+    await row.locator('.pill', { hasText: 'connected' }).waitFor();
+    expect(await row.innerText()).toContain(sshd.hostKeyFingerprint);
+
+    // The daemon saw a caller that came through SSH: sshd logged the key login.
+    expect(fs.readFileSync(path.join(sshd.dir, 'sshd.log'), 'utf8')).toMatch(/Accepted publickey for root/);
+
+    fs.mkdirSync(RESULTS_DIR, { recursive: true });
+    const shot = path.join(RESULTS_DIR, 'e2e-connect.png');
+    await page.screenshot({ path: shot, fullPage: true });
+    const png = fs.readFileSync(shot);
+    expect(png.length).toBeGreaterThan(1000);
+    expect(png.subarray(0, 8).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]))).toBe(true);
+  });
+
+  it('refuses a changed host key before authenticating, with "host key changed"', async () => {
+    await addSshHost(page, sshd, 'changed-key');
+    const row = page.getByTestId('host-row-changed-key');
+
+    // Pin another key for this endpoint, as if the host had been trusted before its key changed.
+    const keyDir = makeTempDir('otherkey');
+    try {
+      execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', path.join(keyDir, 'k')]);
+      const blob = Buffer.from(fs.readFileSync(path.join(keyDir, 'k.pub'), 'utf8').split(' ')[1]!, 'base64');
+      const fingerprint = `SHA256:${crypto.createHash('sha256').update(blob).digest('base64').replace(/=+$/, '')}`;
+      const db = new Database(path.join(web.dataDir, 'firedeck.sqlite'));
+      const changed = db
+        .prepare('UPDATE hosts SET host_key = ?, host_key_fingerprint = ? WHERE name = ?')
+        .run(blob.toString('base64'), fingerprint, 'changed-key');
+      db.close();
+      expect(changed.changes).toBe(1);
+    } finally {
+      fs.rmSync(keyDir, { recursive: true, force: true });
+    }
+
+    const logPath = path.join(sshd.dir, 'sshd.log');
+    const acceptedBefore = (fs.readFileSync(logPath, 'utf8').match(/Accepted publickey/g) ?? []).length;
+    await row.getByRole('button', { name: 'Connect' }).click();
+    await row.getByTestId('host-error').filter({ hasText: 'host key changed' }).waitFor({ timeout: 20_000 });
+    await status().filter({ hasText: 'host key changed' }).waitFor();
+    expect(await page.getByRole('dialog').count()).toBe(0);
+    const acceptedAfter = (fs.readFileSync(logPath, 'utf8').match(/Accepted publickey/g) ?? []).length;
+    expect(acceptedAfter).toBe(acceptedBefore);
+    await page.screenshot({ path: path.join(RESULTS_DIR, 'e2e-host-key-changed.png'), fullPage: true });
+  });
+
+  it('edits a host (the pin stays for the same endpoint) and removes one after confirmation', async () => {
+    const row = page.getByTestId('host-row-rig-sshd');
+    await row.getByRole('button', { name: 'Edit' }).click();
+    const form = page.getByRole('form', { name: 'Edit host' });
+    await form.locator('input[name=name]').fill('rig-renamed');
+    await form.getByRole('button', { name: 'Save' }).click();
+    const renamed = page.getByTestId('host-row-rig-renamed');
+    await renamed.waitFor();
+    expect(await renamed.innerText()).toContain(sshd.hostKeyFingerprint);
+
+    page.once('dialog', (d) => void d.accept());
+    await page.getByTestId('host-row-changed-key').getByRole('button', { name: 'Remove' }).click();
+    await page.getByTestId('host-row-changed-key').waitFor({ state: 'detached' });
+  });
+
+  it('rejects requests without the token and API sockets from a foreign origin', async () => {
+    const bare = await fetch(`${web.origin}/`);
+    expect(bare.status).toBe(401);
+    const reused = await fetch(web.url, { redirect: 'manual' });
+    expect(reused.status).toBe(401);
+
+    const cookies = await browser.context.cookies(web.origin);
+    const session = cookies.find((c) => c.name === 'firedeck_session');
+    expect(session).toBeDefined();
+    const cookie = `${session!.name}=${session!.value}`;
+    expect((await fetch(`${web.origin}/`, { headers: { cookie } })).status).toBe(200);
+
+    const tryUpgrade = (headers: Record<string, string>): Promise<string> =>
+      new Promise((resolve) => {
+        const ws = new WebSocket(`ws://127.0.0.1:${web.port}/api`, { headers });
+        ws.once('open', () => {
+          ws.close();
+          resolve('open');
+        });
+        ws.once('unexpected-response', (_req, res) => resolve(String(res.statusCode)));
+        ws.once('error', (err) => resolve(`error ${err.message}`));
+      });
+    expect(await tryUpgrade({ origin: 'http://evil.example', cookie })).toBe('403');
+    expect(await tryUpgrade({ origin: web.origin })).toBe('401');
+    expect(await tryUpgrade({ origin: web.origin, cookie })).toBe('open');
+  });
+});

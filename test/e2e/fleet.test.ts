@@ -1,0 +1,221 @@
+import { execFile, execFileSync } from 'node:child_process';
+import { promisify } from 'node:util';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Vm } from '../../src/shared/protocol/vm';
+import { removeLinks } from '../integration/daemon-helpers';
+import { launchChromium, type ChromiumRig } from '../rig/chromium';
+import { startDaemon, type DaemonRig } from '../rig/daemon';
+import { startSshd, type Sshd } from '../rig/sshd';
+import { installTestImage } from '../rig/testImage';
+import { addSshHost, trustAndConnect } from './support/ui';
+import { REPO_ROOT, startWebMode, type WebMode } from './support/webMode';
+
+const PREFIX = 'fdt5e';
+const run = promisify(execFile);
+/** Tests that wait for a guest to boot under TCG on a busy machine. */
+const BOOT_TEST_TIMEOUT = 480_000;
+
+describe('fleet and VM detail against real QEMU guests, through the rig sshd', () => {
+  let daemon: DaemonRig;
+  let sshd: Sshd;
+  let web: WebMode;
+  let browser: ChromiumRig;
+  let page: Page;
+
+  beforeAll(async () => {
+    removeLinks(PREFIX);
+    daemon = await startDaemon({
+      env: { FIREDECK_BRIDGE: `${PREFIX}br0`, FIREDECK_CIDR: '10.213.50.0/24', FIREDECK_DEVICE_PREFIX: PREFIX },
+    });
+    await installTestImage(daemon.stateDir);
+    sshd = await startSshd({ pathPrepend: [daemon.binDir] });
+    // No local host here: every call in this suite goes through SSH.
+    web = await startWebMode();
+    browser = await launchChromium();
+    page = await browser.newPage();
+    page.on('dialog', (d) => void d.accept());
+    await page.goto(web.url);
+    await addSshHost(page, sshd, 'rig');
+    await trustAndConnect(page, 'rig', sshd.hostKeyFingerprint);
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await web?.stop();
+    await sshd?.stop();
+    if (daemon) {
+      for (const vm of await daemon.call('vm.list', {}).catch(() => [] as Vm[])) {
+        await daemon.call('vm.destroy', { id: vm.id }).catch(() => undefined);
+      }
+      await daemon.stop();
+    }
+    removeLinks(PREFIX);
+  });
+
+  it(
+    'shows a VM created elsewhere within a second, live through its boot',
+    async () => {
+      await page.getByRole('button', { name: 'Fleet' }).click();
+      await page.getByTestId('fleet-count').filter({ hasText: '0 of 0 VMs' }).waitFor();
+      // "Elsewhere": the host's own CLI, not the app. The row must show up as soon as the daemon announces the VM,
+      // which is before the command returns (it still prepares the disk and boots).
+      const cli = run(daemon.firedeckdCommand, [
+        'vm',
+        'create',
+        '--name',
+        'fleet-a',
+        '--kind',
+        'cli',
+        '--owner',
+        'ops@example.org',
+        '--image',
+        'test',
+        '--json',
+      ]);
+      const row = page.getByTestId('vm-row-fleet-a');
+      // The page's own clock at the first frame that shows the row (polling per frame, not Playwright's backoff).
+      const seen = await page.waitForFunction(
+        () => (document.querySelector('[data-testid="vm-row-fleet-a"]') ? Date.now() : null),
+        null,
+        { polling: 'raf', timeout: 30_000 },
+      );
+      const seenAt = (await seen.jsonValue())!;
+      const { stdout } = await cli;
+      const created = JSON.parse(stdout) as Vm;
+      expect(seenAt - Date.parse(created.createdAt)).toBeLessThan(1000);
+      expect(await row.innerText()).toContain('ops@example.org');
+      await row
+        .getByTestId('vm-state')
+        .filter({ hasText: /^running$/ })
+        .waitFor({ timeout: 300_000 });
+    },
+    BOOT_TEST_TIMEOUT,
+  );
+
+  it('filters and sorts the table', async () => {
+    const filter = page.getByRole('searchbox', { name: 'Filter VMs' });
+    await filter.fill('nobody-matches-this');
+    await page.getByTestId('fleet-count').filter({ hasText: '0 of 1 VMs' }).waitFor();
+    await filter.fill('ops@');
+    await page.getByTestId('fleet-count').filter({ hasText: '1 of 1 VMs' }).waitFor();
+    await filter.fill('');
+  });
+
+  it('shows the boot log in the detail view', async () => {
+    await page.getByTestId('vm-row-fleet-a').getByRole('button', { name: 'fleet-a' }).click();
+    await page.getByTestId('vm-title').filter({ hasText: 'fleet-a' }).waitFor();
+    await page.getByTestId('console-log').filter({ hasText: 'FIREDECK-READY vm' }).waitFor({ timeout: 30_000 });
+    fs.mkdirSync(path.join(REPO_ROOT, 'test-results'), { recursive: true });
+    await page.screenshot({ path: path.join(REPO_ROOT, 'test-results/e2e-vm-console.png') });
+  });
+
+  it(
+    'stops the VM from the UI (with confirmation) and the row follows',
+    async () => {
+      await page.getByRole('button', { name: 'Stop' }).first().click();
+      await page
+        .getByTestId('vm-detail-state')
+        .filter({ hasText: /^(stopping|stopped)$/ })
+        .waitFor({ timeout: 10_000 });
+      await page
+        .getByTestId('vm-detail-state')
+        .filter({ hasText: /^stopped$/ })
+        .waitFor({ timeout: 120_000 });
+      const vm = (await daemon.call('vm.list', {})).find((v) => v.name === 'fleet-a');
+      expect(vm?.state).toBe('stopped');
+      await page.getByRole('button', { name: '← Fleet' }).click();
+      await page
+        .getByTestId('vm-row-fleet-a')
+        .getByTestId('vm-state')
+        .filter({ hasText: /^stopped$/ })
+        .waitFor();
+      await page.screenshot({ path: path.join(REPO_ROOT, 'test-results/e2e-fleet.png') });
+    },
+    BOOT_TEST_TIMEOUT,
+  );
+
+  it(
+    'opens a terminal into the CLI VM: a command runs, and resizing the panel resizes the pty',
+    async () => {
+      await page.getByTestId('vm-row-fleet-a').getByRole('button', { name: 'Start' }).click();
+      await page
+        .getByTestId('vm-row-fleet-a')
+        .getByTestId('vm-state')
+        .filter({ hasText: /^running$/ })
+        .waitFor({ timeout: 300_000 });
+      await page.getByTestId('vm-row-fleet-a').getByRole('button', { name: 'fleet-a' }).click();
+      await page.getByText(/ready: .*sshd/).waitFor({ timeout: 300_000 });
+      await page.getByRole('tab', { name: 'terminal' }).click();
+      await page
+        .getByTestId('terminal-state')
+        .filter({ hasText: /^connected$/ })
+        .waitFor({ timeout: 30_000 });
+      const screen = page.getByTestId('terminal').locator('.xterm-rows');
+      await page.getByTestId('terminal').click();
+      await page.keyboard.type('echo hello-$((6*7)); stty size; echo size-$((2*3))\n');
+      // The typed line never contains the computed words, so they show only once the commands ran.
+      await screen.filter({ hasText: 'size-6' }).waitFor({ timeout: 30_000 });
+      expect(await screen.innerText()).toContain('hello-42');
+      const sizeBefore = parseStty(await screen.innerText());
+
+      await page.setViewportSize({ width: 900, height: 600 });
+      // The resize reaches the pty asynchronously and the page shows no sign of it: ask the pty until it
+      // reports the new width (bounded number of tries).
+      let after: { rows: number; cols: number } | null = null;
+      for (let i = 1; i <= 20 && !(after && after.cols < sizeBefore!.cols); i++) {
+        await page.keyboard.type(`clear; stty size; echo resized-$((${i}*1000))\n`);
+        await screen.filter({ hasText: `resized-${i * 1000}` }).waitFor({ timeout: 30_000 });
+        after = parseStty(await screen.innerText());
+      }
+      expect(after!.cols).toBeLessThan(sizeBefore!.cols);
+      await page.screenshot({ path: path.join(REPO_ROOT, 'test-results/e2e-terminal.png') });
+      await page.setViewportSize({ width: 1280, height: 800 });
+    },
+    BOOT_TEST_TIMEOUT,
+  );
+
+  it('shows "reconnecting" when the SSH link dies and recovers without a reload; the terminal keeps its scrollback', async () => {
+    const screen = page.getByTestId('terminal').locator('.xterm-rows');
+    await page.keyboard.type('echo before-$((1+1))\n');
+    await screen.filter({ hasText: 'before-2' }).waitFor();
+    const marker = await page.evaluate(() => ((window as unknown as { __mark?: number }).__mark = Math.random()));
+
+    for (const pid of execFileSync('pgrep', ['-P', String(sshd.pid)])
+      .toString()
+      .trim()
+      .split('\n')
+      .map(Number)) {
+      process.kill(pid, 'SIGKILL');
+    }
+    await page.getByTestId('connection-status').filter({ hasText: 'reconnecting' }).waitFor({ timeout: 15_000 });
+    await page
+      .getByTestId('connection-status')
+      .filter({ hasText: /^connected to / })
+      .waitFor({ timeout: 30_000 });
+    // Same page: nothing reloaded.
+    expect(await page.evaluate(() => (window as unknown as { __mark?: number }).__mark)).toBe(marker);
+
+    await page
+      .getByTestId('terminal-state')
+      .filter({ hasText: /^(closed|failed)$/ })
+      .waitFor({ timeout: 15_000 });
+    await page.getByRole('button', { name: 'Reconnect' }).click();
+    await page
+      .getByTestId('terminal-state')
+      .filter({ hasText: /^connected$/ })
+      .waitFor({ timeout: 30_000 });
+    await page.getByTestId('terminal').click();
+    await page.keyboard.type('echo after-$((2+2))\n');
+    await screen.filter({ hasText: 'after-4' }).waitFor({ timeout: 30_000 });
+    expect(await screen.innerText()).toContain('before-2');
+  });
+});
+
+function parseStty(text: string): { rows: number; cols: number } | null {
+  const all = [...text.matchAll(/^(\d{1,3}) (\d{1,3})$/gm)];
+  const last = all.at(-1);
+  return last ? { rows: Number(last[1]), cols: Number(last[2]) } : null;
+}

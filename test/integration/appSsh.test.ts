@@ -1,0 +1,181 @@
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { HostStatus } from '../../src/shared/app/contract';
+import { HostConnection } from '../../src/main/hosts/hostConnection';
+import { DaemonClient } from '../../src/main/rpc/daemonClient';
+import { fingerprintOf } from '../../src/main/ssh/hostKey';
+import { SshConnectError, SshTransport, type SshTarget } from '../../src/main/ssh/sshTransport';
+import type { ExecChannel } from '../../src/main/ssh/transport';
+import { startDaemon, type DaemonRig } from '../rig/daemon';
+import { startSshd, type Sshd } from '../rig/sshd';
+import { makeTempDir } from '../rig/tmp';
+
+let daemon: DaemonRig;
+let sshd: Sshd;
+let pinned: { key: string; fingerprint: string };
+let target: SshTarget;
+const open: SshTransport[] = [];
+
+beforeAll(async () => {
+  daemon = await startDaemon();
+  sshd = await startSshd({ pathPrepend: [daemon.binDir] });
+  const blob = Buffer.from(sshd.hostPublicKey.split(' ')[1]!, 'base64');
+  pinned = { key: blob.toString('base64'), fingerprint: fingerprintOf(blob) };
+  target = {
+    address: sshd.host,
+    port: sshd.port,
+    user: sshd.user,
+    auth: { type: 'keyFile', path: sshd.clientKeyPath },
+    pinned,
+    keepaliveIntervalMs: 1000,
+    keepaliveCountMax: 2,
+  };
+});
+
+afterAll(async () => {
+  for (const t of open) t.close();
+  await sshd?.stop();
+  await daemon?.stop();
+});
+
+async function connect(overrides: Partial<SshTarget> = {}): Promise<SshTransport> {
+  const t = await SshTransport.connect({ ...target, ...overrides });
+  open.push(t);
+  return t;
+}
+
+function collect(channel: ExecChannel, pattern: RegExp): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let out = '';
+    const onData = (c: Buffer): void => {
+      out += c.toString();
+      const m = pattern.exec(out);
+      if (m) {
+        channel.stream.off('data', onData);
+        resolve(m[0]);
+      }
+    };
+    channel.stream.on('data', onData);
+    void channel.exited.then(() => reject(new Error(`channel ended before ${pattern}; got ${JSON.stringify(out)}`)));
+  });
+}
+
+describe('SSH transport against the rig sshd', () => {
+  it('refuses an unknown host key and reports the fingerprint OpenSSH shows', async () => {
+    const err = await connect({ pinned: null }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SshConnectError);
+    expect((err as SshConnectError).kind).toBe('host_key_unknown');
+    expect((err as SshConnectError).details?.fingerprint).toBe(sshd.hostKeyFingerprint);
+    expect((err as SshConnectError).refusedKey?.verdict).toBe('unknown');
+  });
+
+  it('refuses a changed host key before authenticating', async () => {
+    const dir = makeTempDir('otherkey');
+    try {
+      execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', path.join(dir, 'k')]);
+      const blob = Buffer.from(fs.readFileSync(path.join(dir, 'k.pub'), 'utf8').split(' ')[1]!, 'base64');
+      const log = path.join(sshd.dir, 'sshd.log');
+      const before = (fs.readFileSync(log, 'utf8').match(/Accepted publickey/g) ?? []).length;
+      const err = await connect({ pinned: { key: blob.toString('base64'), fingerprint: fingerprintOf(blob) } }).catch(
+        (e: unknown) => e,
+      );
+      expect((err as SshConnectError).kind).toBe('host_key_mismatch');
+      expect((err as SshConnectError).message).toMatch(/^host key changed: /);
+      expect((fs.readFileSync(log, 'utf8').match(/Accepted publickey/g) ?? []).length).toBe(before);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('reports a key the host does not accept, and an unreadable key file', async () => {
+    const dir = makeTempDir('wrongkey');
+    try {
+      execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', path.join(dir, 'k')]);
+      await expect(connect({ auth: { type: 'keyFile', path: path.join(dir, 'k') } })).rejects.toMatchObject({
+        kind: 'auth_failed',
+      });
+      await expect(connect({ auth: { type: 'keyFile', path: path.join(dir, 'missing') } })).rejects.toMatchObject({
+        kind: 'auth_failed',
+      });
+      await expect(connect({ auth: { type: 'agent' }, agentSocket: '' })).rejects.toMatchObject({
+        kind: 'auth_failed',
+      });
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('calls daemon.info through `firedeckd dial-stdio` on an exec channel', async () => {
+    const t = await connect();
+    const ch = await t.exec('firedeckd dial-stdio');
+    const client = new DaemonClient(ch.stream);
+    const info = await client.call('daemon.info', {});
+    expect(info).toMatchObject({ hostname: (await daemon.call('daemon.info', {})).hostname, protocolVersion: 1 });
+    client.close();
+  });
+
+  it('gives a command a pty of the asked size and passes resizes on', async () => {
+    const t = await connect();
+    const ch = await t.exec(`sh -c 'stty size; read x; stty size'`, { pty: { cols: 100, rows: 30 } });
+    expect(await collect(ch, /30 100/)).toBe('30 100');
+    ch.resize(120, 40);
+    ch.stream.write('\n');
+    expect(await collect(ch, /40 120/)).toBe('40 120');
+    await ch.exited;
+  });
+});
+
+describe('host connection: reconnect with backoff', () => {
+  it('shows reconnecting when the SSH link is killed and recovers on its own', async () => {
+    const states: HostStatus[] = [];
+    const waiters: { pred: (s: HostStatus) => boolean; resolve: () => void }[] = [];
+    const conn = new HostConnection({
+      hostId: 'h-00000000',
+      openTransport: () => connect(),
+      daemonCommand: 'firedeckd',
+      onStatus: (s) => {
+        states.push(s);
+        for (const w of waiters.splice(0)) {
+          if (w.pred(s)) w.resolve();
+          else waiters.push(w);
+        }
+      },
+      onEvent: () => undefined,
+      backoff: { initialMs: 100, maxMs: 1000, factor: 2 },
+    });
+    const until = (pred: (s: HostStatus) => boolean): Promise<void> =>
+      new Promise((resolve) => {
+        if (pred(conn.status)) resolve();
+        else waiters.push({ pred, resolve });
+      });
+    try {
+      const first = await conn.connect();
+      expect(first.state).toBe('connected');
+      expect(first.info?.version).toBeTruthy();
+
+      // Kill the per-connection sshd processes: the listener stays, this link dies.
+      const children = execFileSync('pgrep', ['-P', String(sshd.pid)])
+        .toString()
+        .trim()
+        .split('\n')
+        .map(Number);
+      expect(children.length).toBeGreaterThan(0);
+      for (const pid of children) process.kill(pid, 'SIGKILL');
+
+      await until((s) => s.state === 'reconnecting');
+      await until((s) => s.state === 'connected');
+      expect(await conn.client().call('daemon.info', {})).toMatchObject({ protocolVersion: 1 });
+
+      // The daemon dying ends dial-stdio: the same path brings the link back once it is up again.
+      await daemon.kill9();
+      await until((s) => s.state === 'reconnecting');
+      await daemon.restart();
+      await until((s) => s.state === 'connected');
+      expect(states.filter((s) => s.state === 'reconnecting').length).toBeGreaterThanOrEqual(2);
+    } finally {
+      conn.disconnect();
+    }
+  });
+});
