@@ -50,7 +50,10 @@ export const VmCreateParams = z.object({
   diskMib: z.number().int().min(256).max(1048576).optional(),
   /** Start right after creation (default true). */
   start: z.boolean().optional(),
-  sessionId: z.string().regex(/^[A-Za-z0-9-]{1,64}$/).optional(),
+  sessionId: z
+    .string()
+    .regex(/^[A-Za-z0-9-]{1,64}$/)
+    .optional(),
 });
 export type VmCreateParams = z.infer<typeof VmCreateParams>;
 
@@ -63,7 +66,10 @@ export const VmStopParams = z.object({
 });
 export const VmWaitReadyParams = z.object({
   id: VmId,
-  marker: z.string().regex(/^[a-z][a-z0-9-]{0,31}$/).optional(),
+  marker: z
+    .string()
+    .regex(/^[a-z][a-z0-9-]{0,31}$/)
+    .optional(),
   timeoutSeconds: z.number().int().min(1).max(3600).optional(),
 });
 export const VmConsoleTailParams = z.object({

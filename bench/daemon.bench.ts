@@ -1,0 +1,214 @@
+import { execFileSync, spawn } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { LineFramer, encodeFrame } from '../src/shared/rpc/framing';
+import { requestFrame } from '../src/shared/rpc/jsonrpc';
+import { openDb } from '../host-daemon/src/store/db';
+import { VmStore } from '../host-daemon/src/store/vmStore';
+import { startDaemon, type DaemonRig } from '../test/rig/daemon';
+import { startSshd, type Sshd } from '../test/rig/sshd';
+import { makeTempDir } from '../test/rig/tmp';
+
+/**
+ * firedeckd's costs, each against a baseline measured in the same run:
+ *  - cloning a 2 GB golden image per VM: `cp --reflink=auto --sparse=always` (and a qcow2 overlay) vs `dd`;
+ *  - one RPC round trip over an open SSH channel (`firedeckd dial-stdio`) vs a whole `ssh host true`;
+ *  - the daemon's RSS with 100 VM records vs with none.
+ */
+const cleanups: (() => Promise<void> | void)[] = [];
+afterAll(async () => {
+  for (const c of cleanups.reverse()) await c();
+});
+
+function ms(t0: bigint): number {
+  return Number(process.hrtime.bigint() - t0) / 1e6;
+}
+
+function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+function usedMb(file: string): number {
+  return Math.round((Number(execFileSync('du', ['-B1', file], { encoding: 'utf8' }).split('\t')[0]) / 1e6) * 10) / 10;
+}
+
+function rssKb(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return Number(m![1]);
+}
+
+describe('firedeckd bench', () => {
+  it('clones a 2 GB image: reflink/sparse copy and qcow2 overlay vs dd', () => {
+    const dir = makeTempDir('bench-clone');
+    cleanups.push(() => fs.rmSync(dir, { recursive: true, force: true }));
+    // A golden image like the real ones: 2 GB ext4 with ~600 MB of incompressible files in it.
+    const content = path.join(dir, 'content');
+    fs.mkdirSync(content);
+    for (let i = 0; i < 12; i++) fs.writeFileSync(path.join(content, `blob${i}`), crypto.randomBytes(50 * 1024 * 1024));
+    const image = path.join(dir, 'golden.ext4');
+    execFileSync('mkfs.ext4', ['-q', '-F', '-d', content, image, '2G']);
+    fs.rmSync(content, { recursive: true });
+    execFileSync('sync');
+
+    const cpTimes: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const target = path.join(dir, `clone${i}.raw`);
+      const t0 = process.hrtime.bigint();
+      execFileSync('cp', ['--reflink=auto', '--sparse=always', image, target]);
+      execFileSync('sync', ['-f', target]);
+      cpTimes.push(ms(t0));
+    }
+    const overlay = path.join(dir, 'overlay.qcow2');
+    const t1 = process.hrtime.bigint();
+    execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', '-b', image, '-F', 'raw', overlay]);
+    const qcowMs = ms(t1);
+    const ddTarget = path.join(dir, 'dd.raw');
+    const t2 = process.hrtime.bigint();
+    execFileSync('dd', [`if=${image}`, `of=${ddTarget}`, 'bs=4M', 'status=none']);
+    execFileSync('sync', ['-f', ddTarget]);
+    const ddMs = ms(t2);
+
+    const cpMs = percentile(cpTimes, 50);
+    console.log(
+      [
+        `clone of a 2 GB image (${usedMb(image)} MB used):`,
+        `  cp --reflink=auto --sparse=always  ${cpMs.toFixed(0)} ms (median of 3), ${usedMb(path.join(dir, 'clone0.raw'))} MB on disk`,
+        `  qemu-img qcow2 overlay             ${qcowMs.toFixed(0)} ms, ${usedMb(overlay)} MB on disk`,
+        `  dd bs=4M (baseline)                ${ddMs.toFixed(0)} ms, ${usedMb(ddTarget)} MB on disk`,
+        `  ratio dd / cp = ${(ddMs / cpMs).toFixed(1)}x, dd / overlay = ${(ddMs / qcowMs).toFixed(0)}x`,
+      ].join('\n'),
+    );
+    expect(cpMs).toBeGreaterThan(0);
+  });
+
+  it('RPC round trip over SSH (dial-stdio) vs ssh host true, p50/p99', async () => {
+    const daemon: DaemonRig = await startDaemon({
+      env: { FIREDECK_BRIDGE: 'fdt3bbr0', FIREDECK_CIDR: '10.213.38.0/24', FIREDECK_DEVICE_PREFIX: 'fdt3b' },
+    });
+    cleanups.push(async () => {
+      await daemon.stop();
+      try {
+        execFileSync('ip', ['link', 'del', 'fdt3bbr0']);
+      } catch {
+        // not created
+      }
+    });
+    const sshd: Sshd = await startSshd({ pathPrepend: [daemon.binDir] });
+    cleanups.push(() => sshd.stop());
+    const knownHosts = path.join(sshd.dir, 'bench_known_hosts');
+    fs.writeFileSync(knownHosts, `[127.0.0.1]:${sshd.port} ${sshd.hostPublicKey}\n`);
+    const sshArgs = [
+      '-i',
+      sshd.clientKeyPath,
+      '-p',
+      String(sshd.port),
+      '-o',
+      `UserKnownHostsFile=${knownHosts}`,
+      '-o',
+      'StrictHostKeyChecking=yes',
+      '-o',
+      'BatchMode=yes',
+      '-o',
+      'IdentitiesOnly=yes',
+      '-o',
+      'LogLevel=ERROR',
+      'root@127.0.0.1',
+    ];
+
+    const sshTrue: number[] = [];
+    for (let i = 0; i < 20; i++) {
+      const t0 = process.hrtime.bigint();
+      execFileSync('ssh', [...sshArgs, 'true']);
+      sshTrue.push(ms(t0));
+    }
+
+    // The app's transport: one exec channel running `firedeckd dial-stdio`, many calls on it.
+    const channel = spawn('ssh', [...sshArgs, 'firedeckd', 'dial-stdio'], { stdio: ['pipe', 'pipe', 'inherit'] });
+    cleanups.push(() => {
+      channel.kill();
+    });
+    const framer = new LineFramer();
+    let onFrame: (() => void) | null = null;
+    channel.stdout!.on('data', (chunk: Buffer) => {
+      for (const ev of framer.push(chunk)) if (ev.type === 'frame') onFrame?.();
+    });
+    const call = (id: number): Promise<number> =>
+      new Promise((resolve) => {
+        const t0 = process.hrtime.bigint();
+        onFrame = () => resolve(ms(t0));
+        channel.stdin!.write(encodeFrame(requestFrame(id, 'vm.list', {})));
+      });
+    await call(0); // connection set-up is not part of a round trip
+    const rpc: number[] = [];
+    for (let i = 1; i <= 500; i++) rpc.push(await call(i));
+    channel.stdin!.end();
+
+    console.log(
+      [
+        'RPC over SSH:',
+        `  vm.list on an open dial-stdio channel  p50 ${percentile(rpc, 50).toFixed(2)} ms  p99 ${percentile(rpc, 99).toFixed(2)} ms (500 calls)`,
+        `  ssh host true (baseline)               p50 ${percentile(sshTrue, 50).toFixed(1)} ms  p99 ${percentile(sshTrue, 99).toFixed(1)} ms (20 runs)`,
+        `  ratio ssh-true / rpc (p50) = ${(percentile(sshTrue, 50) / percentile(rpc, 50)).toFixed(0)}x`,
+      ].join('\n'),
+    );
+    expect(rpc).toHaveLength(500);
+  });
+
+  it('daemon RSS with 100 VM records vs none', async () => {
+    const env = { FIREDECK_BRIDGE: 'fdt3mbr0', FIREDECK_CIDR: '10.213.37.0/24', FIREDECK_DEVICE_PREFIX: 'fdt3m' };
+    const empty = await startDaemon({ env });
+    cleanups.push(async () => {
+      await empty.stop();
+      try {
+        execFileSync('ip', ['link', 'del', 'fdt3mbr0']);
+      } catch {
+        // not created
+      }
+    });
+    const baseIdleKb = rssKb(empty.pid());
+    for (let i = 0; i < 200; i++) await empty.call('vm.list', {});
+    const baseKb = rssKb(empty.pid());
+
+    await empty.kill9();
+    const db = openDb(path.join(empty.stateDir, 'firedeck.db'));
+    const store = new VmStore(db);
+    for (let i = 0; i < 100; i++) {
+      const id = `vm-${i.toString(16).padStart(16, '0')}`;
+      store.insert({
+        id,
+        name: `bench-${i}`,
+        kind: i % 4 === 0 ? 'browser' : 'cli',
+        owner: `user${i}@example.org`,
+        image: 'cli@1',
+        driver: 'qemu',
+        vcpus: 1,
+        memoryMib: 256,
+        diskMib: 4096,
+        sessionId: null,
+        expiresAt: null,
+      });
+      store.update(id, { state: 'stopped' });
+    }
+    db.close();
+    await empty.restart();
+    const withIdleKb = rssKb(empty.pid());
+    for (let i = 0; i < 200; i++) expect(await empty.call('vm.list', {})).toHaveLength(100);
+    const withKb = rssKb(empty.pid());
+    // Growth that stops is V8 heap slack; growth that goes on would be a leak.
+    for (let i = 0; i < 1000; i++) await empty.call('vm.list', {});
+    const withLaterKb = rssKb(empty.pid());
+    const mib = (kb: number): string => `${(kb / 1024).toFixed(1)} MiB`;
+    console.log(
+      [
+        'daemon RSS (after start / after 200 vm.list calls):',
+        `  with 100 VM records   ${mib(withIdleKb)} / ${mib(withKb)}`,
+        `  with none (baseline)  ${mib(baseIdleKb)} / ${mib(baseKb)}`,
+        `  ratio = ${(withIdleKb / baseIdleKb).toFixed(2)}x after start, ${(withKb / baseKb).toFixed(2)}x after calls`,
+        `  with 100 VM records after 1000 more calls: ${mib(withLaterKb)}`,
+      ].join('\n'),
+    );
+  });
+});

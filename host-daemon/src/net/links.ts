@@ -1,0 +1,61 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { z } from 'zod';
+import { FiredeckError } from '../../../src/shared/errors';
+import type { Subnet } from './cidr';
+
+const run = promisify(execFile);
+
+async function ip(args: string[]): Promise<string> {
+  try {
+    const { stdout } = await run('ip', args, { timeout: 10_000 });
+    return stdout;
+  } catch (err) {
+    const stderr = (err as { stderr?: string }).stderr?.trim() ?? '';
+    throw new FiredeckError('internal', `ip ${args.join(' ')} failed: ${stderr || String(err)}`, {
+      hint: 'firedeckd manages network devices with iproute2 and needs root (CAP_NET_ADMIN).',
+    });
+  }
+}
+
+const LinkList = z.array(z.object({ ifname: z.string() }).loose());
+const AddrList = z.array(
+  z
+    .object({
+      ifname: z.string(),
+      addr_info: z.array(z.object({ family: z.string(), local: z.string(), prefixlen: z.number() }).loose()).optional(),
+    })
+    .loose(),
+);
+
+export async function linkExists(name: string): Promise<boolean> {
+  const out = await ip(['-j', 'link', 'show']);
+  return LinkList.parse(JSON.parse(out)).some((l) => l.ifname === name);
+}
+
+export async function listLinks(prefix: string): Promise<string[]> {
+  const out = await ip(['-j', 'link', 'show']);
+  return LinkList.parse(JSON.parse(out))
+    .map((l) => l.ifname)
+    .filter((n) => n.startsWith(prefix));
+}
+
+/** Creates the bridge with the subnet's gateway address if missing; idempotent. */
+export async function ensureBridge(bridge: string, subnet: Subnet): Promise<void> {
+  if (!(await linkExists(bridge))) await ip(['link', 'add', bridge, 'type', 'bridge']);
+  const addrs = AddrList.parse(JSON.parse(await ip(['-j', 'addr', 'show', 'dev', bridge])));
+  const has = addrs.some((a) => (a.addr_info ?? []).some((i) => i.family === 'inet' && i.local === subnet.gateway));
+  if (!has) await ip(['addr', 'add', `${subnet.gateway}/${subnet.prefix}`, 'dev', bridge]);
+  await ip(['link', 'set', bridge, 'up']);
+}
+
+export async function deleteLink(name: string): Promise<void> {
+  if (await linkExists(name)) await ip(['link', 'del', name]);
+}
+
+/** A TAP for one VM, enslaved to the bridge; an existing one of the same name is reused. */
+export async function ensureTap(name: string, bridge: string): Promise<void> {
+  if (!(await linkExists(name))) await ip(['tuntap', 'add', 'dev', name, 'mode', 'tap']);
+  await ip(['link', 'set', name, 'master', bridge]);
+  await ip(['link', 'set', name, 'up']);
+}

@@ -1,0 +1,108 @@
+import Database from 'better-sqlite3';
+import fs from 'node:fs';
+import path from 'node:path';
+
+export type Db = Database.Database;
+
+/** One schema step; `version` is the schema version after it ran. Never edit a shipped step, add one. */
+export interface Migration {
+  version: number;
+  up: string;
+}
+
+export const migrations: readonly Migration[] = [
+  {
+    version: 1,
+    up: `
+      CREATE TABLE vms (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('cli', 'browser')),
+        owner TEXT NOT NULL,
+        image TEXT NOT NULL,
+        driver TEXT NOT NULL CHECK (driver IN ('qemu', 'firecracker')),
+        vcpus INTEGER NOT NULL,
+        memory_mib INTEGER NOT NULL,
+        disk_mib INTEGER NOT NULL,
+        session_id TEXT,
+        state TEXT NOT NULL,
+        ready TEXT NOT NULL DEFAULT '[]',
+        pid INTEGER,
+        handle TEXT,
+        host_key TEXT,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        started_at TEXT,
+        expires_at TEXT,
+        last_error TEXT
+      );
+      -- Names are unique among VMs that still exist; a destroyed VM's name may be reused.
+      CREATE UNIQUE INDEX vms_live_name ON vms(name) WHERE state <> 'destroyed';
+
+      CREATE TABLE ip_leases (
+        vm_id TEXT PRIMARY KEY REFERENCES vms(id) ON DELETE CASCADE,
+        address TEXT NOT NULL UNIQUE,
+        tap_index INTEGER NOT NULL UNIQUE,
+        tap TEXT NOT NULL UNIQUE,
+        mac TEXT NOT NULL,
+        leased_at TEXT NOT NULL
+      );
+
+      CREATE TABLE audit_events (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        at TEXT NOT NULL,
+        user TEXT NOT NULL,
+        uid INTEGER,
+        method TEXT NOT NULL,
+        params TEXT NOT NULL,
+        ok INTEGER NOT NULL,
+        error_kind TEXT,
+        error_message TEXT
+      );
+      CREATE TRIGGER audit_events_no_update BEFORE UPDATE ON audit_events
+        BEGIN SELECT RAISE(ABORT, 'audit_events is append-only'); END;
+      CREATE TRIGGER audit_events_no_delete BEFORE DELETE ON audit_events
+        BEGIN SELECT RAISE(ABORT, 'audit_events is append-only'); END;
+    `,
+  },
+];
+
+/** Opens (creating if needed) the daemon's SQLite store with WAL and foreign keys, and migrates it. */
+export function openDb(file: string, steps: readonly Migration[] = migrations): Db {
+  fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o750 });
+  const db = new Database(file);
+  db.pragma('journal_mode = WAL');
+  db.pragma('foreign_keys = ON');
+  db.pragma('busy_timeout = 5000');
+  migrate(db, steps);
+  return db;
+}
+
+export function schemaVersion(db: Db): number {
+  const row = db.prepare('SELECT MAX(version) AS v FROM schema_version').get() as { v: number | null } | undefined;
+  return row?.v ?? 0;
+}
+
+/** Applies every step above the current version, each in its own transaction, in order. */
+export function migrate(db: Db, steps: readonly Migration[]): number {
+  db.exec('CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)');
+  const sorted = [...steps].sort((a, b) => a.version - b.version);
+  sorted.forEach((step, i) => {
+    if (step.version !== i + 1)
+      throw new Error(`migrations must be numbered 1..n without gaps (found ${step.version})`);
+  });
+  const current = schemaVersion(db);
+  if (current > sorted.length) {
+    throw new Error(`store schema version ${current} is newer than this firedeckd knows (${sorted.length})`);
+  }
+  for (const step of sorted.slice(current)) {
+    db.transaction(() => {
+      db.exec(step.up);
+      db.prepare('INSERT INTO schema_version (version, applied_at) VALUES (?, ?)').run(
+        step.version,
+        new Date().toISOString(),
+      );
+    })();
+  }
+  return schemaVersion(db);
+}

@@ -1,0 +1,55 @@
+import fs from 'node:fs';
+
+/** Whether `pid` names a live (not zombie) process. */
+export function pidAlive(pid: number): boolean {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The state letter follows the parenthesised command name, which may itself contain spaces or parens.
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    return state !== 'Z' && state !== 'X' && state !== '';
+  } catch {
+    return false;
+  }
+}
+
+/** /proc/<pid>/cmdline with its NUL separators kept; null when the process is gone. */
+export function readCmdline(pid: number): string | null {
+  try {
+    return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Waits for a process that is not our child to end. Linux gives Node no exit event for such a process (no
+ * pidfd in Node 20), so this polls /proc with a deadline; callers first await an event (socket close) where
+ * one exists.
+ */
+export async function waitForPidExit(pid: number, timeoutMs: number, intervalMs = 50): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (pidAlive(pid)) {
+    if (Date.now() >= deadline) return false;
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+  return true;
+}
+
+/** Live processes whose command line contains `needle` (e.g. a path only our VMs use), as pid → cmdline. */
+export function findProcesses(needle: string): Map<number, string> {
+  const found = new Map<number, string>();
+  let entries: string[];
+  try {
+    entries = fs.readdirSync('/proc');
+  } catch {
+    return found;
+  }
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry)) continue;
+    const pid = Number(entry);
+    if (pid === process.pid) continue;
+    const cmdline = readCmdline(pid);
+    if (cmdline !== null && cmdline.includes(needle) && pidAlive(pid)) found.set(pid, cmdline);
+  }
+  return found;
+}

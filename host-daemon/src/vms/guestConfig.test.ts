@@ -1,0 +1,94 @@
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { buildConfigDrive, ensureGuestKey, guestConfigFor, kernelCommandLine } from './guestConfig';
+
+let dir: string;
+beforeEach(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'firedeck-guestcfg-'));
+});
+afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+describe('kernelCommandLine', () => {
+  it('follows the guest contract', () => {
+    expect(
+      kernelCommandLine('vm-00aa', 'alice-cli', {
+        address: '10.213.0.5',
+        gateway: '10.213.0.1',
+        netmask: '255.255.255.0',
+      }),
+    ).toBe(
+      'console=ttyS0 root=/dev/vda rw panic=-1 ip=10.213.0.5::10.213.0.1:255.255.255.0:alice-cli:eth0:off firedeck.vm=vm-00aa',
+    );
+  });
+});
+
+describe('config drive', () => {
+  it('is an ext4 image labelled FDCONFIG holding config.json, built without mounting', async () => {
+    const target = path.join(dir, 'config.img');
+    const cfg = guestConfigFor({
+      vmId: 'vm-00aa',
+      hostname: 'alice-cli',
+      kind: 'cli',
+      sessionId: 's-1',
+      authorizedKeys: ['ssh-ed25519 AAAA host'],
+    });
+    await buildConfigDrive(target, cfg);
+    expect(execFileSync('blkid', ['-o', 'value', '-s', 'LABEL', target]).toString().trim()).toBe('FDCONFIG');
+    const json = execFileSync('debugfs', ['-R', 'cat /config.json', target], {
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }).toString();
+    expect(JSON.parse(json)).toEqual({
+      vmId: 'vm-00aa',
+      hostname: 'alice-cli',
+      kind: 'cli',
+      sessionId: 's-1',
+      authorizedKeys: ['ssh-ed25519 AAAA host'],
+    });
+    expect(fs.existsSync(`${target}.tmp`)).toBe(false);
+  });
+
+  it('puts browser secrets only on browser drives and rejects unknown fields', async () => {
+    const cli = guestConfigFor({
+      vmId: 'v',
+      hostname: 'h',
+      kind: 'cli',
+      sessionId: null,
+      authorizedKeys: [],
+      secrets: { vncPassword: 'p' },
+    });
+    expect(cli).toEqual({ vmId: 'v', hostname: 'h', kind: 'cli' });
+    const browser = guestConfigFor({
+      vmId: 'v',
+      hostname: 'h',
+      kind: 'browser',
+      sessionId: null,
+      authorizedKeys: [],
+      secrets: { vncPassword: 'p', agentToken: 't' },
+    });
+    expect(browser).toMatchObject({ vncPassword: 'p', agentToken: 't' });
+    await expect(
+      buildConfigDrive(path.join(dir, 'bad.img'), { ...cli, extra: 1 } as unknown as typeof cli),
+    ).rejects.toThrow();
+    expect(fs.existsSync(path.join(dir, 'bad.img'))).toBe(false);
+  });
+});
+
+describe('guest key', () => {
+  it('is generated once, private half 0600', async () => {
+    const first = await ensureGuestKey(path.join(dir, 'keys'));
+    expect(first.publicKey).toMatch(/^ssh-ed25519 /);
+    expect(fs.statSync(first.privateKeyPath).mode & 0o777).toBe(0o600);
+    const again = await ensureGuestKey(path.join(dir, 'keys'));
+    expect(again.publicKey).toBe(first.publicKey);
+  });
+
+  it('survives concurrent first calls with one whole key pair', async () => {
+    const keys = await Promise.all([1, 2, 3, 4].map(() => ensureGuestKey(path.join(dir, 'race'))));
+    const onDisk = fs.readFileSync(path.join(dir, 'race', 'guest_ed25519.pub'), 'utf8').trim();
+    expect(new Set(keys.map((k) => k.publicKey))).toEqual(new Set([onDisk]));
+    expect(fs.readdirSync(path.join(dir, 'race')).sort()).toEqual(['guest_ed25519', 'guest_ed25519.pub']);
+  });
+});

@@ -1,0 +1,72 @@
+import path from 'node:path';
+import type { DaemonConfig } from '../config';
+import { parseCidr } from '../net/cidr';
+import { LeaseStore } from '../net/leases';
+import type { CallRecord } from '../rpc/server';
+import { AuditLog } from '../store/auditLog';
+import { openDb, type Db } from '../store/db';
+import { VmStore } from '../store/vmStore';
+import type { VmDriver } from './driver';
+import { EventBus } from './eventBus';
+import { VmService, type ImageResolver } from './vmService';
+
+/** The daemon's VM side, assembled from config: store, leases, event bus, lifecycle and audit. */
+export interface VmRuntime {
+  db: Db;
+  events: EventBus;
+  audit: AuditLog;
+  vms: VmService;
+  /** Feed for RpcServer's `onMutatingCall`: one append-only audit row per mutating call. */
+  recordCall(record: CallRecord): void;
+  close(): void;
+}
+
+export function createVmRuntime(opts: {
+  config: DaemonConfig;
+  drivers: VmDriver[];
+  images: ImageResolver;
+  attachGid: number | null;
+  log: (line: string) => void;
+}): VmRuntime {
+  const { config } = opts;
+  const db = openDb(path.join(config.stateDir, 'firedeck.db'));
+  const subnet = parseCidr(config.cidr);
+  const events = new EventBus();
+  const audit = new AuditLog(db);
+  const vms = new VmService({
+    config,
+    subnet,
+    vms: new VmStore(db),
+    leases: new LeaseStore(db, subnet, config.devicePrefix),
+    drivers: opts.drivers,
+    images: opts.images,
+    events,
+    log: opts.log,
+    attachGid: opts.attachGid,
+  });
+  return {
+    db,
+    events,
+    audit,
+    vms,
+    recordCall(record) {
+      try {
+        audit.append({
+          user: record.caller.user,
+          uid: record.caller.uid,
+          method: record.method,
+          params: record.params,
+          ok: record.ok,
+          errorKind: record.error?.kind ?? null,
+          errorMessage: record.error?.message ?? null,
+        });
+      } catch (err) {
+        opts.log(`audit: could not record ${record.method}: ${String(err)}`);
+      }
+    },
+    close() {
+      vms.shutdown();
+      db.close();
+    },
+  };
+}

@@ -1,0 +1,154 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { isFiredeckError } from '../../../src/shared/errors';
+import type { DaemonEvent } from '../../../src/shared/protocol/events';
+import { ImageCatalog } from '../images/catalog';
+import { parseCidr } from '../net/cidr';
+import { LeaseStore } from '../net/leases';
+import { openDb, type Db } from '../store/db';
+import { VmStore } from '../store/vmStore';
+import { EventBus } from './eventBus';
+import { QemuDriver } from './qemu/qemuDriver';
+import { VmService } from './vmService';
+
+let dir: string;
+let db: Db;
+let service: VmService;
+let seen: DaemonEvent[];
+let bus: EventBus;
+
+beforeEach(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'firedeck-vmsvc-'));
+  db = openDb(path.join(dir, 'state', 'firedeck.db'));
+  const subnet = parseCidr('10.213.36.0/24');
+  const events = new EventBus();
+  bus = events;
+  seen = [];
+  events.subscribe(null, (d) => seen.push(d.event));
+  const catalog = new ImageCatalog(path.join(dir, 'state'));
+  service = new VmService({
+    config: {
+      stateDir: path.join(dir, 'state'),
+      runDir: path.join(dir, 'run'),
+      bridge: 'fdt3ubr0',
+      devicePrefix: 'fdt3u',
+      consoleLogMaxBytes: 65536,
+      browserVmTtlSeconds: 60,
+      rootfsMode: 'clone',
+      stopTimeoutSeconds: 5,
+    },
+    subnet,
+    vms: new VmStore(db),
+    leases: new LeaseStore(db, subnet, 'fdt3u'),
+    drivers: [new QemuDriver({ qemuAccel: 'tcg' })],
+    images: { resolve: async (ref) => catalog.resolve(ref) },
+    events,
+    log: () => undefined,
+    attachGid: null,
+  });
+});
+
+afterEach(() => {
+  service.shutdown();
+  db.close();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+async function kindOf(p: Promise<unknown> | (() => unknown)): Promise<string> {
+  try {
+    await (typeof p === 'function' ? p() : p);
+  } catch (err) {
+    return isFiredeckError(err) ? err.kind : `untyped: ${String(err)}`;
+  }
+  return 'no error';
+}
+
+describe('VmService bad input', () => {
+  it('answers unknown ids with not_found for every operation', async () => {
+    const id = 'vm-00000000000000ab';
+    expect(await kindOf(() => service.get(id))).toBe('not_found');
+    expect(await kindOf(service.start(id))).toBe('not_found');
+    expect(await kindOf(service.stop(id, {}))).toBe('not_found');
+    expect(await kindOf(service.restart(id, {}))).toBe('not_found');
+    expect(await kindOf(service.destroy(id))).toBe('not_found');
+    expect(await kindOf(service.waitReady(id))).toBe('not_found');
+    expect(await kindOf(() => service.consoleTail(id, 10))).toBe('not_found');
+  });
+
+  it('a create with an unknown image leaves no row, lease, file or event behind', async () => {
+    expect(await kindOf(service.create({ name: 'x', kind: 'cli', owner: 'o', image: 'missing' }))).toBe('not_found');
+    expect(service.list(true)).toEqual([]);
+    expect(fs.existsSync(path.join(dir, 'state', 'vms'))).toBe(false);
+    expect(seen).toEqual([]);
+  });
+
+  it('refuses a driver this daemon does not have with unavailable', async () => {
+    expect(
+      await kindOf(service.create({ name: 'x', kind: 'cli', owner: 'o', image: 'test', driver: 'firecracker' })),
+    ).toBe('unavailable');
+  });
+
+  it('refuses a second live VM of the same name with conflict, before touching the machine', async () => {
+    const store = new VmStore(db);
+    store.insert({
+      id: 'vm-00000000000000cd',
+      name: 'taken',
+      kind: 'cli',
+      owner: 'o',
+      image: 'test',
+      driver: 'qemu',
+      vcpus: 1,
+      memoryMib: 256,
+      diskMib: 1024,
+      sessionId: null,
+      expiresAt: null,
+    });
+    store.update('vm-00000000000000cd', { state: 'stopped' });
+    expect(await kindOf(service.create({ name: 'taken', kind: 'cli', owner: 'o', image: 'test' }))).toBe('conflict');
+    expect(service.list().map((v) => v.name)).toEqual(['taken']);
+    // Stopping a stopped VM is a no-op; starting one whose image is gone fails before anything changes.
+    expect(await kindOf(service.stop('vm-00000000000000cd', {}))).toBe('no error');
+    expect(await kindOf(service.start('vm-00000000000000cd'))).toBe('not_found');
+    expect(service.get('vm-00000000000000cd').state).toBe('stopped');
+  });
+});
+
+describe('VmService reaper', () => {
+  it('destroys a browser VM once it expires, and leaves a CLI VM alone', async () => {
+    const store = new VmStore(db);
+    const base = {
+      owner: 'o',
+      image: 'test',
+      driver: 'qemu' as const,
+      vcpus: 1,
+      memoryMib: 256,
+      diskMib: 1024,
+      sessionId: null,
+    };
+    store.insert({
+      ...base,
+      id: 'vm-00000000000000b1',
+      name: 'login',
+      kind: 'browser',
+      expiresAt: new Date(Date.now() + 300).toISOString(),
+    });
+    store.insert({ ...base, id: 'vm-00000000000000c1', name: 'keep', kind: 'cli', expiresAt: null });
+    for (const id of ['vm-00000000000000b1', 'vm-00000000000000c1']) {
+      store.update(id, { state: 'stopped' });
+      fs.mkdirSync(service.vmStateDir(id), { recursive: true });
+    }
+    const destroyed = new Promise<void>((resolve) => {
+      bus.subscribe(['vm.destroyed'], ({ event }) => {
+        if (event.type === 'vm.destroyed' && event.vmId === 'vm-00000000000000b1') resolve();
+      });
+    });
+    service.armReaper();
+    await destroyed;
+    expect(service.get('vm-00000000000000b1').state).toBe('destroyed');
+    expect(fs.existsSync(service.vmStateDir('vm-00000000000000b1'))).toBe(false);
+    expect(service.get('vm-00000000000000c1').state).toBe('stopped');
+    expect(fs.existsSync(service.vmStateDir('vm-00000000000000c1'))).toBe(true);
+  });
+});
