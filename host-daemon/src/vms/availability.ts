@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { execFile } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { promisify } from 'node:util';
 import type { DriverAvailability } from '../../../src/shared/protocol/daemon';
 import type { DaemonConfig } from '../config';
@@ -36,6 +36,17 @@ async function versionOf(binary: string): Promise<string | null> {
   }
 }
 
+/**
+ * Whether this host is itself a virtual machine (systemd-detect-virt). Nested KVM is often present but unusable
+ * (guests stall in early boot), so `auto` prefers TCG there.
+ */
+export function runsInsideVm(): boolean {
+  const detect = findExecutable('systemd-detect-virt');
+  if (detect === null) return false;
+  const res = spawnSync(detect, ['--vm', '--quiet'], { timeout: 5000 });
+  return res.status === 0;
+}
+
 /** Whether /dev/kvm can be opened for read and write by this process. */
 export function kvmAccessible(): boolean {
   try {
@@ -59,14 +70,22 @@ export async function probeQemu(config: Pick<DaemonConfig, 'qemuAccel'>): Promis
     };
   }
   const kvm = kvmAccessible();
-  const accel = config.qemuAccel === 'tcg' ? 'tcg' : config.qemuAccel === 'kvm' ? 'kvm' : kvm ? 'kvm' : 'tcg';
+  const nested = kvm && config.qemuAccel === 'auto' && runsInsideVm();
+  const accel =
+    config.qemuAccel === 'tcg' ? 'tcg' : config.qemuAccel === 'kvm' ? 'kvm' : kvm && !nested ? 'kvm' : 'tcg';
+  const reason =
+    accel === 'kvm'
+      ? null
+      : nested
+        ? 'this host is itself a VM, where nested KVM often stalls guests: using TCG emulation (slow); set FIREDECK_QEMU_ACCEL=kvm if nested KVM works here'
+        : 'no usable KVM: guests run under TCG emulation (slow)';
   return {
     name: 'qemu',
     available: true,
     binary,
     version: await versionOf(binary),
     accel,
-    reason: accel === 'tcg' ? 'no usable KVM: guests run under TCG emulation (slow)' : null,
+    reason,
   };
 }
 
