@@ -31,7 +31,9 @@ describe('electron-builder configuration', () => {
       DebugLogger: new (enabled: boolean) => unknown;
     };
     await expect(validateConfiguration(config, new DebugLogger(false))).resolves.toBeUndefined();
-    await expect(validateConfiguration({ ...config, linux: { ...config.linux, bogusOption: true } }, new DebugLogger(false))).rejects.toThrow();
+    await expect(
+      validateConfiguration({ ...config, linux: { ...config.linux, bogusOption: true } }, new DebugLogger(false)),
+    ).rejects.toThrow();
   });
 
   it('builds macOS dmg+zip and Linux AppImage+deb', () => {

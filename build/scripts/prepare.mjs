@@ -16,7 +16,8 @@ function fail(message) {
 }
 
 const [major, minor] = process.versions.node.split('.').map(Number);
-if (major < 20 || (major === 20 && minor < 19)) fail(`Node ${process.versions.node} is too old: Firedeck needs Node 20.19 or later.`);
+if (major < 20 || (major === 20 && minor < 19))
+  fail(`Node ${process.versions.node} is too old: Firedeck needs Node 20.19 or later.`);
 
 export function requiredPackages() {
   return fs

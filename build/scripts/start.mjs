@@ -38,7 +38,9 @@ async function ensureLocalDaemon() {
     return;
   }
   if (!isRoot) {
-    say(`no local firedeckd at ${socketPath}; it runs VMs and needs root. Start it with: sudo node ${daemonBundle} serve`);
+    say(
+      `no local firedeckd at ${socketPath}; it runs VMs and needs root. Start it with: sudo node ${daemonBundle} serve`,
+    );
     return;
   }
   fs.mkdirSync(stateDir, { recursive: true });
@@ -101,7 +103,9 @@ if (electron !== null && hasDisplay && process.env.FIREDECK_WEB !== '1') {
   app.on('exit', (code) => process.exit(code ?? 0));
 } else {
   const why =
-    electron === null ? "Electron's binary is not installed and cannot be downloaded here" : 'no display to open a window on';
+    electron === null
+      ? "Electron's binary is not installed and cannot be downloaded here"
+      : 'no display to open a window on';
   say(`${why}: serving web mode on 127.0.0.1 instead`);
   const web = spawn(process.execPath, [path.join(root, 'out/main/web.js')], { stdio: 'inherit', env });
   const stop = () => web.kill('SIGTERM');

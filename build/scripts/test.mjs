@@ -7,7 +7,9 @@ import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 if (process.getuid?.() !== 0) {
-  process.stderr.write('firedeck: the test suites start firedeckd, sshd, QEMU guests and TAP devices: run npm test as root.\n');
+  process.stderr.write(
+    'firedeck: the test suites start firedeckd, sshd, QEMU guests and TAP devices: run npm test as root.\n',
+  );
   process.exit(1);
 }
 const vitest = path.join(root, 'node_modules/vitest/vitest.mjs');
