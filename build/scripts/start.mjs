@@ -6,11 +6,9 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const require = createRequire(import.meta.url);
 const say = (line) => process.stdout.write(`firedeck: ${line}\n`);
 
 execFileSync('npm', ['run', '--silent', 'build'], { cwd: root, stdio: 'inherit' });
@@ -79,18 +77,18 @@ const shellQuote = (s) => `'${s.replace(/'/g, `'\\''`)}'`;
 const localDaemon = `${shellQuote(process.execPath)} ${shellQuote(daemonBundle)}`;
 const env = { ...process.env, FIREDECK_LOCAL_DAEMON: localDaemon, FIREDECK_SOCKET: socketPath };
 
+/** The installed Electron binary, found without `require('electron')`, which would try to download it. */
 function electronBinary() {
-  try {
-    const bin = require('electron');
-    return typeof bin === 'string' && fs.existsSync(bin) ? bin : null;
-  } catch {
-    return null;
-  }
+  const pkg = path.join(root, 'node_modules/electron');
+  const pathFile = path.join(pkg, 'path.txt');
+  if (!fs.existsSync(pathFile)) return null;
+  const bin = path.join(pkg, 'dist', fs.readFileSync(pathFile, 'utf8').trim());
+  return fs.existsSync(bin) ? bin : null;
 }
 
 let electron = electronBinary();
 if (electron === null && process.env.FIREDECK_WEB !== '1') {
-  // Electron 42+ downloads its binary on request; this fails fast where GitHub cannot be reached.
+  // Electron 42+ downloads its binary on first use; this fails fast where GitHub cannot be reached.
   const installer = path.join(root, 'node_modules/electron/install.js');
   if (fs.existsSync(installer)) spawnSync(process.execPath, [installer], { stdio: 'ignore', timeout: 120_000 });
   electron = electronBinary();

@@ -15,6 +15,9 @@ import { FirecrackerDriver } from './vms/firecracker/driver';
 import { registerVmHandlers } from './vms/vmHandlers';
 import { createVmRuntime } from './vms/vmRuntime';
 import { ImageCatalog } from './images/catalog';
+import { runImageCommand } from './images/cli';
+import { registerImageHandlers } from './images/handlers';
+import { ImageService } from './images/service';
 
 /**
  * firedeckd's one wiring file: flags → config → services → RPC server.
@@ -29,6 +32,8 @@ commands:
   vm            operate VMs: ls, get, create, start, stop, restart, destroy (firedeckd vm help)
   console       a VM's serial console: firedeckd console <vm> [--follow] [--attach]
   shell         a shell in a CLI VM as user firedeck: firedeckd shell <vm> [-- command]
+  vnc           a browser VM's desktop as raw RFB on stdin/stdout (the host authenticates): firedeckd vnc <vm>
+  image         golden images: build, list, promote, rollback, gc (firedeckd image help)
 
 common options:
   --socket PATH     daemon socket (default /run/firedeck/firedeckd.sock, env FIREDECK_SOCKET)
@@ -39,6 +44,7 @@ common options:
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (isHostCliCommand(command)) return runHostCli(command, rest, defaultConfig());
+  if (command === 'image') return runImageCommand(rest, defaultConfig());
   const { values } = parseArgs({
     args: rest,
     options: {
@@ -82,7 +88,8 @@ async function main(argv: string[]): Promise<number> {
 
 async function serve(config: DaemonConfig): Promise<number> {
   const startedAt = new Date().toISOString();
-  fs.mkdirSync(config.runDir, { recursive: true, mode: 0o750 });
+  // The run dir is traversable so that members of the socket's group can reach it; the socket itself is 0660.
+  fs.mkdirSync(config.runDir, { recursive: true, mode: 0o755 });
   fs.mkdirSync(config.stateDir, { recursive: true, mode: 0o750 });
   const log = (line: string): void => {
     process.stderr.write(`${new Date().toISOString()} ${line}\n`);
@@ -100,9 +107,12 @@ async function serve(config: DaemonConfig): Promise<number> {
   let reconciled: (done: unknown) => void = () => undefined;
   const vmsReconciled = new Promise<unknown>((resolve) => (reconciled = resolve));
   registerVmHandlers(server, vmRuntime.vms, vmRuntime.events, vmsReconciled);
+  const images = new ImageService({ catalog: vmImages, emit: (event) => vmRuntime.events.emit(event) });
+  registerImageHandlers(server, images);
   server.register('daemon.info', async (): Promise<DaemonInfo> => {
     const drivers = await probeDrivers(config);
-    const firstAvailable = drivers.find((d) => d.name === 'firecracker' && d.available) ?? drivers.find((d) => d.available);
+    const firstAvailable =
+      drivers.find((d) => d.name === 'firecracker' && d.available) ?? drivers.find((d) => d.available);
     return {
       version: FIREDECK_VERSION,
       protocolVersion: PROTOCOL_VERSION,
@@ -128,6 +138,7 @@ async function serve(config: DaemonConfig): Promise<number> {
   return new Promise<number>((resolve) => {
     const stop = (signal: string): void => {
       log(`${signal}: shutting down (VMs keep running)`);
+      images.cancelAll();
       void server.close().then(() => {
         vmRuntime.close();
         resolve(0);
