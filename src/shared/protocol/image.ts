@@ -5,9 +5,12 @@ export const ImageName = z.string().regex(/^[a-z][a-z0-9-]{0,31}$/, 'image names
 /** A published version: `<UTC yyyymmddThhmmss>-<first 12 hex of the recipe hash>` (or a recipe hash in caches). */
 export const ImageVersion = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$/, 'not an image version');
 /** `name` (the current version) or `name@version`. */
-export const ImageRef = z.string().regex(/^[a-z][a-z0-9-]{0,31}(@[A-Za-z0-9][A-Za-z0-9._-]{0,79})?$/, 'image ref is name or name@version');
+export const ImageRef = z
+  .string()
+  .regex(/^[a-z][a-z0-9-]{0,31}(@[A-Za-z0-9][A-Za-z0-9._-]{0,79})?$/, 'image ref is name or name@version');
 
 export const ImagePackage = z.object({ name: z.string(), version: z.string() });
+export type ImagePackage = z.infer<typeof ImagePackage>;
 
 /** `manifest.json` of a published golden image version: what it was built from and what it holds. */
 export const ImageManifest = z.object({

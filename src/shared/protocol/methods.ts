@@ -2,14 +2,16 @@ import { z } from 'zod';
 import { DaemonInfo } from './daemon';
 import { EventsSubscribeParams, EventsSubscribeResult } from './events';
 import {
-  Vm,
-  VmConsoleTail,
-  VmConsoleTailParams,
-  VmCreateParams,
-  VmRef,
-  VmStopParams,
-  VmWaitReadyParams,
-} from './vm';
+  GoldenImageVersion,
+  ImageBuildParams,
+  ImageBuildResult,
+  ImageGcParams,
+  ImageGcResult,
+  ImageListParams,
+  ImagePromoteParams,
+  ImageRollbackParams,
+} from './image';
+import { Vm, VmConsoleTail, VmConsoleTailParams, VmCreateParams, VmRef, VmStopParams, VmWaitReadyParams } from './vm';
 
 /**
  * One declaration per RPC method, imported by the daemon (which validates params) and by every client
@@ -47,6 +49,11 @@ export const methods = {
   'vm.destroy': method('vm.destroy', VmRef, Vm, true),
   'vm.waitReady': method('vm.waitReady', VmWaitReadyParams, Vm, false),
   'vm.console.tail': method('vm.console.tail', VmConsoleTailParams, VmConsoleTail, false),
+  'image.build': method('image.build', ImageBuildParams, ImageBuildResult, true),
+  'image.list': method('image.list', ImageListParams, z.array(GoldenImageVersion), false),
+  'image.promote': method('image.promote', ImagePromoteParams, GoldenImageVersion, true),
+  'image.rollback': method('image.rollback', ImageRollbackParams, GoldenImageVersion, true),
+  'image.gc': method('image.gc', ImageGcParams, ImageGcResult, true),
 } as const;
 
 export type Methods = typeof methods;

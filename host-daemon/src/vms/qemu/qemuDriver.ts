@@ -39,7 +39,9 @@ export function qemuArgs(spec: VmLaunchSpec, accel: 'kvm' | 'tcg'): string[] {
     'pc',
     '-accel',
     accel,
-    ...(accel === 'kvm' ? ['-cpu', 'host'] : []),
+    // TCG's default qemu64 model lacks instructions the CLIs' Node builds use (they die with SIGILL).
+    '-cpu',
+    accel === 'kvm' ? 'host' : 'max',
     '-m',
     String(spec.memoryMib),
     '-smp',

@@ -1,0 +1,609 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { FiredeckError } from '../../../src/shared/errors';
+import type { ImageManifest, ImagePackage } from '../../../src/shared/protocol/image';
+import { runCommand } from './command';
+import { BUILDER_VERSION, loadRecipe, recipeFilePath, type LoadedRecipe, type Recipe } from './recipe';
+import { debianArchiveUri, npmRegistry } from './sources';
+
+export const BUILD_STEPS = ['prepare', 'base', 'npm', 'files', 'checks', 'rootfs', 'boot-test', 'publish'] as const;
+export type BuildStep = (typeof BUILD_STEPS)[number];
+
+/** One progress event: a step starting (line null), a log line of a step, or a known percentage. */
+export interface BuildProgress {
+  step: BuildStep;
+  /** Overall progress when known, else null. */
+  percent: number | null;
+  line: string | null;
+}
+
+/** The files of a built image version and its manifest. */
+export interface BuiltImage {
+  dir: string;
+  kernelPath: string;
+  initrdPath: string;
+  rootfsPath: string;
+  manifest: ImageManifest;
+}
+
+/** Runs the recipe's boot test against the built (unpublished) files; throws when a marker is not reached. */
+export type BootTester = (
+  image: Omit<BuiltImage, 'manifest'>,
+  loaded: LoadedRecipe,
+  log: (line: string) => void,
+  signal: AbortSignal | undefined,
+) => Promise<{ markers: string[] }>;
+
+export interface BuildOptions {
+  /** `images/<name>`, holding `recipe.json` and `files/`. */
+  recipeDir: string;
+  /** The image is published as `<outputParent>/<version>` by one rename. */
+  outputParent: string;
+  /** Defaults to `<UTC timestamp>-<12 hex of the recipe hash>`. */
+  version?: string;
+  /** Layers and work dirs; default `${FIREDECK_CACHE_DIR:-/var/cache/firedeck}`. */
+  cacheDir?: string;
+  onProgress?: (p: BuildProgress) => void;
+  signal?: AbortSignal;
+  bootTest?: BootTester;
+}
+
+export function defaultCacheDir(): string {
+  return process.env.FIREDECK_CACHE_DIR || '/var/cache/firedeck';
+}
+
+const CHROOT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+/**
+ * Builds a golden image from its recipe: cached base layer (mmdebstrap) → cached npm layer → users, files,
+ * units → checks in the image → mkfs.ext4 -d → optional boot test → publish by atomic rename with a manifest.
+ * A failure or abort leaves nothing published and removes the work dir.
+ */
+export async function buildImage(options: BuildOptions): Promise<BuiltImage> {
+  const started = Date.now();
+  const cacheDir = options.cacheDir ?? defaultCacheDir();
+  const signal = options.signal;
+  const hasBoot = options.bootTest !== undefined;
+  const emit = (step: BuildStep, line: string | null, percent: number | null = null): void => {
+    options.onProgress?.({ step, percent, line });
+  };
+  const begin = (step: BuildStep): void => {
+    if (signal?.aborted)
+      throw new FiredeckError('cancelled', `image build cancelled before step ${step}`, { details: { step } });
+    const index = BUILD_STEPS.indexOf(step);
+    emit(step, null, Math.round((index / BUILD_STEPS.length) * 100));
+  };
+  const run = (step: BuildStep, argv: readonly string[], capture = false, quiet = false): Promise<string> =>
+    runCommand(argv, { step, signal, capture, onLine: quiet ? undefined : (line) => emit(step, line) });
+
+  begin('prepare');
+  const loaded = loadRecipe(options.recipeDir);
+  const { recipe } = loaded;
+  const version = options.version ?? `${timestamp(new Date())}-${loaded.hash.slice(0, 12)}`;
+  const finalDir = path.join(options.outputParent, version);
+  if (fs.existsSync(finalDir)) {
+    throw new FiredeckError('conflict', `image ${recipe.name} version ${version} already exists at ${finalDir}`);
+  }
+  requireTools(recipe);
+  fs.mkdirSync(path.join(cacheDir, 'layers'), { recursive: true });
+  fs.mkdirSync(path.join(cacheDir, 'work'), { recursive: true });
+  fs.mkdirSync(options.outputParent, { recursive: true });
+  removeStaleWorkDirs(path.join(cacheDir, 'work'));
+  removeStaleWorkDirs(options.outputParent);
+
+  const work = makeOwnedDir(path.join(cacheDir, 'work'), `build-${recipe.name}-`);
+  // Staged beside its final place so that publishing is one rename on the same filesystem.
+  const staging = makeOwnedDir(options.outputParent, `.staging-${version}-`);
+  const root = path.join(work, 'root');
+  let published = false;
+  try {
+    begin('base');
+    const baseTar = await ensureBaseLayer(
+      loaded,
+      cacheDir,
+      (argv) => run('base', argv),
+      (l) => emit('base', l),
+    );
+    fs.mkdirSync(root);
+    await run('base', ['tar', '-C', root, '--xattrs', '--xattrs-include=*', '--numeric-owner', '-xpf', baseTar]);
+
+    begin('npm');
+    if (recipe.npmGlobals.length > 0) {
+      const npmTar = await ensureNpmLayer(
+        loaded,
+        cacheDir,
+        work,
+        (argv) => run('npm', argv),
+        (l) => emit('npm', l),
+      );
+      await run('npm', ['tar', '-C', root, '--numeric-owner', '-xpf', npmTar]);
+    } else {
+      emit('npm', 'no npm globals in this recipe');
+    }
+
+    begin('files');
+    await applyFiles(
+      loaded,
+      root,
+      (argv) => run('files', argv),
+      (l) => emit('files', l),
+    );
+
+    begin('checks');
+    await runChecks(
+      recipe,
+      root,
+      (argv, capture) => run('checks', argv, capture),
+      (l) => emit('checks', l),
+    );
+    const packages = parsePackages(
+      await run('checks', chrootArgv(root, "dpkg-query -W -f '${Package}\\t${Version}\\n'"), true, true),
+    );
+    const npmGlobals = recipe.npmGlobals.length > 0 ? await listNpmGlobals(root) : [];
+    const kernel = findKernel(root, packages);
+
+    begin('rootfs');
+    const rootfsPath = path.join(staging, 'rootfs.ext4');
+    const kernelPath = path.join(staging, 'vmlinuz');
+    const initrdPath = path.join(staging, 'initrd.img');
+    fs.copyFileSync(kernel.vmlinuz, kernelPath);
+    fs.copyFileSync(kernel.initrd, initrdPath);
+    await run('rootfs', [
+      'mkfs.ext4',
+      '-q',
+      '-F',
+      '-d',
+      root,
+      '-L',
+      'rootfs',
+      '-m',
+      '0',
+      rootfsPath,
+      recipe.rootfsSize,
+    ]);
+    // The tree is no longer needed; free its space before the boot test.
+    fs.rmSync(root, { recursive: true, force: true });
+    emit('rootfs', 'hashing rootfs.ext4');
+    const sha256 = await hashFile(rootfsPath, signal);
+    const rootfsStat = fs.statSync(rootfsPath);
+    const sizeBytes = rootfsStat.size;
+
+    let bootTest: ImageManifest['bootTest'] = null;
+    if (hasBoot) {
+      begin('boot-test');
+      const t0 = Date.now();
+      const result = await options.bootTest!(
+        { dir: staging, kernelPath, initrdPath, rootfsPath },
+        loaded,
+        (l) => emit('boot-test', l),
+        signal,
+      );
+      bootTest = { seconds: (Date.now() - t0) / 1000, markers: result.markers };
+      // The image must come out of its boot test untouched (the test boots an overlay of it).
+      const after = fs.statSync(rootfsPath);
+      if (after.mtimeMs !== rootfsStat.mtimeMs || after.size !== rootfsStat.size) {
+        throw new FiredeckError('build_failed', 'step boot-test: the boot test changed the image it tested', {
+          hint: 'boot tests must run on a clone or overlay of rootfs.ext4',
+        });
+      }
+    }
+
+    begin('publish');
+    const manifest: ImageManifest = {
+      name: recipe.name,
+      version,
+      recipeHash: loaded.hash,
+      builderVersion: BUILDER_VERSION,
+      suite: recipe.suite,
+      builtAt: new Date().toISOString(),
+      buildSeconds: Math.round((Date.now() - started) / 100) / 10,
+      kernel: {
+        release: kernel.release,
+        package: kernel.package,
+        packageVersion: kernel.packageVersion,
+        file: 'vmlinuz',
+        initrd: 'initrd.img',
+        firecrackerKernel: null,
+      },
+      rootfs: { file: 'rootfs.ext4', sizeBytes, sha256 },
+      packages,
+      npmGlobals,
+      readiness: recipe.readiness,
+      bootTest,
+    };
+    fs.writeFileSync(path.join(staging, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+    fs.rmSync(path.join(staging, OWNER_FILE), { force: true });
+    if (signal?.aborted) throw new FiredeckError('cancelled', 'image build cancelled before publishing');
+    fs.renameSync(staging, finalDir);
+    published = true;
+    emit('publish', `published ${recipe.name} ${version} at ${finalDir}`, 100);
+    return {
+      dir: finalDir,
+      kernelPath: path.join(finalDir, 'vmlinuz'),
+      initrdPath: path.join(finalDir, 'initrd.img'),
+      rootfsPath: path.join(finalDir, 'rootfs.ext4'),
+      manifest,
+    };
+  } finally {
+    fs.rmSync(work, { recursive: true, force: true });
+    if (!published) fs.rmSync(staging, { recursive: true, force: true });
+  }
+}
+
+function timestamp(d: Date): string {
+  return d
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, '');
+}
+
+function requireTools(recipe: Recipe): void {
+  const tools = ['mmdebstrap', 'mkfs.ext4', 'tar', 'chroot', 'unshare'];
+  if (recipe.npmGlobals.length > 0) tools.push('npm');
+  const dirs = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
+  for (const tool of tools) {
+    if (!dirs.some((d) => fs.existsSync(path.join(d, tool)))) {
+      throw new FiredeckError('unavailable', `image builds need ${tool}, which is not installed`, {
+        hint: `apt-get install ${tool === 'mkfs.ext4' ? 'e2fsprogs' : tool === 'unshare' || tool === 'chroot' ? 'util-linux coreutils' : tool}`,
+      });
+    }
+  }
+  if (process.getuid?.() !== 0) {
+    throw new FiredeckError('permission_denied', 'image builds run as root (mmdebstrap, chroot)');
+  }
+}
+
+const OWNER_FILE = '.firedeck-owner-pid';
+
+/** A fresh dir holding the pid of its builder, so a later build can remove it if this process died. */
+function makeOwnedDir(parent: string, prefix: string): string {
+  const dir = fs.mkdtempSync(path.join(parent, prefix));
+  fs.writeFileSync(path.join(dir, OWNER_FILE), String(process.pid));
+  return dir;
+}
+
+function removeStaleWorkDirs(parent: string): void {
+  for (const name of fs.readdirSync(parent)) {
+    if (!name.startsWith('build-') && !name.startsWith('.staging-') && !name.startsWith('.layer-')) continue;
+    const dir = path.join(parent, name);
+    let pid = 0;
+    try {
+      pid = Number(fs.readFileSync(path.join(dir, OWNER_FILE), 'utf8'));
+    } catch {
+      // Without an owner file the dir was left by a crash between mkdtemp and writing it.
+    }
+    if (pid > 0 && isAlive(pid)) continue;
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+type Runner = (argv: readonly string[]) => Promise<string>;
+
+async function ensureBaseLayer(
+  loaded: LoadedRecipe,
+  cacheDir: string,
+  run: Runner,
+  log: (l: string) => void,
+): Promise<string> {
+  const { recipe } = loaded;
+  const layer = path.join(cacheDir, 'layers', `base-${recipe.suite}-${loaded.baseHash.slice(0, 16)}.tar`);
+  if (fs.existsSync(layer)) {
+    log(`reusing base layer ${path.basename(layer)}`);
+    return layer;
+  }
+  const uri = debianArchiveUri();
+  log(
+    `building base layer ${path.basename(layer)}: ${recipe.suite} ${recipe.variant} + ${recipe.packages.length} packages`,
+  );
+  const tmp = makeOwnedDir(path.join(cacheDir, 'layers'), '.layer-');
+  try {
+    const out = path.join(tmp, 'base.tar');
+    const argv = [
+      'mmdebstrap',
+      '--mode=root',
+      `--variant=${recipe.variant}`,
+      `--components=${recipe.components.join(',')}`,
+      // mmdebstrap keeps services from starting inside the chroot by itself (its own policy-rc.d).
+      `--include=${recipe.packages.join(',')}`,
+    ];
+    if (recipe.initramfsModules.length > 0) {
+      // Written before the kernel is installed so that its initrd is built once, small.
+      const modules = recipe.initramfsModules.join('\\n');
+      argv.push(
+        `--essential-hook=mkdir -p "$1/etc/initramfs-tools/conf.d" && printf "MODULES=list\\n" > "$1/etc/initramfs-tools/conf.d/firedeck.conf" && printf "${modules}\\n" >> "$1/etc/initramfs-tools/modules"`,
+      );
+    }
+    argv.push(recipe.suite, out, uri);
+    await run(argv);
+    fs.renameSync(out, layer);
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+  return layer;
+}
+
+/**
+ * npm globals are installed by the host's npm into the image's /usr/local (same architecture, same Node
+ * major), so the image needs no npm of its own; the layer is the tar of /usr/local.
+ */
+async function ensureNpmLayer(
+  loaded: LoadedRecipe,
+  cacheDir: string,
+  work: string,
+  run: Runner,
+  log: (l: string) => void,
+): Promise<string> {
+  const layer = path.join(cacheDir, 'layers', `npm-${loaded.npmHash.slice(0, 16)}.tar`);
+  if (fs.existsSync(layer)) {
+    log(`reusing npm layer ${path.basename(layer)}`);
+    return layer;
+  }
+  const registry = await npmRegistry();
+  const prefix = path.join(work, 'npm-prefix', 'usr', 'local');
+  fs.mkdirSync(prefix, { recursive: true });
+  log(`installing ${loaded.recipe.npmGlobals.join(' ')}`);
+  await run([
+    'npm',
+    'install',
+    '--global',
+    `--prefix=${prefix}`,
+    `--registry=${registry}`,
+    `--cache=${path.join(cacheDir, 'npm-cache')}`,
+    '--no-audit',
+    '--no-fund',
+    '--loglevel=http',
+    ...loaded.recipe.npmGlobals,
+  ]);
+  const tmp = makeOwnedDir(path.join(cacheDir, 'layers'), '.layer-');
+  try {
+    const out = path.join(tmp, 'npm.tar');
+    await run([
+      'tar',
+      '-C',
+      path.join(work, 'npm-prefix'),
+      '--numeric-owner',
+      '--owner=0',
+      '--group=0',
+      '-cf',
+      out,
+      'usr',
+    ]);
+    fs.renameSync(out, layer);
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+  return layer;
+}
+
+/**
+ * A shell command inside the image, in a private mount namespace with its own /proc and /dev so that nothing
+ * stays mounted if the build dies.
+ */
+export function chrootArgv(root: string, script: string): string[] {
+  return [
+    'unshare',
+    '--mount',
+    '--propagation',
+    'private',
+    '--',
+    '/bin/sh',
+    '-c',
+    'mount -t proc proc "$0/proc" && mount --rbind /dev "$0/dev" && exec chroot "$0" /usr/bin/env -i ' +
+      `${CHROOT_PATH} HOME=/root LANG=C.UTF-8 /bin/sh -c "$1"`,
+    root,
+    script,
+  ];
+}
+
+async function applyFiles(loaded: LoadedRecipe, root: string, run: Runner, log: (l: string) => void): Promise<void> {
+  const { recipe } = loaded;
+  for (const user of recipe.users) {
+    // "*" rather than a locked "!" password: sshd refuses key logins to locked accounts when PAM is off.
+    await run(
+      chrootArgv(
+        root,
+        `useradd -m -u ${user.uid} -U -s ${user.shell}${user.groups.length > 0 ? ` -G ${user.groups.join(',')}` : ''} ${user.name} && usermod -p '*' ${user.name}`,
+      ),
+    );
+  }
+  for (const f of recipe.files) {
+    const dest = path.join(root, f.dest);
+    fs.mkdirSync(path.dirname(dest), { recursive: true });
+    fs.rmSync(dest, { force: true });
+    fs.copyFileSync(recipeFilePath(loaded.dir, f.src), dest);
+    fs.chmodSync(dest, parseInt(f.mode, 8));
+    fs.chownSync(dest, 0, 0);
+    log(`${f.dest} (${f.mode})`);
+  }
+  for (const link of recipe.symlinks) {
+    const p = path.join(root, link.path);
+    fs.mkdirSync(path.dirname(p), { recursive: true });
+    fs.rmSync(p, { force: true });
+    fs.symlinkSync(link.target, p);
+    log(`${link.path} -> ${link.target}`);
+  }
+  // The initrd was built with the kernel in the base layer; files that shape it (modules, udev link rules)
+  // only take effect in a rebuilt one.
+  const shapesInitrd = [...recipe.files.map((f) => f.dest), ...recipe.symlinks.map((l) => l.path)].some((p) =>
+    /^\/(etc\/initramfs-tools|usr\/share\/initramfs-tools|etc\/systemd\/network|etc\/udev)\//.test(p),
+  );
+  if (shapesInitrd) {
+    log('rebuilding the initrd (the recipe changes what goes into it)');
+    await run(chrootArgv(root, 'update-initramfs -u -k all'));
+  }
+  if (recipe.systemdUnits.length > 0) {
+    await run(chrootArgv(root, `systemctl enable ${recipe.systemdUnits.join(' ')}`));
+  }
+  // Identity is per VM: host keys are generated at first boot, machine-id by systemd on first boot.
+  for (const name of fs.readdirSync(path.join(root, 'etc', 'ssh')).filter((n) => n.startsWith('ssh_host_'))) {
+    fs.rmSync(path.join(root, 'etc', 'ssh', name));
+  }
+  for (const idFile of ['etc/machine-id', 'var/lib/dbus/machine-id']) {
+    const p = path.join(root, idFile);
+    if (fs.existsSync(p) && !fs.lstatSync(p).isSymbolicLink()) fs.writeFileSync(p, '');
+  }
+  for (const pattern of recipe.prune) {
+    for (const p of expandGlob(root, pattern)) {
+      fs.rmSync(p, { recursive: true, force: true });
+      log(`pruned ${path.relative(root, p)}`);
+    }
+  }
+}
+
+/** Expands `*` path segments (no other globbing) under root. */
+export function expandGlob(root: string, pattern: string): string[] {
+  let current = [root];
+  for (const segment of pattern.split('/').filter(Boolean)) {
+    const next: string[] = [];
+    for (const dir of current) {
+      if (segment.includes('*')) {
+        const re = new RegExp(`^${segment.split('*').map(escapeRegExp).join('.*')}$`);
+        let names: string[] = [];
+        try {
+          names = fs.readdirSync(dir);
+        } catch {
+          continue;
+        }
+        next.push(...names.filter((n) => re.test(n)).map((n) => path.join(dir, n)));
+      } else {
+        const p = path.join(dir, segment);
+        if (fs.existsSync(p)) next.push(p);
+      }
+    }
+    current = next;
+  }
+  return current.filter((p) => p !== root);
+}
+
+function escapeRegExp(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+// A PEM block starts on a line of its own; code that merely mentions the marker (PEM parsers in npm bundles)
+// does not.
+const PRIVATE_KEY_SCAN =
+  "for d in /etc /root /home /opt /srv /usr/local /var/lib; do [ -d $d ] && grep -rlIE -- '^-----BEGIN ([A-Z0-9]+ )*PRIVATE KEY-----[[:space:]]*$' $d; done; true";
+
+async function runChecks(
+  recipe: Recipe,
+  root: string,
+  run: (argv: readonly string[], capture: boolean) => Promise<string>,
+  log: (l: string) => void,
+): Promise<void> {
+  const failures: string[] = [];
+  const hostKeys = fs.readdirSync(path.join(root, 'etc', 'ssh')).filter((n) => n.startsWith('ssh_host_'));
+  if (hostKeys.length > 0) failures.push(`SSH host keys baked into the image: ${hostKeys.join(', ')}`);
+  const keys = (await run(chrootArgv(root, PRIVATE_KEY_SCAN), true)).trim();
+  if (keys !== '') failures.push(`private keys present in the image: ${keys.split('\n').join(', ')}`);
+  else log('check no private keys: ok');
+
+  for (const check of recipe.checks) {
+    let output: string;
+    try {
+      output = await run(chrootArgv(root, `${check.run} 2>&1`), true);
+    } catch (err) {
+      const e = FiredeckError.from(err);
+      if (e.kind === 'cancelled') throw e;
+      const tail = (e.details?.tail as string[] | undefined)?.slice(-10).join('\n') ?? e.message;
+      failures.push(`check "${check.name}" failed (\`${check.run}\`):\n${tail}`);
+      continue;
+    }
+    if (check.expect !== undefined && !new RegExp(check.expect, 'm').test(output)) {
+      failures.push(
+        `check "${check.name}": output does not match /${check.expect}/:\n${output.trim().split('\n').slice(-10).join('\n')}`,
+      );
+      continue;
+    }
+    log(`check ${check.name}: ok`);
+  }
+  if (failures.length > 0) {
+    throw new FiredeckError('build_failed', `step checks: ${failures.length} check(s) failed\n${failures.join('\n')}`, {
+      details: { step: 'checks', failures },
+    });
+  }
+}
+
+function parsePackages(text: string): ImagePackage[] {
+  return text
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => {
+      const [name = '', version = ''] = line.split('\t');
+      return { name, version };
+    })
+    .sort((a, b) => a.name.localeCompare(b.name));
+}
+
+async function listNpmGlobals(root: string): Promise<ImagePackage[]> {
+  const dir = path.join(root, 'usr', 'local', 'lib', 'node_modules');
+  const result: ImagePackage[] = [];
+  const names: string[] = [];
+  for (const entry of fs.readdirSync(dir)) {
+    if (entry.startsWith('@')) names.push(...fs.readdirSync(path.join(dir, entry)).map((n) => `${entry}/${n}`));
+    else names.push(entry);
+  }
+  for (const name of names) {
+    try {
+      const pkg = JSON.parse(fs.readFileSync(path.join(dir, name, 'package.json'), 'utf8')) as { version?: string };
+      result.push({ name, version: pkg.version ?? 'unknown' });
+    } catch {
+      result.push({ name, version: 'unknown' });
+    }
+  }
+  return result;
+}
+
+function findKernel(
+  root: string,
+  packages: ImagePackage[],
+): { vmlinuz: string; initrd: string; release: string; package: string; packageVersion: string } {
+  const boot = path.join(root, 'boot');
+  const kernels = fs.readdirSync(boot).filter((n) => n.startsWith('vmlinuz-'));
+  if (kernels.length !== 1) {
+    throw new FiredeckError(
+      'build_failed',
+      `step checks: expected one kernel in /boot, found ${kernels.length}: ${kernels.join(', ')}`,
+      {
+        details: { step: 'checks' },
+      },
+    );
+  }
+  const release = kernels[0]!.slice('vmlinuz-'.length);
+  const initrd = path.join(boot, `initrd.img-${release}`);
+  if (!fs.existsSync(initrd)) {
+    throw new FiredeckError('build_failed', `step checks: no initrd for kernel ${release} in /boot`, {
+      hint: 'the recipe needs initramfs-tools (pulled in by linux-image-amd64)',
+      details: { step: 'checks' },
+    });
+  }
+  const pkgName = `linux-image-${release}`;
+  const pkg = packages.find((p) => p.name === pkgName);
+  return {
+    vmlinuz: path.join(boot, kernels[0]!),
+    initrd,
+    release,
+    package: pkgName,
+    packageVersion: pkg?.version ?? 'unknown',
+  };
+}
+
+/** sha256 of a file, reading it as a stream (sparse holes read as zeros). */
+export function hashFile(file: string, signal?: AbortSignal): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const hash = crypto.createHash('sha256');
+    const stream = fs.createReadStream(file, { highWaterMark: 1 << 20, signal });
+    stream.on('data', (chunk) => hash.update(chunk));
+    stream.once('error', reject);
+    stream.once('end', () => resolve(hash.digest('hex')));
+  });
+}
