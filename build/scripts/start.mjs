@@ -73,6 +73,52 @@ async function ensureLocalDaemon() {
 }
 
 await ensureLocalDaemon();
+
+/**
+ * So that a first start shows real VMs: publish the small `test` image (built from Debian packages, cached) and
+ * boot one demo CLI VM from it, unless VMs exist already. FIREDECK_DEMO=0 turns this off.
+ */
+function ensureDemoVm() {
+  if (!isRoot || process.env.FIREDECK_DEMO === '0') return;
+  const firedeckd = (args, opts = {}) =>
+    spawnSync(process.execPath, [daemonBundle, ...args], {
+      encoding: 'utf8',
+      env: { ...process.env, FIREDECK_SOCKET: socketPath, FIREDECK_RUN_DIR: runDir, FIREDECK_STATE_DIR: stateDir },
+      ...opts,
+    });
+  const images = firedeckd(['image', 'list', 'test', '--json']);
+  const published = images.status === 0 && images.stdout.trim() !== '' && images.stdout.trim() !== '[]';
+  if (!published) {
+    say('building the small `test` image for a demo VM (first start only; FIREDECK_DEMO=0 skips this)');
+    const build = firedeckd(['image', 'build', 'test'], { stdio: ['ignore', 'inherit', 'inherit'] });
+    if (build.status !== 0) {
+      say('the demo image did not build (see above); the console starts without a demo VM');
+      return;
+    }
+  }
+  const vms = firedeckd(['vm', 'ls', '--all', '--json']);
+  let existing = [];
+  try {
+    existing = JSON.parse(vms.stdout);
+  } catch {
+    existing = [];
+  }
+  if (existing.some((vm) => vm.state !== 'destroyed')) return;
+  const create = firedeckd([
+    'vm',
+    'create',
+    '--name',
+    'demo',
+    '--kind',
+    'cli',
+    '--owner',
+    'operator',
+    '--image',
+    'test',
+  ]);
+  say(create.status === 0 ? 'created demo VM `demo` (booting)' : `demo VM not created: ${create.stderr.trim()}`);
+}
+ensureDemoVm();
 const shellQuote = (s) => `'${s.replace(/'/g, `'\\''`)}'`;
 const localDaemon = `${shellQuote(process.execPath)} ${shellQuote(daemonBundle)}`;
 const env = { ...process.env, FIREDECK_LOCAL_DAEMON: localDaemon, FIREDECK_SOCKET: socketPath };
