@@ -47,11 +47,46 @@ export interface BuildOptions {
   onProgress?: (p: BuildProgress) => void;
   signal?: AbortSignal;
   bootTest?: BootTester;
+  /**
+   * An uncompressed `vmlinux` for Firecracker (which cannot boot Debian's compressed, module-based kernel);
+   * published beside the image as `vmlinux` and recorded in the manifest. Default: FIREDECK_FIRECRACKER_KERNEL.
+   */
+  firecrackerKernel?: string | null;
 }
 
 export function defaultCacheDir(): string {
   return process.env.FIREDECK_CACHE_DIR || '/var/cache/firedeck';
 }
+
+export function defaultFirecrackerKernel(): string | null {
+  return process.env.FIREDECK_FIRECRACKER_KERNEL || null;
+}
+
+/** Refuses anything but an uncompressed ELF kernel, the only kind Firecracker boots. */
+export function checkFirecrackerKernel(file: string): void {
+  const head = Buffer.alloc(4);
+  let fd: number;
+  try {
+    fd = fs.openSync(file, 'r');
+  } catch (err) {
+    throw new FiredeckError('not_found', `Firecracker kernel ${file} cannot be read: ${(err as Error).message}`, {
+      hint: 'set FIREDECK_FIRECRACKER_KERNEL to the path of an uncompressed vmlinux',
+    });
+  }
+  try {
+    fs.readSync(fd, head, 0, 4, 0);
+  } finally {
+    fs.closeSync(fd);
+  }
+  if (!head.equals(Buffer.from([0x7f, 0x45, 0x4c, 0x46]))) {
+    throw new FiredeckError('invalid_params', `Firecracker kernel ${file} is not an uncompressed vmlinux (ELF)`, {
+      hint: 'Firecracker boots an uncompressed vmlinux with virtio-mmio built in, not a bzImage/vmlinuz',
+    });
+  }
+}
+
+/** The file name of the Firecracker kernel inside a published version. */
+export const FIRECRACKER_KERNEL_FILE = 'vmlinux';
 
 const CHROOT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
@@ -149,6 +184,13 @@ export async function buildImage(options: BuildOptions): Promise<BuiltImage> {
     const initrdPath = path.join(staging, 'initrd.img');
     fs.copyFileSync(kernel.vmlinuz, kernelPath);
     fs.copyFileSync(kernel.initrd, initrdPath);
+    const firecrackerKernel =
+      options.firecrackerKernel === undefined ? defaultFirecrackerKernel() : options.firecrackerKernel;
+    if (firecrackerKernel !== null) {
+      checkFirecrackerKernel(firecrackerKernel);
+      fs.copyFileSync(firecrackerKernel, path.join(staging, FIRECRACKER_KERNEL_FILE), fs.constants.COPYFILE_FICLONE);
+      emit('rootfs', `firecracker kernel: ${firecrackerKernel}`);
+    }
     await run('rootfs', [
       'mkfs.ext4',
       '-q',
@@ -204,7 +246,7 @@ export async function buildImage(options: BuildOptions): Promise<BuiltImage> {
         packageVersion: kernel.packageVersion,
         file: 'vmlinuz',
         initrd: 'initrd.img',
-        firecrackerKernel: null,
+        firecrackerKernel: firecrackerKernel === null ? null : FIRECRACKER_KERNEL_FILE,
       },
       rootfs: { file: 'rootfs.ext4', sizeBytes, sha256 },
       packages,

@@ -16,7 +16,7 @@ afterEach(() => {
   fs.rmSync(stateDir, { recursive: true, force: true });
 });
 
-function publish(name: string, version: string, builtAt: string): void {
+function publish(name: string, version: string, builtAt: string, firecrackerKernel: string | null = null): void {
   const dir = path.join(catalog.imageDir(name), version);
   fs.mkdirSync(dir, { recursive: true });
   fs.writeFileSync(path.join(dir, 'rootfs.ext4'), '');
@@ -37,7 +37,7 @@ function publish(name: string, version: string, builtAt: string): void {
       packageVersion: '6.1',
       file: 'vmlinuz',
       initrd: 'initrd.img',
-      firecrackerKernel: null,
+      firecrackerKernel,
     },
     rootfs: { file: 'rootfs.ext4', sizeBytes: 1 << 20, sha256: 'b'.repeat(64) },
     packages: [],
@@ -67,6 +67,13 @@ describe('ImageCatalog', () => {
     expect(() => catalog.resolve('cli@v2')).toThrow(/cli@v2 is not in the catalog/);
     expect(() => catalog.resolve('../etc')).toThrow(/not an image reference/);
     expect(() => catalog.resolve('cli@../../x')).toThrow(/not an image reference/);
+  });
+
+  it('resolves the Firecracker kernel only when the version was built with one', () => {
+    publish('cli', 'v1', '2026-01-01T00:00:00Z');
+    publish('cli', 'v2', '2026-01-02T00:00:00Z', 'vmlinux');
+    expect(catalog.resolve('cli@v1').firecrackerKernelPath).toBeNull();
+    expect(catalog.resolve('cli@v2').firecrackerKernelPath).toBe(path.join(stateDir, 'images', 'cli', 'v2', 'vmlinux'));
   });
 
   it('ignores staging dirs and versions without a valid manifest', () => {

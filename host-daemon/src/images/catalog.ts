@@ -36,6 +36,8 @@ export interface ResolvedImage {
   kernelPath: string;
   initrdPath: string;
   rootfsPath: string;
+  /** The uncompressed kernel Firecracker boots, when the image was built with one. */
+  firecrackerKernelPath: string | null;
   manifest: ImageManifest;
 }
 
@@ -233,6 +235,8 @@ export class ImageCatalog {
       kernelPath: path.join(dir, manifest.kernel.file),
       initrdPath: path.join(dir, manifest.kernel.initrd),
       rootfsPath: path.join(dir, manifest.rootfs.file),
+      firecrackerKernelPath:
+        manifest.kernel.firecrackerKernel === null ? null : path.join(dir, manifest.kernel.firecrackerKernel),
       manifest,
     };
   }

@@ -25,6 +25,8 @@ export interface ResolvedImage {
   kernelPath: string;
   initrdPath: string | null;
   rootfsPath: string;
+  /** The uncompressed kernel Firecracker boots; absent or null when the image has none. */
+  firecrackerKernelPath?: string | null;
   /** When known, the VM records `name@version` so that it keeps booting the kernel its rootfs was cloned with. */
   name?: string;
   version?: string;
@@ -381,6 +383,8 @@ export class VmService {
   private async boot(id: string, image: ResolvedImage): Promise<void> {
     const rec = this.deps.vms.require(id);
     const driver = this.driverFor(rec.vm.driver);
+    // Checked before anything is allocated, so a refusal leaves no lease or TAP behind.
+    const kernel = kernelFor(rec.vm.driver, image);
     const lease = this.deps.leases.acquire(id);
     await ensureTap(lease.tap, this.deps.config.bridge);
     const rootfs = this.rootfsFile(id);
@@ -393,8 +397,7 @@ export class VmService {
       kind: rec.vm.kind,
       vcpus: rec.vm.vcpus,
       memoryMib: rec.vm.memoryMib,
-      kernelPath: image.kernelPath,
-      initrdPath: image.initrdPath,
+      ...kernel,
       kernelArgs: kernelCommandLine(id, rec.vm.name, this.guestNetwork(lease)),
       rootfsPath: rootfs.path,
       rootfsFormat: rootfs.format,
@@ -796,4 +799,16 @@ function safeReaddir(dir: string): string[] {
   } catch {
     return [];
   }
+}
+
+/** QEMU boots the image's own Debian kernel and initrd; Firecracker needs the uncompressed kernel built with it. */
+export function kernelFor(driver: DriverName, image: ResolvedImage): { kernelPath: string; initrdPath: string | null } {
+  if (driver === 'qemu') return { kernelPath: image.kernelPath, initrdPath: image.initrdPath };
+  if (image.firecrackerKernelPath === undefined || image.firecrackerKernelPath === null) {
+    const ref = image.name === undefined ? 'the image' : `image ${image.name}@${image.version ?? 'current'}`;
+    throw new FiredeckError('invalid_state', `${ref} has no Firecracker kernel`, {
+      hint: 'set FIREDECK_FIRECRACKER_KERNEL to an uncompressed vmlinux and rebuild the image, or use driver qemu',
+    });
+  }
+  return { kernelPath: image.firecrackerKernelPath, initrdPath: null };
 }
