@@ -49,22 +49,25 @@ describe('fleet and console bench', () => {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  const fleetRun = (count: number, hz: number, perTick: number, ms: number): Promise<FrameStats> =>
+  const fleetRun = (count: number, hz: number, perTick: number, ms: number, statsHz = 0): Promise<FrameStats> =>
     page.evaluate(
-      ([c, h, p, m]) =>
+      ([c, h, p, m, st]) =>
         (window as unknown as { bench: { fleetRun: (...a: number[]) => Promise<FrameStats> } }).bench.fleetRun(
           c!,
           h!,
           p!,
           m!,
+          st!,
         ),
-      [count, hz, perTick, ms],
+      [count, hz, perTick, ms, statsHz],
     );
 
   it('fleet frame time, 500 VMs, 10 updates/s', async () => {
     const idle = await fleetRun(500, 0, 0, 3000);
     const light = await fleetRun(500, 10, 50, 5000);
     const heavy = await fleetRun(500, 10, 500, 5000);
+    const stats = await fleetRun(500, 0, 0, 5000, 10);
+    const both = await fleetRun(500, 10, 50, 5000, 10);
     const fmt = (s: FrameStats): string =>
       `p50 ${s.p50.toFixed(1)} ms, p95 ${s.p95.toFixed(1)} ms, max ${s.max.toFixed(1)} ms over ${s.frames} frames`;
     console.log(
@@ -73,8 +76,11 @@ describe('fleet and console bench', () => {
         `  idle (baseline):                 ${fmt(idle)}`,
         `  10 batches/s × 50 VMs:           ${fmt(light)}  (${light.updatesApplied} updates; p95 ×${(light.p95 / idle.p95).toFixed(2)} of idle)`,
         `  10 batches/s × all 500 VMs:      ${fmt(heavy)}  (${heavy.updatesApplied} updates; p95 ×${(heavy.p95 / idle.p95).toFixed(2)} of idle)`,
+        `  10 vm.stats/s × all 500 VMs:     ${fmt(stats)}  (${stats.updatesApplied} samples; p95 ×${(stats.p95 / idle.p95).toFixed(2)} of idle)`,
+        `  both (50 VMs + stats, 10/s):     ${fmt(both)}  (${both.updatesApplied} updates; p95 ×${(both.p95 / idle.p95).toFixed(2)} of idle)`,
       ].join('\n'),
     );
+    expect(stats.updatesApplied).toBeGreaterThan(0);
     expect(light.updatesApplied).toBeGreaterThan(0);
     expect(heavy.frames).toBeGreaterThan(0);
   });

@@ -82,8 +82,11 @@ function mount(): void {
   );
 }
 
-/** Loads `count` VMs, then for `ms` changes `perTick` of them every 1000/`hz` ms, measuring frame intervals. */
-async function fleetRun(count: number, hz: number, perTick: number, ms: number): Promise<FrameStats> {
+/**
+ * Loads `count` VMs, then for `ms` changes `perTick` of them every 1000/`hz` ms and, `statsHz` times a second,
+ * appends a CPU/memory sample for every VM (a `vm.stats` event of the whole host), measuring frame intervals.
+ */
+async function fleetRun(count: number, hz: number, perTick: number, ms: number, statsHz = 0): Promise<FrameStats> {
   useFleetStore.getState().replaceHost(
     'local',
     Array.from({ length: count }, (_, i) => vm(i, 0)),
@@ -115,9 +118,25 @@ async function fleetRun(count: number, hz: number, perTick: number, ms: number):
           applied += ops.length;
         }, 1000 / hz)
       : null;
+  const statsTimer =
+    statsHz > 0
+      ? setInterval(() => {
+          tick++;
+          const at = new Date().toISOString();
+          const samples = Array.from({ length: count }, (_, i) => ({
+            vmId: `vm-${i.toString(16).padStart(8, '0')}`,
+            at,
+            cpuPercent: ((i * 7 + tick * 13) % 100) + 0.5,
+            rssBytes: (200 + ((i + tick) % 50)) * 1024 * 1024,
+          }));
+          useFleetStore.getState().applyStats([{ hostId: 'local', samples }]);
+          applied += samples.length;
+        }, 1000 / statsHz)
+      : null;
   await new Promise((r) => setTimeout(r, ms));
   running = false;
   if (timer) clearInterval(timer);
+  if (statsTimer) clearInterval(statsTimer);
   const sorted = [...deltas].sort((a, b) => a - b);
   const q = (p: number): number => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? 0;
   return { frames: deltas.length, p50: q(0.5), p95: q(0.95), max: sorted.at(-1) ?? 0, updatesApplied: applied };

@@ -24,6 +24,8 @@ export interface DaemonConfig {
   rootfsMode: 'clone' | 'overlay';
   /** How long a graceful stop waits for the guest to power off before the VM is killed. */
   stopTimeoutSeconds: number;
+  /** How often live VMs' CPU and memory are sampled (default 2000). */
+  statsIntervalMs?: number;
 }
 
 export const DEFAULT_STATE_DIR = '/var/lib/firedeck';
@@ -44,6 +46,7 @@ export function defaultConfig(env: NodeJS.ProcessEnv = process.env): DaemonConfi
     browserVmTtlSeconds: positiveInt(env, 'FIREDECK_BROWSER_VM_TTL_SECONDS', 30 * 60),
     rootfsMode: parseRootfsMode(env.FIREDECK_ROOTFS_MODE),
     stopTimeoutSeconds: positiveInt(env, 'FIREDECK_STOP_TIMEOUT_SECONDS', 30),
+    statsIntervalMs: positiveInt(env, 'FIREDECK_STATS_INTERVAL_MS', 2000),
   };
 }
 

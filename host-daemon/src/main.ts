@@ -106,7 +106,7 @@ async function serve(config: DaemonConfig): Promise<number> {
   const server = new RpcServer({ log, onMutatingCall: (record) => vmRuntime.recordCall(record) });
   let reconciled: (done: unknown) => void = () => undefined;
   const vmsReconciled = new Promise<unknown>((resolve) => (reconciled = resolve));
-  registerVmHandlers(server, vmRuntime.vms, vmRuntime.events, vmsReconciled);
+  registerVmHandlers(server, vmRuntime.vms, vmRuntime.events, vmsReconciled, vmRuntime.stats);
   const images = new ImageService({ catalog: vmImages, emit: (event) => vmRuntime.events.emit(event) });
   registerImageHandlers(server, images);
   server.register('daemon.info', async (): Promise<DaemonInfo> => {

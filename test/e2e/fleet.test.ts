@@ -95,6 +95,28 @@ describe('fleet and VM detail against real QEMU guests, through the rig sshd', (
     BOOT_TEST_TIMEOUT,
   );
 
+  it("shows a running VM's CPU and memory as the daemon samples them", async () => {
+    const row = page.getByTestId('vm-row-fleet-a');
+    // The daemon samples every 2 s and a VM's first reading is only a baseline: allow a few ticks under load.
+    const memory = row.getByTestId('vm-memory-live').filter({ hasText: /^\d+ MiB$/ });
+    await memory.waitFor({ timeout: 30_000 });
+    expect(Number(/^(\d+) MiB$/.exec(await memory.innerText())![1])).toBeGreaterThan(0);
+    await row
+      .getByTestId('vm-cpu-live')
+      .filter({ hasText: /^\d+(\.\d)?%$/ })
+      .waitFor({ timeout: 10_000 });
+    expect(await row.getByTestId('vm-memory').locator('svg.sparkline path').getAttribute('d')).toMatch(/^M/);
+    fs.mkdirSync(path.join(REPO_ROOT, 'test-results'), { recursive: true });
+    await page.screenshot({ path: path.join(REPO_ROOT, 'test-results/e2e-fleet-usage.png') });
+
+    const vm = (await daemon.call('vm.list', {})).find((v) => v.name === 'fleet-a')!;
+    const stats = await daemon.call('vm.stats', { ids: [vm.id] });
+    expect(stats.samples.map((s) => s.vmId)).toEqual([vm.id]);
+    // QEMU's resident set: more than nothing, bounded by the guest's memory plus the emulator's own.
+    expect(stats.samples[0]!.rssBytes).toBeGreaterThan(1024 * 1024);
+    expect(stats.samples[0]!.rssBytes).toBeLessThan((vm.memoryMib + 2048) * 1024 * 1024);
+  });
+
   it('filters and sorts the table', async () => {
     const filter = page.getByRole('searchbox', { name: 'Filter VMs' });
     await filter.fill('nobody-matches-this');

@@ -3,6 +3,7 @@ import { EVENT_NOTIFICATION, type EventEnvelope } from '../../../src/shared/prot
 import type { RpcServer } from '../rpc/server';
 import type { EventBus } from './eventBus';
 import type { VmService } from './vmService';
+import type { VmStatsSampler } from './vmStats';
 
 /** Registers every `vm.*` and `events.*` method on the RPC server. */
 export function registerVmHandlers(
@@ -10,6 +11,7 @@ export function registerVmHandlers(
   vms: VmService,
   events: EventBus,
   reconciled: Promise<unknown>,
+  stats: VmStatsSampler,
 ): void {
   // VM calls wait for the start-up reconciliation, so that nobody acts on a VM the machine no longer runs.
   const after = async <T>(fn: () => T | Promise<T>): Promise<T> => {
@@ -25,6 +27,7 @@ export function registerVmHandlers(
   server.register('vm.destroy', (p) => after(() => vms.destroy(p.id)));
   server.register('vm.waitReady', (p) => after(() => vms.waitReady(p.id, p.marker ?? 'vm', p.timeoutSeconds ?? 120)));
   server.register('vm.console.tail', (p) => after(() => vms.consoleTail(p.id, p.lines ?? 200)));
+  server.register('vm.stats', (p) => ({ intervalMs: stats.intervalMs, samples: stats.latest(p.ids) }));
 
   // Subscriptions belong to their connection and end with it.
   const owned = new Map<string, Map<string, () => void>>();

@@ -9,6 +9,7 @@ import { VmStore } from '../store/vmStore';
 import type { VmDriver } from './driver';
 import { EventBus } from './eventBus';
 import { VmService, type ImageResolver } from './vmService';
+import { VmStatsSampler } from './vmStats';
 
 /** The daemon's VM side, assembled from config: store, leases, event bus, lifecycle and audit. */
 export interface VmRuntime {
@@ -16,6 +17,8 @@ export interface VmRuntime {
   events: EventBus;
   audit: AuditLog;
   vms: VmService;
+  /** Live VMs' CPU and memory, published as `vm.stats` events. */
+  stats: VmStatsSampler;
   /** Feed for RpcServer's `onMutatingCall`: one append-only audit row per mutating call. */
   recordCall(record: CallRecord): void;
   close(): void;
@@ -44,11 +47,18 @@ export function createVmRuntime(opts: {
     log: opts.log,
     attachGid: opts.attachGid,
   });
+  const stats = new VmStatsSampler({
+    listVms: () => vms.list(),
+    emit: (event) => events.emit(event),
+    ...(config.statsIntervalMs !== undefined ? { intervalMs: config.statsIntervalMs } : {}),
+  });
+  stats.start();
   return {
     db,
     events,
     audit,
     vms,
+    stats,
     recordCall(record) {
       try {
         audit.append({
@@ -65,6 +75,7 @@ export function createVmRuntime(opts: {
       }
     },
     close() {
+      stats.close();
       vms.shutdown();
       db.close();
     },

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { Vm, VmState } from './vm';
+import { VmStatsSample } from './vmStats';
 
 /** Everything the daemon tells subscribers, one discriminated union. */
 export const DaemonEvent = z.discriminatedUnion('type', [
@@ -7,6 +8,7 @@ export const DaemonEvent = z.discriminatedUnion('type', [
   z.object({ type: z.literal('vm.state'), vm: Vm, from: VmState, to: VmState }),
   z.object({ type: z.literal('vm.ready'), vmId: z.string(), marker: z.string() }),
   z.object({ type: z.literal('vm.destroyed'), vmId: z.string() }),
+  z.object({ type: z.literal('vm.stats'), samples: z.array(VmStatsSample) }),
   z.object({
     type: z.literal('image.build'),
     buildId: z.string(),

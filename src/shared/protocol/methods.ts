@@ -12,6 +12,7 @@ import {
   ImageRollbackParams,
 } from './image';
 import { Vm, VmConsoleTail, VmConsoleTailParams, VmCreateParams, VmRef, VmStopParams, VmWaitReadyParams } from './vm';
+import { VmStatsParams, VmStatsResult } from './vmStats';
 
 /**
  * One declaration per RPC method, imported by the daemon (which validates params) and by every client
@@ -49,6 +50,7 @@ export const methods = {
   'vm.destroy': method('vm.destroy', VmRef, Vm, true),
   'vm.waitReady': method('vm.waitReady', VmWaitReadyParams, Vm, false),
   'vm.console.tail': method('vm.console.tail', VmConsoleTailParams, VmConsoleTail, false),
+  'vm.stats': method('vm.stats', VmStatsParams, VmStatsResult, false),
   'image.build': method('image.build', ImageBuildParams, ImageBuildResult, true),
   'image.list': method('image.list', ImageListParams, z.array(GoldenImageVersion), false),
   'image.promote': method('image.promote', ImagePromoteParams, GoldenImageVersion, true),

@@ -68,6 +68,23 @@ describe('fleet actions: daemon events into the store', () => {
     expect(s.events[vmKey('local', base.id)]!.map((e) => e.text)).toEqual(['booting → running', 'ready: vm']);
   });
 
+  it('applies vm.stats after the rows of the same frame, so a just-created VM gets its sample', () => {
+    const source = new EventSource();
+    const frames: (() => void)[] = [];
+    createFleetActions(source, (fn) => frames.push(fn));
+    useFleetStore.getState().replaceHost('local', []);
+    const sample = { vmId: 'vm-0000cafe', at: '2026-01-01T00:00:02Z', cpuPercent: 12.5, rssBytes: 200 << 20 };
+    source.daemon({ type: 'vm.stats', samples: [sample] }, 6);
+    source.daemon({ type: 'vm.created', vm: { ...base, id: 'vm-0000cafe', name: 'c', state: 'running' } }, 7);
+    expect(frames).toHaveLength(1);
+    frames.shift()!();
+    expect(useFleetStore.getState().stats[vmKey('local', 'vm-0000cafe')]).toEqual({
+      cpuPercent: [12.5],
+      rssBytes: [200 << 20],
+      at: sample.at,
+    });
+  });
+
   it('removes destroyed VMs and adds created ones', () => {
     const source = new EventSource();
     const frames: (() => void)[] = [];

@@ -1,6 +1,7 @@
 import { FiredeckError } from '../../../shared/errors';
 import type { DaemonEvent } from '../../../shared/protocol/events';
 import type { Vm } from '../../../shared/protocol/vm';
+import type { VmStatsSample } from '../../../shared/protocol/vmStats';
 import type { AppClient } from '../api/appClient';
 import { daemonCall } from '../api/daemonCall';
 import { useFleetStore, vmKey, type FleetOp } from './fleetStore';
@@ -20,19 +21,27 @@ export interface FleetActions {
  */
 export function createFleetActions(client: AppClient, schedule: (fn: () => void) => void = frame): FleetActions {
   let queue: FleetOp[] = [];
+  let statsQueue: { hostId: string; samples: VmStatsSample[] }[] = [];
   let scheduled = false;
   const flush = (): void => {
     scheduled = false;
     const ops = queue;
+    const stats = statsQueue;
     queue = [];
+    statsQueue = [];
+    // Rows first, so that samples of a VM created in the same frame find its row.
     if (ops.length > 0) useFleetStore.getState().applyBatch(ops);
+    if (stats.length > 0) useFleetStore.getState().applyStats(stats);
   };
-  const enqueue = (op: FleetOp): void => {
-    queue.push(op);
+  const wake = (): void => {
     if (!scheduled) {
       scheduled = true;
       schedule(flush);
     }
+  };
+  const enqueue = (op: FleetOp): void => {
+    queue.push(op);
+    wake();
   };
 
   /** The newest known state of a VM: a queued change not yet applied wins over the store. */
@@ -50,6 +59,13 @@ export function createFleetActions(client: AppClient, schedule: (fn: () => void)
     const list = await daemonCall(client, hostId, 'vm.list', {});
     queue = queue.filter((o) => o.hostId !== hostId);
     useFleetStore.getState().replaceHost(hostId, list);
+    // Seed the sparklines with the daemon's latest readings instead of waiting for its next tick; a daemon too
+    // old to know `vm.stats` just leaves them to the events.
+    const stats = await daemonCall(client, hostId, 'vm.stats', {}).catch(() => null);
+    if (stats && stats.samples.length > 0) {
+      statsQueue.push({ hostId, samples: stats.samples });
+      wake();
+    }
   };
 
   const onDaemonEvent = (hostId: string, event: DaemonEvent, at: string): void => {
@@ -77,6 +93,10 @@ export function createFleetActions(client: AppClient, schedule: (fn: () => void)
       }
       case 'vm.destroyed':
         enqueue({ op: 'remove', hostId, vmId: event.vmId });
+        break;
+      case 'vm.stats':
+        statsQueue.push({ hostId, samples: event.samples });
+        wake();
         break;
       default:
         break;

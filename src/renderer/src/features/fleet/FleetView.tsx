@@ -1,26 +1,29 @@
 import { memo, useEffect, useMemo, useRef, useState } from 'react';
 import { VmState } from '../../../../shared/protocol/vm';
 import { useActions } from '../../state/actionsContext';
-import { useFleetStore, type FleetVm, type SortKey } from '../../state/fleetStore';
+import { useFleetStore, vmKey, type FleetVm, type SortKey } from '../../state/fleetStore';
 import { useHostsStore } from '../../state/hostsStore';
 import { useUiStore } from '../../state/uiStore';
 import type { VmAction } from '../../state/fleetActions';
 import { fleetRows, formatUptime, uptimeSeconds } from './fleetRows';
+import { Sparkline } from './Sparkline';
+import { formatCpu, formatMib } from './usageFigures';
 import { useNow } from './useNow';
 
 const ROW_HEIGHT = 34;
 const OVERSCAN = 8;
 
 const COLUMNS: { key: SortKey | null; label: string; width: string }[] = [
-  { key: 'name', label: 'Name', width: '16%' },
-  { key: 'host', label: 'Host', width: '9%' },
-  { key: 'kind', label: 'Kind', width: '7%' },
+  { key: 'name', label: 'Name', width: '12%' },
+  { key: 'host', label: 'Host', width: '8%' },
+  { key: 'kind', label: 'Kind', width: '6%' },
   { key: 'state', label: 'State', width: '9%' },
-  { key: 'owner', label: 'Owner', width: '14%' },
-  { key: 'address', label: 'Address', width: '10%' },
-  { key: 'uptime', label: 'Uptime', width: '8%' },
-  { key: null, label: 'CPU / memory', width: '10%' },
-  { key: null, label: 'Actions', width: '17%' },
+  { key: 'owner', label: 'Owner', width: '10%' },
+  { key: 'address', label: 'Address', width: '9%' },
+  { key: 'uptime', label: 'Uptime', width: '7%' },
+  { key: null, label: 'CPU', width: '10%' },
+  { key: null, label: 'Memory', width: '10%' },
+  { key: null, label: 'Actions', width: '19%' },
 ];
 
 /** Live table of every VM on every connected host; only the visible rows are rendered. */
@@ -177,10 +180,8 @@ const FleetRow = memo(function FleetRow(props: {
       <div role="cell" style={{ width: COLUMNS[6]!.width }}>
         {uptime}
       </div>
-      <div role="cell" style={{ width: COLUMNS[7]!.width }}>
-        {vm.vcpus} vCPU · {vm.memoryMib} MiB
-      </div>
-      <div role="cell" className="row-actions" style={{ width: COLUMNS[8]!.width }}>
+      <UsageCells row={row} />
+      <div role="cell" className="row-actions" style={{ width: COLUMNS[9]!.width }}>
         {running ? (
           <>
             <button type="button" onClick={() => act('stop')}>
@@ -204,5 +205,59 @@ const FleetRow = memo(function FleetRow(props: {
         </button>
       </div>
     </div>
+  );
+});
+
+const MIB = 1024 * 1024;
+
+/**
+ * The CPU and memory cells: the daemon's latest reading with its recent history while the VM runs, the
+ * configured size otherwise. Each row subscribes to its own history, so a stats update re-renders only these
+ * cells of the visible rows, never the table.
+ */
+const UsageCells = memo(function UsageCells(props: { row: FleetVm }): React.JSX.Element {
+  const { vm, hostId } = props.row;
+  const history = useFleetStore((s) => s.stats[vmKey(hostId, vm.id)]);
+  const live = history !== undefined && (vm.state === 'running' || vm.state === 'booting' || vm.state === 'stopping');
+  const cpu = live ? history.cpuPercent : [];
+  const rss = live ? history.rssBytes : [];
+  const lastCpu = cpu[cpu.length - 1];
+  const lastRss = rss[rss.length - 1];
+  const configuredBytes = vm.memoryMib * MIB;
+  return (
+    <>
+      <div
+        role="cell"
+        className="usage"
+        style={{ width: COLUMNS[7]!.width }}
+        data-testid="vm-cpu"
+        title={`${vm.vcpus} vCPU configured; % of one host core`}
+      >
+        {lastCpu !== undefined ? (
+          <>
+            <Sparkline values={cpu} max={vm.vcpus * 100} />
+            <span data-testid="vm-cpu-live">{formatCpu(lastCpu)}</span>
+          </>
+        ) : (
+          <span className="muted">{vm.vcpus} vCPU</span>
+        )}
+      </div>
+      <div
+        role="cell"
+        className="usage"
+        style={{ width: COLUMNS[8]!.width }}
+        data-testid="vm-memory"
+        title={`${vm.memoryMib} MiB configured; resident memory of the hypervisor process`}
+      >
+        {lastRss !== undefined ? (
+          <>
+            <Sparkline values={rss} max={Math.max(configuredBytes, ...rss)} />
+            <span data-testid="vm-memory-live">{formatMib(lastRss)}</span>
+          </>
+        ) : (
+          <span className="muted">{vm.memoryMib} MiB</span>
+        )}
+      </div>
+    </>
   );
 });
