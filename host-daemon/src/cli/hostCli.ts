@@ -2,9 +2,10 @@ import type { DaemonConfig } from '../config';
 import { consoleCommand } from './consoleCommand';
 import { DaemonClient } from './daemonClient';
 import { shellCommand } from './shellCommand';
+import { vncCommand } from './vncCommand';
 import { vmCommand } from './vmCommand';
 
-export const HOST_CLI_COMMANDS = ['vm', 'console', 'shell'] as const;
+export const HOST_CLI_COMMANDS = ['vm', 'console', 'shell', 'vnc'] as const;
 export type HostCliCommand = (typeof HOST_CLI_COMMANDS)[number];
 
 export function isHostCliCommand(command: string | undefined): command is HostCliCommand {
@@ -27,6 +28,12 @@ export async function runHostCli(command: HostCliCommand, argv: string[], config
         });
       case 'shell':
         return await shellCommand(client, args, config.stateDir);
+      case 'vnc':
+        return await vncCommand(client, args, config.stateDir, {
+          stdin: process.stdin,
+          stdout: process.stdout,
+          stderr: process.stderr,
+        });
     }
   } finally {
     client.close();

@@ -1,0 +1,47 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { readVncPassword } from './vncCommand';
+
+describe('readVncPassword', () => {
+  const dirs: string[] = [];
+  const stateDirWith = (content: string | null): string => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'firedeck-vnc-secrets-'));
+    dirs.push(dir);
+    fs.mkdirSync(path.join(dir, 'vms', 'vm-0123456789abcdef'), { recursive: true });
+    if (content !== null) {
+      fs.writeFileSync(path.join(dir, 'vms', 'vm-0123456789abcdef', 'secrets.json'), content, { mode: 0o600 });
+    }
+    return dir;
+  };
+
+  afterEach(() => {
+    for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
+  });
+
+  it("reads the VM's password from its secrets file", () => {
+    const dir = stateDirWith(JSON.stringify({ vncPassword: 'Ab3_x-9Q', agentToken: 't' }));
+    expect(readVncPassword(dir, 'vm-0123456789abcdef', 'desk')).toBe('Ab3_x-9Q');
+  });
+
+  it('says the VM has no VNC password when the file is missing', () => {
+    const dir = stateDirWith(null);
+    expect(() => readVncPassword(dir, 'vm-0123456789abcdef', 'desk')).toThrow(
+      expect.objectContaining({ kind: 'invalid_state', message: 'VM desk has no VNC password' }),
+    );
+  });
+
+  it('refuses a malformed file without echoing it', () => {
+    const dir = stateDirWith('{"vncPassword": 42, "secret": "do-not-print"}');
+    let message = '';
+    try {
+      readVncPassword(dir, 'vm-0123456789abcdef', 'desk');
+    } catch (err) {
+      message = (err as Error).message;
+      expect(err).toMatchObject({ kind: 'invalid_state' });
+    }
+    expect(message).toMatch(/holds no valid VNC password/);
+    expect(message).not.toContain('do-not-print');
+  });
+});
