@@ -64,7 +64,7 @@ export async function installTestImage(stateDir: string, image?: TestImage): Pro
 function pruneOldBuilds(parent: string, keep: number): void {
   const builds = fs
     .readdirSync(parent)
-    .filter((n) => /^[0-9a-f]{64}$/.test(n))
+    .filter((n) => /^[0-9a-f]{64}$/.exec(n) !== null)
     .map((n) => ({ dir: path.join(parent, n), manifest: readManifest(path.join(parent, n)) }))
     .sort((a, b) => (b.manifest?.builtAt ?? '').localeCompare(a.manifest?.builtAt ?? ''));
   for (const old of builds.slice(keep)) fs.rmSync(old.dir, { recursive: true, force: true });

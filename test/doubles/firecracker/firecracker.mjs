@@ -73,7 +73,7 @@ if (args.version) {
   process.exit(0);
 }
 if (args.apiSock === null) fail('error: --api-sock is required (this double has no --no-api mode)');
-if (!/^[A-Za-z0-9-]{1,64}$/.test(args.id)) fail(`Invalid instance ID: ${args.id}`);
+if (/^[A-Za-z0-9-]{1,64}$/.exec(args.id) === null) fail(`Invalid instance ID: ${args.id}`);
 // Firecracker binds without unlinking first: a stale socket file is the caller's to remove.
 if (fs.existsSync(args.apiSock)) fail(`Failed to open the API socket at ${args.apiSock}: Address in use`);
 
@@ -126,7 +126,7 @@ const semantics = {
     vm.machine = { smt: false, track_dirty_pages: false, huge_pages: 'None', ...body };
   },
   'PUT /network-interfaces/{iface_id}'(body) {
-    if (body.guest_mac !== undefined && !/^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$/.test(body.guest_mac)) {
+    if (body.guest_mac !== undefined && /^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$/.exec(body.guest_mac) === null) {
       throw new Fault(
         `An error occurred when deserializing the json body of a request: invalid MAC address ${body.guest_mac}.`,
       );
@@ -202,9 +202,9 @@ function instanceStart() {
   }
   vm.state = 'Running';
   const bootArgs = vm.bootSource.boot_args ?? '';
-  if (vm.serialFd !== null && !/\b8250\.nr_uarts=0\b/.test(bootArgs)) {
+  if (vm.serialFd !== null && /\b8250\.nr_uarts=0\b/.exec(bootArgs) === null) {
     const lines = [];
-    if (/\bconsole=ttyS0\b/.test(bootArgs)) {
+    if (/\bconsole=ttyS0\b/.exec(bootArgs) !== null) {
       lines.push(
         '[    0.000000] Linux version 6.1.0-firedeck-double (Firecracker API test double)',
         `[    0.000000] Command line: ${bootArgs}`,
@@ -273,7 +273,7 @@ async function handle(method, url, raw, headers) {
     // explicit `required: false` makes the body optional.
     if (parameter.required !== false) throw new Fault('The request body is empty.');
   } else {
-    if (!/^application\/json\b/i.test(headers['content-type'] ?? '')) {
+    if (/^application\/json\b/i.exec(headers['content-type'] ?? '') === null) {
       throw new Fault(`Unsupported media type ${headers['content-type'] ?? '(none)'}: expected application/json.`);
     }
     try {

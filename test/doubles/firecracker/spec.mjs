@@ -66,10 +66,14 @@ export class FirecrackerSpec {
     const key = `${method} ${template}`;
     const summary = String(operation.summary ?? '');
     const description = String(operation.description ?? '');
-    if (/Pre-boot only/i.test(summary) || /fail after machine startup/i.test(description) || EXTRA_PRE_BOOT.has(key)) {
+    if (
+      /Pre-boot only/i.exec(summary) !== null ||
+      /fail after machine startup/i.exec(description) !== null ||
+      EXTRA_PRE_BOOT.has(key)
+    ) {
       return 'pre-boot';
     }
-    if (/Post-boot only/i.test(summary) || EXTRA_POST_BOOT.has(key)) return 'post-boot';
+    if (/Post-boot only/i.exec(summary) !== null || EXTRA_POST_BOOT.has(key)) return 'post-boot';
     return 'any';
   }
 
