@@ -1,11 +1,14 @@
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import fs from 'node:fs';
 import { Duplex } from 'node:stream';
 import { FiredeckError } from '../../shared/errors';
 import type { ExecChannel, ExecOptions, ExitStatus, Transport } from './transport';
 
 /**
  * The embedded default host: commands run on this machine, with the same channel interface as SSH.
- * A pty comes from util-linux `script`, which cannot pass window resizes on; resize is then a no-op.
+ * A pty comes from util-linux `script`. `script` passes no window size on from its own (piped) input, so a
+ * resize sets the size on the pty itself (`stty -F`), and the kernel signals SIGWINCH to the pty's foreground
+ * process (e.g. ssh, which forwards it as an SSH window change).
  */
 export class LocalTransport implements Transport {
   readonly where = 'this machine';
@@ -42,7 +45,7 @@ export class LocalTransport implements Transport {
         resolve({
           stream,
           stderr: child.stderr,
-          resize: () => undefined,
+          resize: options.pty ? (cols, rows) => resizePty(child.pid, cols, rows) : () => undefined,
           close: () => {
             child.stdin.end();
             child.kill('SIGTERM');
@@ -65,4 +68,35 @@ export class LocalTransport implements Transport {
     for (const l of this.closeListeners) l(null);
     this.closeListeners.clear();
   }
+}
+
+/**
+ * The pty `script` made for its child: the terminal the child's stdin is on (`/dev/pts/N`), found through
+ * /proc (Linux, like the daemon this transport reaches). Null before the child exists or after it ended.
+ */
+export function ptyOfScript(scriptPid: number): string | null {
+  let children: string[];
+  try {
+    children = fs.readFileSync(`/proc/${scriptPid}/task/${scriptPid}/children`, 'utf8').trim().split(/\s+/);
+  } catch {
+    return null;
+  }
+  for (const child of children) {
+    if (!/^\d+$/.test(child)) continue;
+    try {
+      const tty = fs.readlinkSync(`/proc/${child}/fd/0`);
+      if (/^\/dev\/pts\/\d+$/.test(tty)) return tty;
+    } catch {
+      // the child is gone or not ours to look at
+    }
+  }
+  return null;
+}
+
+/** Best effort: a session that already ended has no pty left to size. */
+function resizePty(scriptPid: number | undefined, cols: number, rows: number): void {
+  if (scriptPid === undefined || !Number.isInteger(cols) || !Number.isInteger(rows) || cols < 1 || rows < 1) return;
+  const tty = ptyOfScript(scriptPid);
+  if (tty === null) return;
+  execFile('stty', ['-F', tty, 'cols', String(cols), 'rows', String(rows)], () => undefined);
 }
