@@ -3,6 +3,7 @@ import path from 'node:path';
 import { buildImage, defaultCacheDir, type BuildProgress } from '../../host-daemon/src/images/builder';
 import { ImageCatalog, readManifest, type ResolvedImage } from '../../host-daemon/src/images/catalog';
 import { loadRecipe, recipesRoot } from '../../host-daemon/src/images/recipe';
+import { tryPidLock } from '../../host-daemon/src/system/pidLock';
 import type { ImageManifest } from '../../src/shared/protocol/image';
 
 /** The small bootable image the suites use, built by the project's own pipeline. */
@@ -86,23 +87,9 @@ function fromDir(dir: string): TestImage | null {
 async function acquireLock(lockDir: string): Promise<() => void> {
   const deadline = Date.now() + 30 * 60_000;
   for (;;) {
-    try {
-      fs.mkdirSync(lockDir);
-      fs.writeFileSync(path.join(lockDir, 'pid'), String(process.pid));
-      return () => fs.rmSync(lockDir, { recursive: true, force: true });
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    }
-    let owner = 0;
-    try {
-      owner = Number(fs.readFileSync(path.join(lockDir, 'pid'), 'utf8'));
-    } catch {
-      // The owner has made the dir but not yet written its pid: wait for it like for any owner.
-    }
-    if (owner > 0 && !alive(owner)) {
-      fs.rmSync(lockDir, { recursive: true, force: true });
-      continue;
-    }
+    const lock = tryPidLock(lockDir);
+    if (lock.taken) return lock.release;
+    const owner = lock.owner;
     if (Date.now() > deadline) throw new Error(`test image: lock ${lockDir} held by pid ${owner} for 30 minutes`);
     await new Promise<void>((resolve) => {
       const watcher = fs.watch(path.dirname(lockDir), () => {
@@ -116,14 +103,5 @@ async function acquireLock(lockDir: string): Promise<() => void> {
         resolve();
       }
     });
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { FiredeckError } from '../../../src/shared/errors';
 import type { ImageManifest, ImagePackage } from '../../../src/shared/protocol/image';
+import { pidAlive } from '../system/processes';
 import { runCommand } from './command';
 import { BUILDER_VERSION, loadRecipe, recipeFilePath, type LoadedRecipe, type Recipe } from './recipe';
 import { debianArchiveUri, npmRegistry } from './sources';
@@ -315,17 +316,8 @@ function removeStaleWorkDirs(parent: string): void {
     } catch {
       // Without an owner file the dir was left by a crash between mkdtemp and writing it.
     }
-    if (pid > 0 && isAlive(pid)) continue;
+    if (pid > 0 && pidAlive(pid)) continue;
     fs.rmSync(dir, { recursive: true, force: true });
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

@@ -8,6 +8,7 @@ import type { GoldenImageVersion, ImageBuildParams, ImageBuildResult } from '../
 import { qemuBootTest } from './bootTest';
 import { buildImage, type BootTester, type BuildProgress } from './builder';
 import type { ImageCatalog } from './catalog';
+import { tryPidLock } from '../system/pidLock';
 import { loadRecipe, recipesRoot, resolveRecipeDir } from './recipe';
 
 export interface ImageServiceOptions {
@@ -125,36 +126,9 @@ export class ImageService {
 }
 
 function takeBuildLock(lockDir: string, name: string): () => void {
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      fs.mkdirSync(lockDir);
-      fs.writeFileSync(path.join(lockDir, 'pid'), String(process.pid));
-      return () => fs.rmSync(lockDir, { recursive: true, force: true });
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    }
-    let owner = 0;
-    try {
-      owner = Number(fs.readFileSync(path.join(lockDir, 'pid'), 'utf8'));
-    } catch {
-      // Being created right now.
-    }
-    if (owner > 0 && !isAlive(owner)) {
-      fs.rmSync(lockDir, { recursive: true, force: true });
-      continue;
-    }
-    throw new FiredeckError('conflict', `image ${name} is already being built (pid ${owner || 'unknown'})`, {
-      hint: 'wait for that build to finish',
-    });
-  }
-  throw new FiredeckError('conflict', `image ${name}: cannot take the build lock ${lockDir}`);
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
+  const lock = tryPidLock(lockDir);
+  if (lock.taken) return lock.release;
+  throw new FiredeckError('conflict', `image ${name} is already being built (pid ${lock.owner || 'unknown'})`, {
+    hint: 'wait for that build to finish',
+  });
 }

@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import { z } from 'zod';
 import { FiredeckError } from '../../../src/shared/errors';
 import type { Statement } from 'better-sqlite3';
-import type { Db } from '../store/db';
+import { statementCache, type Db } from '../store/db';
 import { guestAddress, ipToInt, type Subnet } from './cidr';
 
 /** What a VM holds on the network: its address, its TAP and its MAC. */
@@ -44,21 +44,14 @@ export function macFor(vmId: string): string {
 
 /** IPv4 leases persisted in the store; allocation is one transaction so two VMs never share an address. */
 export class LeaseStore {
+  private readonly q: (sql: string) => Statement;
+
   constructor(
     private readonly db: Db,
     private readonly subnet: Subnet,
     private readonly devicePrefix: string,
-  ) {}
-
-  // Prepared once: a statement per call would hold native memory until V8 happens to collect it.
-  private readonly statements = new Map<string, Statement>();
-  private q(sql: string): Statement {
-    let st = this.statements.get(sql);
-    if (!st) {
-      st = this.db.prepare(sql);
-      this.statements.set(sql, st);
-    }
-    return st;
+  ) {
+    this.q = statementCache(db);
   }
 
   get(vmId: string): Lease | null {

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { Statement } from 'better-sqlite3';
-import type { Db } from './db';
+import { statementCache, type Db } from './db';
 
 export interface AuditEntry {
   seq: number;
@@ -43,17 +43,10 @@ export function redactSecrets(value: unknown, depth = 0): unknown {
 
 /** The append-only record of every mutating call (the table refuses UPDATE and DELETE). */
 export class AuditLog {
-  constructor(private readonly db: Db) {}
+  private readonly q: (sql: string) => Statement;
 
-  // Prepared once: a statement per call would hold native memory until V8 happens to collect it.
-  private readonly statements = new Map<string, Statement>();
-  private q(sql: string): Statement {
-    let st = this.statements.get(sql);
-    if (!st) {
-      st = this.db.prepare(sql);
-      this.statements.set(sql, st);
-    }
-    return st;
+  constructor(private readonly db: Db) {
+    this.q = statementCache(db);
   }
 
   append(entry: Omit<AuditEntry, 'seq' | 'at'> & { at?: string }): number {

@@ -4,6 +4,22 @@ import path from 'node:path';
 
 export type Db = Database.Database;
 
+/**
+ * A store's statement source: each SQL text is prepared once and reused. Preparing per call would hold native
+ * memory until V8 happens to collect the statement objects.
+ */
+export function statementCache(db: Db): (sql: string) => Database.Statement {
+  const statements = new Map<string, Database.Statement>();
+  return (sql) => {
+    let st = statements.get(sql);
+    if (!st) {
+      st = db.prepare(sql);
+      statements.set(sql, st);
+    }
+    return st;
+  };
+}
+
 /** One schema step; `version` is the schema version after it ran. Never edit a shipped step, add one. */
 export interface Migration {
   version: number;

@@ -4,7 +4,7 @@ import { DriverName } from '../../../src/shared/protocol/daemon';
 import { Vm, VmKind, VmState } from '../../../src/shared/protocol/vm';
 import type { VmHandle } from '../vms/driver';
 import type { Statement } from 'better-sqlite3';
-import type { Db } from './db';
+import { statementCache, type Db } from './db';
 
 const ConsoleSourceSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('unix-socket'), path: z.string() }),
@@ -82,17 +82,10 @@ const SELECT = `
 
 /** Typed access to the `vms` table; every row read back is validated. */
 export class VmStore {
-  constructor(private readonly db: Db) {}
+  private readonly q: (sql: string) => Statement;
 
-  // Prepared once: a statement per call would hold native memory until V8 happens to collect it.
-  private readonly statements = new Map<string, Statement>();
-  private q(sql: string): Statement {
-    let st = this.statements.get(sql);
-    if (!st) {
-      st = this.db.prepare(sql);
-      this.statements.set(sql, st);
-    }
-    return st;
+  constructor(private readonly db: Db) {
+    this.q = statementCache(db);
   }
 
   insert(v: NewVm, now = new Date().toISOString()): VmRecord {
