@@ -1,4 +1,7 @@
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -6,14 +9,14 @@ import { defaultCacheDir } from '../../host-daemon/src/images/builder';
 import { ImageCatalog } from '../../host-daemon/src/images/catalog';
 import { ImageService } from '../../host-daemon/src/images/service';
 import type { Vm } from '../../src/shared/protocol/vm';
-import { removeLinks } from '../integration/daemon-helpers';
-import { launchChromium, type ChromiumRig } from '../rig/chromium';
-import { callDaemon, startDaemon, type DaemonRig } from '../rig/daemon';
-import { startSshd, type Sshd } from '../rig/sshd';
-import { addSshHost, trustAndConnect } from './support/ui';
-import { REPO_ROOT, startWebMode, type WebMode } from './support/webMode';
+import { callDaemon, type DaemonRig } from '../rig/daemon';
+import { startSshStack, type SshStack } from './support/sshStack';
+import { REPO_ROOT, type WebMode } from './support/webMode';
 
 const PREFIX = 'fdt5d';
+const CIDR = '10.213.58.0/24';
+/** The host's side of the VMs' bridge (the subnet's gateway), where the guest's Firefox can reach this test. */
+const GATEWAY = '10.213.58.1';
 /** A browser VM (systemd, Xvnc, openbox, Firefox) booting under TCG on a busy two-core machine. */
 const BOOT_TIMEOUT_MS = 900_000;
 const CANVAS = '[data-testid="desktop-screen"] canvas';
@@ -68,77 +71,128 @@ interface CanvasGoal {
   minHighlightShare?: number;
 }
 
-/** Waits (polling in the page; no event says "the guest painted this") until the canvas meets the goal. */
+/** Waits (polling: no event says "the guest painted this") until the canvas meets the goal. */
 async function waitForCanvas(page: Page, what: string, goal: CanvasGoal, timeoutMs: number): Promise<CanvasStats> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const stats = await canvasStats(page);
+    if (
+      stats !== null &&
+      stats.lightShare >= (goal.minLightShare ?? 0) &&
+      stats.highlightShare >= (goal.minHighlightShare ?? 0)
+    ) {
+      return stats;
+    }
+    if (Date.now() >= deadline) {
+      const view = await page
+        .evaluate(() => document.querySelector('.desktop-view .toolbar')?.textContent ?? '(no desktop view)')
+        .catch(() => '(page gone)');
+      throw new Error(`${what}: not shown within ${timeoutMs} ms; canvas now ${JSON.stringify(stats)}; view: ${view}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+}
+
+/** Waits until noVNC's canvas has not changed for `quietMs` (sampled every 250 ms): the guest is done drawing. */
+async function waitForStillCanvas(page: Page, what: string, quietMs: number, timeoutMs: number): Promise<void> {
+  await page.evaluate(() => delete (window as unknown as { __fdStill?: unknown }).__fdStill);
   try {
     await page.waitForFunction(
-      ({ selector, minLight, minHighlight }) => {
+      ({ selector, quietMs }) => {
         const canvas = document.querySelector<HTMLCanvasElement>(selector);
         const ctx = canvas?.getContext('2d');
         if (!canvas || !ctx || canvas.width === 0) return false;
         const data = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
-        let samples = 0;
-        let light = 0;
-        let highlight = 0;
-        for (let i = 0; i < data.length; i += 4 * 7) {
-          const r = data[i]!;
-          const g = data[i + 1]!;
-          const b = data[i + 2]!;
-          samples++;
-          if (r > 200 && g > 200 && b > 200) light++;
-          if (r < 80 && g < 150 && b > 180) highlight++;
+        let hash = 2166136261;
+        for (let i = 0; i < data.length; i += 4 * 3) {
+          hash = Math.imul(hash ^ (data[i]! | (data[i + 1]! << 8) | (data[i + 2]! << 16)), 16777619);
         }
-        return light / samples >= minLight && highlight / samples >= minHighlight;
+        const w = window as unknown as { __fdStill?: { hash: number; since: number } };
+        const now = performance.now();
+        if (w.__fdStill?.hash !== hash) w.__fdStill = { hash, since: now };
+        return now - w.__fdStill.since >= quietMs;
       },
-      { selector: CANVAS, minLight: goal.minLightShare ?? 0, minHighlight: goal.minHighlightShare ?? 0 },
-      { polling: 500, timeout: timeoutMs },
+      { selector: CANVAS, quietMs },
+      { polling: 250, timeout: timeoutMs },
     );
   } catch (err) {
-    const view = await page
-      .evaluate(() => document.querySelector('.desktop-view .toolbar')?.textContent ?? '(no desktop view)')
-      .catch(() => '(page gone)');
-    throw new Error(
-      `${what}: ${(err as Error).message}; canvas now ${JSON.stringify(await canvasStats(page))}; view: ${view}`,
-    );
+    throw new Error(`${what}: the screen did not settle: ${(err as Error).message}`);
   }
-  const stats = await canvasStats(page);
-  if (stats === null) throw new Error(`${what}: the canvas went away`);
-  return stats;
+}
+
+/** An HTTP listener on the bridge that records the paths the guest asks for. */
+interface PathRecorder {
+  port: number;
+  paths: string[];
+  /** Resolves with the first requested path that starts with `prefix`. */
+  waitFor(prefix: string, timeoutMs: number): Promise<string>;
+  close(): Promise<void>;
+}
+
+async function recordPaths(address: string): Promise<PathRecorder> {
+  const paths: string[] = [];
+  const waiters = new Set<() => void>();
+  const server = http.createServer((req, res) => {
+    paths.push(req.url ?? '');
+    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+    res.end('<!doctype html><title>Firedeck desktop test</title><p>received</p>');
+    waiters.forEach((w) => w());
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, address, resolve);
+  });
+  return {
+    port: (server.address() as AddressInfo).port,
+    paths,
+    waitFor(prefix, timeoutMs) {
+      return new Promise((resolve, reject) => {
+        const check = (): void => {
+          const hit = paths.find((p) => p.startsWith(prefix));
+          if (hit === undefined) return;
+          clearTimeout(timer);
+          waiters.delete(check);
+          resolve(hit);
+        };
+        const timer = setTimeout(() => {
+          waiters.delete(check);
+          reject(
+            new Error(`the guest asked for no ${prefix}… within ${timeoutMs} ms (asked for: ${JSON.stringify(paths)})`),
+          );
+        }, timeoutMs);
+        waiters.add(check);
+        check();
+      });
+    },
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
 }
 
 describe('the desktop of a real browser VM (Xvnc, openbox, Firefox) through firedeckd vnc over SSH', () => {
+  let stack: SshStack | undefined;
   let daemon: DaemonRig;
-  let sshd: Sshd;
   let web: WebMode;
-  let browser: ChromiumRig;
   let page: Page;
   let vm: Vm;
 
   beforeAll(async () => {
-    removeLinks(PREFIX);
-    daemon = await startDaemon({
-      env: { FIREDECK_BRIDGE: `${PREFIX}br0`, FIREDECK_CIDR: '10.213.58.0/24', FIREDECK_DEVICE_PREFIX: PREFIX },
-    });
-    // The golden browser image as the pipeline builds it (reused from the cache when the recipe is unchanged).
-    const golden = new ImageCatalog(path.join(defaultCacheDir(), 'golden'));
-    const built = await new ImageService({
-      catalog: golden,
-      emit: (e) => {
-        if (e.type === 'image.build' && e.line === null)
-          process.stderr.write(`[browser image] ${e.step} ${e.status}\n`);
+    stack = await startSshStack({
+      prefix: PREFIX,
+      cidr: CIDR,
+      // The golden browser image as the pipeline builds it (reused from the cache when the recipe is unchanged).
+      async installImages(stateDir) {
+        const golden = new ImageCatalog(path.join(defaultCacheDir(), 'golden'));
+        const built = await new ImageService({
+          catalog: golden,
+          emit: (e) => {
+            if (e.type === 'image.build' && e.line === null)
+              process.stderr.write(`[browser image] ${e.step} ${e.status}\n`);
+          },
+        }).build({ recipe: 'browser' });
+        await new ImageCatalog(stateDir).importVersion('browser', golden.resolve(`browser@${built.image.version}`).dir);
       },
-    }).build({ recipe: 'browser' });
-    const source = golden.resolve(`browser@${built.image.version}`);
-    await new ImageCatalog(daemon.stateDir).importVersion('browser', source.dir);
-
-    sshd = await startSshd({ pathPrepend: [daemon.binDir] });
-    web = await startWebMode();
-    browser = await launchChromium();
-    page = await browser.newPage();
-    page.on('dialog', (d) => void d.accept());
-    await page.goto(web.url);
-    await addSshHost(page, sshd, 'rig');
-    await trustAndConnect(page, 'rig', sshd.hostKeyFingerprint);
+    });
+    ({ daemon, web, page } = stack);
 
     vm = await daemon.call('vm.create', {
       name: 'desk-a',
@@ -155,16 +209,7 @@ describe('the desktop of a real browser VM (Xvnc, openbox, Firefox) through fire
   }, BOOT_TIMEOUT_MS + 1_200_000);
 
   afterAll(async () => {
-    await browser?.close();
-    await web?.stop();
-    await sshd?.stop();
-    if (daemon) {
-      for (const v of await daemon.call('vm.list', {}).catch(() => [] as Vm[])) {
-        await daemon.call('vm.destroy', { id: v.id }).catch(() => undefined);
-      }
-      await daemon.stop();
-    }
-    removeLinks(PREFIX);
+    await stack?.stop();
   }, 180_000);
 
   it(
@@ -193,6 +238,39 @@ describe('the desktop of a real browser VM (Xvnc, openbox, Firefox) through fire
       expect(await page.getByRole('textbox', { name: 'VNC password' }).count()).toBe(0);
       expect(await page.content()).not.toContain(secrets.vncPassword);
       expect(web.output()).not.toContain(secrets.vncPassword);
+    },
+    BOOT_TIMEOUT_MS,
+  );
+
+  it(
+    'typed keys reach the guest: an address typed into Firefox is requested from this host, character for character',
+    async () => {
+      const recorder = await recordPaths(GATEWAY);
+      try {
+        // Keyboard focus on noVNC's canvas (as a click on the screen would give it), then Firefox's address bar.
+        await page.locator(CANVAS).focus();
+        await page.keyboard.press('Control+l');
+        // One key first, shown as Firefox's highlighted suggestion: the address bar has its focus. Under TCG it
+        // selects its text asynchronously after Ctrl+L; the probe key absorbs that, and Backspace removes it.
+        await page.keyboard.type('x');
+        await waitForCanvas(page, 'the first typed key in the address bar', { minHighlightShare: 0.005 }, 120_000);
+        await page.keyboard.press('Backspace');
+        // Mixed case, digits and punctuation: shifted and unshifted keysyms, in order.
+        const nonce = `Fd-${randomBytes(6).toString('hex')}_Q9`;
+        await page.keyboard.type(`http://${GATEWAY}:${recorder.port}/typed/${nonce}?k=Z`, { delay: 20 });
+        // Enter goes to the suggestion Firefox shows; wait until it has caught up with the typing (the image
+        // turns the caret's blinking off, so a still screen means Firefox is done).
+        await waitForStillCanvas(page, 'the typed address in the address bar', 2_000, 180_000);
+        await page.keyboard.press('Enter');
+        expect(await recorder.waitFor('/typed/', 120_000)).toBe(`/typed/${nonce}?k=Z`);
+      } finally {
+        // What the guest showed at the end, passed or not.
+        await page
+          .locator(CANVAS)
+          .screenshot({ path: path.join(REPO_ROOT, 'test-results/e2e-desktop-typed.png') })
+          .catch(() => undefined);
+        await recorder.close();
+      }
     },
     BOOT_TIMEOUT_MS,
   );
