@@ -3,6 +3,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { tcgDirectBootArgs } from '../../host-daemon/src/images/bootTest';
 import { makeTempDir, requireTool } from './tmp';
 
 /** Kernel, initrd and rootfs of an image (a TestImage or a catalog's ResolvedImage). */
@@ -140,40 +141,17 @@ export async function startQemuGuest(options: QemuGuestOptions): Promise<QemuGue
     const serialConn = once<net.Socket>(serialServer, 'connection');
     const qmpConn = once<net.Socket>(qmpServer, 'connection');
 
-    const args = [
-      '-M',
-      'pc',
-      '-accel',
-      'tcg',
-      // The CLIs ship native code built for x86-64-v2 and later; TCG's default qemu64 model lacks it.
-      '-cpu',
-      'max',
-      '-nodefaults',
-      '-no-user-config',
-      '-display',
-      'none',
-      '-no-reboot',
-      '-m',
-      String(options.memoryMiB ?? 384),
-      '-smp',
-      String(options.cpus ?? 1),
-      '-kernel',
-      options.image.kernelPath,
-      '-initrd',
-      options.image.initrdPath,
-      '-append',
-      append.join(' '),
-      ...drives,
-      ...netArgs,
-      '-chardev',
-      `socket,id=s0,path=${serialSock},server=off,logfile=${serialLogPath}`,
-      '-serial',
-      'chardev:s0',
-      '-chardev',
-      `socket,id=qmp,path=${qmpSock},server=off`,
-      '-mon',
-      'chardev=qmp,mode=control',
-    ];
+    const args = tcgDirectBootArgs({
+      memoryMiB: options.memoryMiB ?? 384,
+      cpus: options.cpus ?? 1,
+      kernelPath: options.image.kernelPath,
+      initrdPath: options.image.initrdPath,
+      append: append.join(' '),
+      devices: [...drives, ...netArgs],
+      serialSocket: serialSock,
+      serialLog: serialLogPath,
+      qmpSocket: qmpSock,
+    });
     const child: ChildProcess = spawn(QEMU, args, { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     child.stderr!.on('data', (d: Buffer) => {

@@ -9,6 +9,60 @@ import type { BootTester } from './builder';
 
 const QEMU = '/usr/bin/qemu-system-x86_64';
 
+/** What a direct-kernel QEMU guest under TCG is made of; drives and NICs come in `devices`. */
+export interface TcgGuestSpec {
+  memoryMiB: number;
+  cpus: number;
+  kernelPath: string;
+  initrdPath: string;
+  append: string;
+  devices: string[];
+  /** Unix sockets QEMU connects to (server=off): listen on them first, so no output is missed. */
+  serialSocket: string;
+  serialLog: string;
+  qmpSocket: string;
+}
+
+/**
+ * QEMU's argv for a short-lived guest outside the daemon's VM records (the boot test here; the test rig):
+ * TCG, no default devices or display, no reboot, serial console and QMP on unix sockets.
+ */
+export function tcgDirectBootArgs(spec: TcgGuestSpec): string[] {
+  return [
+    '-M',
+    'pc',
+    '-accel',
+    'tcg',
+    // The CLIs ship native code built for x86-64-v2 and later; TCG's default qemu64 model lacks it.
+    '-cpu',
+    'max',
+    '-nodefaults',
+    '-no-user-config',
+    '-display',
+    'none',
+    '-no-reboot',
+    '-m',
+    String(spec.memoryMiB),
+    '-smp',
+    String(spec.cpus),
+    '-kernel',
+    spec.kernelPath,
+    '-initrd',
+    spec.initrdPath,
+    '-append',
+    spec.append,
+    ...spec.devices,
+    '-chardev',
+    `socket,id=s0,path=${spec.serialSocket},server=off,logfile=${spec.serialLog}`,
+    '-serial',
+    'chardev:s0',
+    '-chardev',
+    `socket,id=qmp,path=${spec.qmpSocket},server=off`,
+    '-mon',
+    'chardev=qmp,mode=control',
+  ];
+}
+
 /**
  * The builder's boot test: boots the freshly built image in QEMU (TCG) from a qcow2 overlay (the image itself
  * is never written), with a config drive holding throw-away secrets and a restricted user-mode NIC so the guest
@@ -68,47 +122,27 @@ export const qemuBootTest: BootTester = async (image, loaded, log, signal) => {
       `ip=10.0.2.15::10.0.2.2:255.255.255.0:boottest-${recipe.name}:eth0:off`,
       `firedeck.vm=${vmId}`,
     ].join(' ');
-    const args = [
-      '-M',
-      'pc',
-      '-accel',
-      'tcg',
-      // The CLIs ship native code built for x86-64-v2 and later; TCG's default qemu64 model lacks it.
-      '-cpu',
-      'max',
-      '-nodefaults',
-      '-no-user-config',
-      '-display',
-      'none',
-      '-no-reboot',
-      '-m',
-      String(recipe.bootTest.memoryMiB),
-      '-smp',
-      String(recipe.bootTest.cpus),
-      '-kernel',
-      image.kernelPath,
-      '-initrd',
-      image.initrdPath,
-      '-append',
+    const args = tcgDirectBootArgs({
+      memoryMiB: recipe.bootTest.memoryMiB,
+      cpus: recipe.bootTest.cpus,
+      kernelPath: image.kernelPath,
+      initrdPath: image.initrdPath,
       append,
-      '-drive',
-      `file=${overlay},format=qcow2,if=virtio`,
-      '-drive',
-      `file=${path.join(dir, 'config.ext4')},format=raw,if=virtio,readonly=on`,
-      // restrict=on: the guest gets its eth0 but can reach nothing, not even the host.
-      '-netdev',
-      'user,id=n0,restrict=on',
-      '-device',
-      'virtio-net-pci,netdev=n0',
-      '-chardev',
-      `socket,id=s0,path=${serialSock},server=off,logfile=${path.join(dir, 'serial.log')}`,
-      '-serial',
-      'chardev:s0',
-      '-chardev',
-      `socket,id=qmp,path=${qmpSock},server=off`,
-      '-mon',
-      'chardev=qmp,mode=control',
-    ];
+      devices: [
+        '-drive',
+        `file=${overlay},format=qcow2,if=virtio`,
+        '-drive',
+        `file=${path.join(dir, 'config.ext4')},format=raw,if=virtio,readonly=on`,
+        // restrict=on: the guest gets its eth0 but can reach nothing, not even the host.
+        '-netdev',
+        'user,id=n0,restrict=on',
+        '-device',
+        'virtio-net-pci,netdev=n0',
+      ],
+      serialSocket: serialSock,
+      serialLog: path.join(dir, 'serial.log'),
+      qmpSocket: qmpSock,
+    });
     log(`booting ${recipe.name} in QEMU (TCG), waiting for ${[...markers].join(', ')}`);
     const proc = spawn(QEMU, args, { stdio: ['ignore', 'ignore', 'pipe'] });
     child = proc;
