@@ -1,9 +1,17 @@
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { app, BrowserWindow, ipcMain, session, type IpcMainInvokeEvent } from 'electron';
-import { IPC_CALL_CHANNEL, IPC_EVENT_CHANNEL, type AppEvent } from '../shared/app/contract';
-import { AppService } from './app/appService';
+import { app, BrowserWindow, ipcMain, MessageChannelMain, session, type IpcMainInvokeEvent } from 'electron';
+import type { ChannelPortNotice } from '../shared/app/channelPort';
+import {
+  appCalls,
+  IPC_CALL_CHANNEL,
+  IPC_CHANNEL_PORT_CHANNEL,
+  IPC_EVENT_CHANNEL,
+  type AppEvent,
+} from '../shared/app/contract';
+import { AppService, type CallContext } from './app/appService';
 import { RENDERER_CSP } from './app/csp';
+import { ChannelPorts, dispatchChannelControl, fromMessagePortMain, routeChannelEvents } from './electron/channelPorts';
 import { isTrustedSender, mainWindowOptions } from './electron/windowOptions';
 import { HostRegistry } from './hosts/hostRegistry';
 import { openLocalStore } from './hosts/localStore';
@@ -48,8 +56,14 @@ void app.whenReady().then(() => {
     if (!win.isDestroyed()) win.webContents.send(IPC_EVENT_CHANNEL, event);
   };
   const unsubscribe = service.onBroadcast(emit);
+  // Channel bytes travel on a MessagePort per channel, not as events: the window's channel events go to ports.
+  const ports = new ChannelPorts(
+    dispatchChannelControl((name, params) => service.dispatch(name, params, ctx)),
+    (channelId, reason) => console.warn(`Refused a message on the port of ${channelId}: ${reason}`),
+  );
+  const ctx: CallContext = { sessionId, emit: routeChannelEvents(ports, emit) };
 
-  ipcMain.handle(IPC_CALL_CHANNEL, (event: IpcMainInvokeEvent, name: unknown, params: unknown) => {
+  ipcMain.handle(IPC_CALL_CHANNEL, async (event: IpcMainInvokeEvent, name: unknown, params: unknown) => {
     const frame = event.senderFrame;
     const trusted =
       event.sender === win.webContents &&
@@ -58,13 +72,22 @@ void app.whenReady().then(() => {
     if (!trusted) {
       return { ok: false, error: { kind: 'permission_denied', message: 'IPC from an unexpected frame was refused' } };
     }
-    return service.dispatch(name, params, { sessionId, emit });
+    const outcome = await service.dispatch(name, params, ctx);
+    if (name === 'channels.open' && outcome.ok && !win.isDestroyed()) {
+      const { channelId } = appCalls['channels.open'].result.parse(outcome.value);
+      const { port1, port2 } = new MessageChannelMain();
+      ports.attach(channelId, fromMessagePortMain(port1));
+      const notice: ChannelPortNotice = { channelId };
+      win.webContents.postMessage(IPC_CHANNEL_PORT_CHANNEL, notice, [port2]);
+    }
+    return outcome;
   });
 
   win.once('ready-to-show', () => win.show());
   win.on('closed', () => {
     unsubscribe();
     service.endSession(sessionId);
+    ports.closeAll();
   });
   void win.loadFile(rendererFile);
   service.connectDefaultHost();

@@ -1,6 +1,8 @@
 import { contextBridge, ipcRenderer, type IpcRendererEvent } from 'electron';
+import { IPC_CHANNEL_PORT_CHANNEL } from '../shared/app/contract';
 import { BRIDGE_GLOBAL } from './api';
 import { buildBridge } from './bridge';
+import { PAGE_ORIGIN, relayChannelPort } from './channelPortRelay';
 
 // Sandboxed preload: only the bridge's named methods reach the page; ipcRenderer itself never does.
 contextBridge.exposeInMainWorld(
@@ -14,3 +16,13 @@ contextBridge.exposeInMainWorld(
     },
   }),
 );
+
+// The preload is type-checked without the DOM library; this is the one DOM call it makes.
+const page = globalThis as unknown as {
+  postMessage(message: unknown, targetOrigin: string, transfer: readonly unknown[]): void;
+};
+
+// A channel's bytes arrive on a MessagePort of its own, which the page gets from here, not through the bridge.
+ipcRenderer.on(IPC_CHANNEL_PORT_CHANNEL, (event: IpcRendererEvent, payload: unknown) => {
+  relayChannelPort(payload, event.ports, (message, transfer) => page.postMessage(message, PAGE_ORIGIN, transfer));
+});

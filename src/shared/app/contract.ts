@@ -179,3 +179,5 @@ export type AppEvent = z.infer<typeof AppEvent>;
 /** The one IPC channel name the preload may use for calls, and the one it listens on for events. */
 export const IPC_CALL_CHANNEL = 'firedeck:call';
 export const IPC_EVENT_CHANNEL = 'firedeck:event';
+/** Electron: main transfers each opened channel's MessagePort to its window on this channel (see channelPort.ts). */
+export const IPC_CHANNEL_PORT_CHANNEL = 'firedeck:channel-port';

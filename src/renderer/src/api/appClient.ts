@@ -6,6 +6,8 @@ export interface AppClient {
   readonly transport: 'ipc' | 'websocket';
   call<N extends AppCallName>(name: N, params: AppParams<N>): Promise<AppResult<N>>;
   onEvent(listener: (event: AppEvent) => void): () => void;
+  /** Electron only: the MessagePort main transferred for a channel this window opened, which carries its bytes. */
+  channelPort?(channelId: string): Promise<MessagePort>;
 }
 
 /** Turns an error that crossed the boundary back into a FiredeckError (kind, hint and details kept). */

@@ -1,3 +1,4 @@
+import { CHANNEL_PORT_MAX_WRITE, ChannelPortClosed, type ChannelPortInbound } from '../../../shared/app/channelPort';
 import type { AppError, ChannelOpenParams } from '../../../shared/app/contract';
 import type { AppClient } from './appClient';
 
@@ -40,6 +41,14 @@ export class ChannelHub {
 
   async open(params: ChannelOpenParams): Promise<RendererChannel> {
     const { channelId } = await this.client.call('channels.open', params);
+    if (this.client.channelPort) {
+      try {
+        return portChannel(channelId, await this.client.channelPort(channelId));
+      } catch (err) {
+        this.client.call('channels.close', { channelId }).catch(() => undefined);
+        throw err;
+      }
+    }
     const pre = this.early.get(channelId);
     this.early.delete(channelId);
     const state: ChannelState = { listener: null, closeListener: null, backlog: pre?.data ?? [], closedWith: null };
@@ -120,6 +129,87 @@ export class ChannelHub {
     state.closedWith = { error };
     state.closeListener?.(error);
   }
+}
+
+/**
+ * Electron: a channel on its own MessagePort from main. Output arrives as `Uint8Array` messages and a final
+ * `closed` message; writes, acks, resizes and the close go back as messages main validates.
+ */
+export function portChannel(id: string, port: MessagePort): RendererChannel {
+  let listener: ((bytes: Uint8Array) => void) | null = null;
+  let closeListener: ((error: AppError | null) => void) | null = null;
+  let backlog: Uint8Array[] = [];
+  let closedWith: { error: AppError | null } | null = null;
+  let pendingAck = 0;
+  let ackTimer: ReturnType<typeof setTimeout> | null = null;
+  const encoder = new TextEncoder();
+
+  const send = (message: ChannelPortInbound): void => {
+    if (!closedWith) port.postMessage(message);
+  };
+  const flushAck = (): void => {
+    if (ackTimer) clearTimeout(ackTimer);
+    ackTimer = null;
+    if (pendingAck === 0) return;
+    const bytes = pendingAck;
+    pendingAck = 0;
+    send({ type: 'ack', bytes });
+  };
+  const finish = (error: AppError | null): void => {
+    if (closedWith) return;
+    closedWith = { error };
+    if (ackTimer) clearTimeout(ackTimer);
+    port.onmessage = null;
+    port.close();
+    closeListener?.(error);
+  };
+  // Assigning onmessage starts the port; messages that came before wait in its queue until then.
+  port.onmessage = (event: MessageEvent) => {
+    const data: unknown = event.data;
+    if (data instanceof Uint8Array) {
+      if (listener) listener(data);
+      else backlog.push(data);
+      return;
+    }
+    const end = ChannelPortClosed.safeParse(data);
+    if (end.success) finish(end.data.error);
+  };
+
+  return {
+    id,
+    get closed() {
+      return closedWith !== null;
+    },
+    onData(l) {
+      listener = l;
+      const held = backlog;
+      backlog = [];
+      for (const chunk of held) l(chunk);
+    },
+    onClose(l) {
+      closeListener = l;
+      if (closedWith) l(closedWith.error);
+    },
+    ack(bytes) {
+      pendingAck += bytes;
+      if (pendingAck >= ACK_BATCH_BYTES) flushAck();
+      else ackTimer ??= setTimeout(flushAck, ACK_FLUSH_MS);
+    },
+    write(data) {
+      const bytes = typeof data === 'string' ? encoder.encode(data) : data;
+      for (let at = 0; at < bytes.byteLength; at += CHANNEL_PORT_MAX_WRITE) {
+        // slice copies exactly these bytes: cloning a view would send its whole backing buffer.
+        send({ type: 'write', data: bytes.slice(at, at + CHANNEL_PORT_MAX_WRITE) });
+      }
+    },
+    resize(cols, rows) {
+      send({ type: 'resize', cols, rows });
+    },
+    close() {
+      // main answers with `closed` once the stream has ended, as in web mode.
+      send({ type: 'close' });
+    },
+  };
 }
 
 export function decodeBase64(text: string): Uint8Array {
