@@ -5,13 +5,11 @@ import path from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Vm } from '../../src/shared/protocol/vm';
-import { removeLinks } from '../integration/daemon-helpers';
-import { launchChromium, type ChromiumRig } from '../rig/chromium';
-import { startDaemon, type DaemonRig } from '../rig/daemon';
-import { startSshd, type Sshd } from '../rig/sshd';
+import type { DaemonRig } from '../rig/daemon';
+import type { Sshd } from '../rig/sshd';
 import { installTestImage } from '../rig/testImage';
-import { addSshHost, trustAndConnect } from './support/ui';
-import { REPO_ROOT, startWebMode, type WebMode } from './support/webMode';
+import { startSshStack, type SshStack } from './support/sshStack';
+import { REPO_ROOT } from './support/webMode';
 
 const PREFIX = 'fdt5e';
 const run = promisify(execFile);
@@ -21,38 +19,17 @@ const BOOT_TEST_TIMEOUT = 480_000;
 describe('fleet and VM detail against real QEMU guests, through the rig sshd', () => {
   let daemon: DaemonRig;
   let sshd: Sshd;
-  let web: WebMode;
-  let browser: ChromiumRig;
   let page: Page;
+  let stack: SshStack | undefined;
 
   beforeAll(async () => {
-    removeLinks(PREFIX);
-    daemon = await startDaemon({
-      env: { FIREDECK_BRIDGE: `${PREFIX}br0`, FIREDECK_CIDR: '10.213.50.0/24', FIREDECK_DEVICE_PREFIX: PREFIX },
-    });
-    await installTestImage(daemon.stateDir);
-    sshd = await startSshd({ pathPrepend: [daemon.binDir] });
     // No local host here: every call in this suite goes through SSH.
-    web = await startWebMode();
-    browser = await launchChromium();
-    page = await browser.newPage();
-    page.on('dialog', (d) => void d.accept());
-    await page.goto(web.url);
-    await addSshHost(page, sshd, 'rig');
-    await trustAndConnect(page, 'rig', sshd.hostKeyFingerprint);
+    stack = await startSshStack({ prefix: PREFIX, cidr: '10.213.50.0/24', installImages: installTestImage });
+    ({ daemon, sshd, page } = stack);
   });
 
   afterAll(async () => {
-    await browser?.close();
-    await web?.stop();
-    await sshd?.stop();
-    if (daemon) {
-      for (const vm of await daemon.call('vm.list', {}).catch(() => [] as Vm[])) {
-        await daemon.call('vm.destroy', { id: vm.id }).catch(() => undefined);
-      }
-      await daemon.stop();
-    }
-    removeLinks(PREFIX);
+    await stack?.stop();
   });
 
   it(
@@ -126,10 +103,19 @@ describe('fleet and VM detail against real QEMU guests, through the rig sshd', (
     await filter.fill('');
   });
 
-  it('shows the boot log in the detail view', async () => {
+  it('shows the boot log and the live CPU and memory in the detail view', async () => {
     await page.getByTestId('vm-row-fleet-a').getByRole('button', { name: 'fleet-a' }).click();
     await page.getByTestId('vm-title').filter({ hasText: 'fleet-a' }).waitFor();
     await page.getByTestId('console-log').filter({ hasText: 'FIREDECK-READY vm' }).waitFor({ timeout: 30_000 });
+    const usage = page.getByTestId('vm-detail-usage');
+    await usage
+      .getByTestId('vm-detail-cpu')
+      .filter({ hasText: /^\d+(\.\d)?%$/ })
+      .waitFor({ timeout: 10_000 });
+    const memory = await usage.getByTestId('vm-detail-memory').innerText();
+    const vm = (await daemon.call('vm.list', {})).find((v) => v.name === 'fleet-a')!;
+    expect(memory).toMatch(new RegExp(`^\\d+ MiB of ${vm.memoryMib} MiB$`));
+    expect(Number(/^(\d+)/.exec(memory)![1])).toBeGreaterThan(0);
     fs.mkdirSync(path.join(REPO_ROOT, 'test-results'), { recursive: true });
     await page.screenshot({ path: path.join(REPO_ROOT, 'test-results/e2e-vm-console.png') });
   });

@@ -5,6 +5,8 @@ import { useHostsStore } from '../../state/hostsStore';
 import { useUiStore } from '../../state/uiStore';
 import type { VmAction } from '../../state/fleetActions';
 import { formatUptime, uptimeSeconds } from '../fleet/fleetRows';
+import { Sparkline } from '../fleet/Sparkline';
+import { formatCpu, formatMib } from '../fleet/usageFigures';
 import { useNow } from '../fleet/useNow';
 import { ConsoleLog } from './ConsoleLog';
 
@@ -83,6 +85,9 @@ export function VmDetail(props: { hostId: string; vmId: string }): React.JSX.Ele
         </button>
       </div>
       {vm.lastError ? <div className="row-error">Last error: {vm.lastError}</div> : null}
+      {running || vm.state === 'stopping' ? (
+        <VmUsage hostId={props.hostId} vmId={vm.id} vcpus={vm.vcpus} memoryMib={vm.memoryMib} />
+      ) : null}
       <div className="tabs" role="tablist">
         {tabs.map((t) => (
           <button
@@ -119,5 +124,31 @@ export function VmDetail(props: { hostId: string; vmId: string }): React.JSX.Ele
         ) : null}
       </div>
     </section>
+  );
+}
+
+/** CPU and memory of a live VM as the daemon samples them (the same history as the fleet's sparklines). */
+function VmUsage(props: { hostId: string; vmId: string; vcpus: number; memoryMib: number }): React.JSX.Element {
+  const history = useFleetStore((s) => s.stats[vmKey(props.hostId, props.vmId)]);
+  const cpu = history?.cpuPercent ?? [];
+  const rss = history?.rssBytes ?? [];
+  const lastCpu = cpu[cpu.length - 1];
+  const lastRss = rss[rss.length - 1];
+  if (lastCpu === undefined || lastRss === undefined) {
+    return <div className="vm-usage muted">Waiting for the first CPU and memory sample…</div>;
+  }
+  return (
+    <div className="vm-usage" data-testid="vm-detail-usage">
+      <span title={`${props.vcpus} vCPU configured; % of one host core`}>
+        CPU <Sparkline values={cpu} max={props.vcpus * 100} />{' '}
+        <span data-testid="vm-detail-cpu">{formatCpu(lastCpu)}</span>
+      </span>
+      <span title={`${props.memoryMib} MiB configured; resident memory of the hypervisor process`}>
+        memory <Sparkline values={rss} max={Math.max(props.memoryMib * 1024 * 1024, ...rss)} />{' '}
+        <span data-testid="vm-detail-memory">
+          {formatMib(lastRss)} of {props.memoryMib} MiB
+        </span>
+      </span>
+    </div>
   );
 }
