@@ -11,7 +11,7 @@ import {
 } from '../shared/app/contract';
 import { AppService, type CallContext } from './app/appService';
 import { RENDERER_CSP } from './app/csp';
-import { ChannelPorts, dispatchChannelControl, fromMessagePortMain, routeChannelEvents } from './electron/channelPorts';
+import { ChannelPorts, dispatchChannelControl, fromMessagePortMain } from './electron/channelPorts';
 import { isTrustedSender, mainWindowOptions } from './electron/windowOptions';
 import { HostRegistry } from './hosts/hostRegistry';
 import { openLocalStore } from './hosts/localStore';
@@ -56,12 +56,12 @@ void app.whenReady().then(() => {
     if (!win.isDestroyed()) win.webContents.send(IPC_EVENT_CHANNEL, event);
   };
   const unsubscribe = service.onBroadcast(emit);
-  // Channel bytes travel on a MessagePort per channel, not as events: the window's channel events go to ports.
+  // Channel bytes travel on a MessagePort per channel, not as events: channel output goes to the ports.
   const ports = new ChannelPorts(
     dispatchChannelControl((name, params) => service.dispatch(name, params, ctx)),
     (channelId, reason) => console.warn(`Refused a message on the port of ${channelId}: ${reason}`),
   );
-  const ctx: CallContext = { sessionId, emit: routeChannelEvents(ports, emit) };
+  const ctx: CallContext = { sessionId, emit, channelOutput: ports };
 
   ipcMain.handle(IPC_CALL_CHANNEL, async (event: IpcMainInvokeEvent, name: unknown, params: unknown) => {
     const frame = event.senderFrame;

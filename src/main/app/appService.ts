@@ -7,6 +7,7 @@ import {
   isAppCallName,
   type AppCallName,
   type AppCalls,
+  type AppError,
   type AppEnvelope,
   type AppEvent,
   type AppResult,
@@ -27,6 +28,16 @@ import type { Transport } from '../ssh/transport';
 export interface CallContext {
   sessionId: string;
   emit(event: AppEvent): void;
+  /**
+   * Where output and the end of a channel this session opens go. Without one they are `channel.*` events
+   * through `emit` (base64, as web mode's WebSocket carries them); Electron gives each channel a MessagePort.
+   */
+  channelOutput?: ChannelOutput;
+}
+
+export interface ChannelOutput {
+  data(channelId: string, chunk: Uint8Array): void;
+  closed(channelId: string, error: AppError | null): void;
 }
 
 export type AppHandlers = {
@@ -243,10 +254,15 @@ export class AppService {
         : params.kind === 'shell'
           ? [`${cmd} shell ${params.vmId}`, { pty: size }]
           : [`${cmd} vnc ${params.vmId}`, {}];
+    const out = ctx.channelOutput;
     const channelId = await this.channels.open(ctx.sessionId, link, command, options, {
-      data: (id, chunk) => ctx.emit({ type: 'channel.data', channelId: id, data: chunk.toString('base64') }),
-      closed: (id, error) =>
-        ctx.emit({ type: 'channel.closed', channelId: id, error: error ? toAppError(error) : null }),
+      data: (id, chunk) =>
+        out ? out.data(id, chunk) : ctx.emit({ type: 'channel.data', channelId: id, data: chunk.toString('base64') }),
+      closed: (id, error) => {
+        const reason = error ? toAppError(error) : null;
+        if (out) out.closed(id, reason);
+        else ctx.emit({ type: 'channel.closed', channelId: id, error: reason });
+      },
     });
     return { channelId };
   }

@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CHANNEL_PORT_MAX_WRITE } from '../../shared/app/channelPort';
-import { appCalls, type AppEvent } from '../../shared/app/contract';
+import { appCalls } from '../../shared/app/contract';
 import { FiredeckError } from '../../shared/errors';
 import { portChannel } from '../../renderer/src/api/channelHub';
 import { ChannelSocket } from '../../renderer/src/features/desktop/channelSocket';
@@ -10,13 +10,7 @@ import { CHANNEL_HIGH_WATER, ChannelBroker } from '../channels/channelBroker';
 import { toAppError } from '../hosts/hostConnection';
 import { LocalTransport } from '../ssh/localTransport';
 import type { ExecOptions } from '../ssh/transport';
-import {
-  ChannelPorts,
-  dispatchChannelControl,
-  fromMessagePortMain,
-  routeChannelEvents,
-  type ChannelControl,
-} from './channelPorts';
+import { ChannelPorts, dispatchChannelControl, fromMessagePortMain, type ChannelControl } from './channelPorts';
 
 const transport = new LocalTransport();
 const OWNER = 'window-1';
@@ -325,31 +319,5 @@ describe('Electron port adapter', () => {
     expect(closed).toBe(1);
     expect(posted).toEqual([new Uint8Array([1])]);
     expect(calls).toEqual(['start', 'close']);
-  });
-});
-
-describe('window channel events', () => {
-  it('sends channel output and ends to ports, decoded, and everything else to the window', async () => {
-    const ports = new ChannelPorts({ write() {}, ack() {}, resize() {}, close() {} });
-    const forWindow: AppEvent[] = [];
-    const emit = routeChannelEvents(ports, (e) => forWindow.push(e));
-    const id = 'ch-aabbccddeeff00112233';
-    const { port1, port2 } = new MessageChannel();
-    open.push(port2);
-    ports.attach(id, port1);
-    const got: unknown[] = [];
-    const ended = new Promise<void>((resolve) =>
-      port2.on('message', (d: unknown) => {
-        got.push(d);
-        if (isClosed(d)) resolve();
-      }),
-    );
-    const bytes = everyByte(2);
-    emit({ type: 'channel.data', channelId: id, data: Buffer.from(bytes).toString('base64') });
-    emit({ type: 'hosts.changed' });
-    emit({ type: 'channel.closed', channelId: id, error: { kind: 'unavailable', message: 'gone' } });
-    await ended;
-    expect(got).toEqual([bytes, { type: 'closed', error: { kind: 'unavailable', message: 'gone' } }]);
-    expect(forWindow).toEqual([{ type: 'hosts.changed' }]);
   });
 });

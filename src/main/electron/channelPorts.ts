@@ -1,5 +1,6 @@
 import { ChannelPortInbound, type ChannelPortClosed } from '../../shared/app/channelPort';
-import type { AppEnvelope, AppError, AppEvent, AppParams } from '../../shared/app/contract';
+import type { AppEnvelope, AppError, AppParams } from '../../shared/app/contract';
+import type { ChannelOutput } from '../app/appService';
 
 /**
  * Main's end of one channel's MessagePort, with the message listener receiving the message itself. Node's
@@ -81,7 +82,7 @@ interface PortBinding {
  * come in, each validated; a message that fails validation is reported and dropped, the channel stays open.
  * Flow control is the broker's: it pauses a stream until acks arrive, so nothing here buffers without bound.
  */
-export class ChannelPorts {
+export class ChannelPorts implements ChannelOutput {
   private readonly bindings = new Map<string, PortBinding>();
   private disposed = false;
 
@@ -187,16 +188,4 @@ export class ChannelPorts {
     port.postMessage(end);
     port.close();
   }
-}
-
-/**
- * The window's event sink with channel traffic taken out: a channel's output and end go to its port, every
- * other event to the window as before. (The service hands output over base64-encoded, as web mode sends it.)
- */
-export function routeChannelEvents(ports: ChannelPorts, emit: (event: AppEvent) => void): (event: AppEvent) => void {
-  return (event) => {
-    if (event.type === 'channel.data') ports.data(event.channelId, Buffer.from(event.data, 'base64'));
-    else if (event.type === 'channel.closed') ports.closed(event.channelId, event.error);
-    else emit(event);
-  };
 }
