@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { app, BrowserWindow, ipcMain, MessageChannelMain, session, type IpcMainInvokeEvent } from 'electron';
+import { app, BrowserWindow, ipcMain, MessageChannelMain, session, shell, type IpcMainInvokeEvent } from 'electron';
 import type { ChannelPortNotice } from '../shared/app/channelPort';
 import {
   appCalls,
@@ -12,6 +12,7 @@ import {
 import { AppService, type CallContext } from './app/appService';
 import { RENDERER_CSP } from './app/csp';
 import { ChannelPorts, dispatchChannelControl, fromMessagePortMain } from './electron/channelPorts';
+import { hardenWebContents, permissionAllowed } from './electron/hardening';
 import { isTrustedSender, mainWindowOptions } from './electron/windowOptions';
 import { HostRegistry } from './hosts/hostRegistry';
 import { openLocalStore } from './hosts/localStore';
@@ -23,26 +24,28 @@ const rendererUrl = pathToFileURL(rendererFile).href;
 const preloadFile = path.join(here, '../preload/index.cjs');
 
 app.enableSandbox();
+// FIREDECK_DATA_DIR moves everything the app keeps (store, Chromium profile) into one dir, e.g. for the e2e tests.
+const dataDirOverride = process.env.FIREDECK_DATA_DIR;
+if (dataDirOverride) app.setPath('userData', path.join(dataDirOverride, 'electron'));
 
-// Every web contents: no navigation away, no new windows, no <webview>.
-app.on('web-contents-created', (_event, contents) => {
-  contents.on('will-navigate', (e) => e.preventDefault());
-  contents.on('will-redirect', (e) => e.preventDefault());
-  contents.on('will-attach-webview', (e) => e.preventDefault());
-  contents.setWindowOpenHandler(() => ({ action: 'deny' }));
-});
+app.on('web-contents-created', (_event, contents) =>
+  hardenWebContents(contents, (url) => void shell.openExternal(url)),
+);
 
 app.on('window-all-closed', () => app.quit());
 
 void app.whenReady().then(() => {
-  session.defaultSession.setPermissionRequestHandler((_wc, permission, callback) =>
-    callback(permission === 'clipboard-sanitized-write'),
+  session.defaultSession.setPermissionRequestHandler((_wc, permission, callback, details) =>
+    callback(permissionAllowed(permission, details.requestingUrl, rendererUrl)),
+  );
+  session.defaultSession.setPermissionCheckHandler((_wc, permission, requestingOrigin, details) =>
+    permissionAllowed(permission, details.requestingUrl ?? requestingOrigin, rendererUrl),
   );
   session.defaultSession.webRequest.onHeadersReceived((details, callback) => {
     callback({ responseHeaders: { ...details.responseHeaders, 'Content-Security-Policy': [RENDERER_CSP] } });
   });
 
-  const db = openLocalStore(process.env.FIREDECK_DATA_DIR ?? path.join(app.getPath('userData'), 'store'));
+  const db = openLocalStore(dataDirOverride ?? path.join(app.getPath('userData'), 'store'));
   const localDaemon = process.env.FIREDECK_LOCAL_DAEMON;
   const service = new AppService({
     mode: 'electron',

@@ -6,49 +6,45 @@ import Database from 'better-sqlite3';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
+import { appCallNames } from '../../src/shared/app/contract';
 import { startDaemon, type DaemonRig } from '../rig/daemon';
 import { startSshd, type Sshd } from '../rig/sshd';
-import { findElectron, launchChromium, type ChromiumRig } from '../rig/chromium';
 import { makeTempDir } from '../rig/tmp';
-import { addSshHost, trustAndConnect } from './support/ui';
-import { REPO_ROOT, startWebMode, type WebMode } from './support/webMode';
+import { appModes, startApp, type AppUnderTest } from './support/app';
+import { addSshHost, confirmDialog, trustAndConnect } from './support/ui';
+import { REPO_ROOT } from './support/webMode';
 
 const RESULTS_DIR = path.join(REPO_ROOT, 'test-results');
 
-describe('walking skeleton: web mode in Chromium → main → ssh2 → sshd → firedeckd dial-stdio → daemon', () => {
+describe.each(appModes())('walking skeleton (%s): app → main → ssh2 → sshd → firedeckd dial-stdio → daemon', (mode) => {
   let daemon: DaemonRig;
   let sshd: Sshd;
-  let web: WebMode;
-  let browser: ChromiumRig;
+  let app: AppUnderTest;
   let page: Page;
   let expected: { hostname: string; version: string };
 
   beforeAll(async () => {
-    if (findElectron() === null) {
-      console.info('Electron binary absent here: the e2e specs run in web mode (Chromium) only.');
-    }
     daemon = await startDaemon();
     sshd = await startSshd({ pathPrepend: [daemon.binDir] });
-    web = await startWebMode({ localDaemon: daemon.firedeckdCommand });
-    browser = await launchChromium();
-    page = await browser.newPage();
+    app = await startApp(mode, { localDaemon: daemon.firedeckdCommand });
+    page = app.page;
     const info = await daemon.call('daemon.info', {});
     expected = { hostname: info.hostname, version: info.version };
   });
 
   afterAll(async () => {
-    await browser?.close();
-    await web?.stop();
+    await app?.stop();
     await sshd?.stop();
     await daemon?.stop();
   });
 
   const status = (): ReturnType<Page['getByTestId']> => page.getByTestId('connection-status');
 
-  it('opens with the one-time URL and shows the embedded local host connected', async () => {
-    await page.goto(web.url);
-    // The token is swapped for a cookie and dropped from the address bar.
-    expect(new URL(page.url()).searchParams.has('token')).toBe(false);
+  it('opens and shows the embedded local host connected', async () => {
+    if (app.web) {
+      // The one-time token is swapped for a cookie and dropped from the address bar.
+      expect(new URL(page.url()).searchParams.has('token')).toBe(false);
+    }
     await status()
       .filter({ hasText: `connected to ${expected.hostname} — firedeckd ${expected.version}` })
       .waitFor({ timeout: 30_000 });
@@ -88,7 +84,7 @@ describe('walking skeleton: web mode in Chromium → main → ssh2 → sshd → 
       execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', path.join(keyDir, 'k')]);
       const blob = Buffer.from(fs.readFileSync(path.join(keyDir, 'k.pub'), 'utf8').split(' ')[1]!, 'base64');
       const fingerprint = `SHA256:${crypto.createHash('sha256').update(blob).digest('base64').replace(/=+$/, '')}`;
-      const db = new Database(path.join(web.dataDir, 'firedeck.sqlite'));
+      const db = new Database(path.join(app.dataDir, 'firedeck.sqlite'));
       const changed = db
         .prepare('UPDATE hosts SET host_key = ?, host_key_fingerprint = ? WHERE name = ?')
         .run(blob.toString('base64'), fingerprint, 'changed-key');
@@ -119,35 +115,76 @@ describe('walking skeleton: web mode in Chromium → main → ssh2 → sshd → 
     await renamed.waitFor();
     expect(await renamed.innerText()).toContain(sshd.hostKeyFingerprint);
 
-    page.once('dialog', (d) => void d.accept());
-    await page.getByTestId('host-row-changed-key').getByRole('button', { name: 'Remove' }).click();
-    await page.getByTestId('host-row-changed-key').waitFor({ state: 'detached' });
+    // Declining keeps the host; confirming removes it.
+    const doomed = page.getByTestId('host-row-changed-key');
+    await doomed.getByRole('button', { name: 'Remove' }).click();
+    await confirmDialog(page, /^Remove host changed-key\?$/, 'Cancel');
+    expect(await doomed.count()).toBe(1);
+    await doomed.getByRole('button', { name: 'Remove' }).click();
+    await confirmDialog(page, /^Remove host changed-key\?$/, 'Remove');
+    await doomed.waitFor({ state: 'detached' });
   });
 
-  it('rejects requests without the token and API sockets from a foreign origin', async () => {
-    const bare = await fetch(`${web.origin}/`);
-    expect(bare.status).toBe(401);
-    const reused = await fetch(web.url, { redirect: 'manual' });
-    expect(reused.status).toBe(401);
+  it('keeps the chosen theme across a reload', async () => {
+    const theme = (): Promise<string | undefined> => page.evaluate(() => document.documentElement.dataset.theme);
+    await page.getByRole('combobox', { name: 'Theme' }).selectOption('dark');
+    expect(await theme()).toBe('dark');
+    await page.keyboard.press('Alt+t'); // cycles system → light → dark → system
+    expect(await theme()).toBeUndefined();
+    await page.getByRole('combobox', { name: 'Theme' }).selectOption('light');
+    await page.reload();
+    await status()
+      .filter({ hasText: /^connected to / })
+      .waitFor({ timeout: 30_000 });
+    expect(await theme()).toBe('light');
+  });
 
-    const cookies = await browser.context.cookies(web.origin);
-    const session = cookies.find((c) => c.name === 'firedeck_session');
-    expect(session).toBeDefined();
-    const cookie = `${session!.name}=${session!.value}`;
-    expect((await fetch(`${web.origin}/`, { headers: { cookie } })).status).toBe(200);
+  if (mode === 'web') {
+    it('web mode: rejects requests without the token and API sockets from a foreign origin', async () => {
+      const web = app.web!;
+      const bare = await fetch(`${web.origin}/`);
+      expect(bare.status).toBe(401);
+      const reused = await fetch(web.url, { redirect: 'manual' });
+      expect(reused.status).toBe(401);
 
-    const tryUpgrade = (headers: Record<string, string>): Promise<string> =>
-      new Promise((resolve) => {
-        const ws = new WebSocket(`ws://127.0.0.1:${web.port}/api`, { headers });
-        ws.once('open', () => {
-          ws.close();
-          resolve('open');
+      const cookies = await app.browser!.context.cookies(web.origin);
+      const session = cookies.find((c) => c.name === 'firedeck_session');
+      expect(session).toBeDefined();
+      const cookie = `${session!.name}=${session!.value}`;
+      expect((await fetch(`${web.origin}/`, { headers: { cookie } })).status).toBe(200);
+
+      const tryUpgrade = (headers: Record<string, string>): Promise<string> =>
+        new Promise((resolve) => {
+          const ws = new WebSocket(`ws://127.0.0.1:${web.port}/api`, { headers });
+          ws.once('open', () => {
+            ws.close();
+            resolve('open');
+          });
+          ws.once('unexpected-response', (_req, res) => resolve(String(res.statusCode)));
+          ws.once('error', (err) => resolve(`error ${err.message}`));
         });
-        ws.once('unexpected-response', (_req, res) => resolve(String(res.statusCode)));
-        ws.once('error', (err) => resolve(`error ${err.message}`));
+      expect(await tryUpgrade({ origin: 'http://evil.example', cookie })).toBe('403');
+      expect(await tryUpgrade({ origin: web.origin })).toBe('401');
+      expect(await tryUpgrade({ origin: web.origin, cookie })).toBe('open');
+    });
+  }
+
+  if (mode === 'electron') {
+    it("Electron: the page has no Node, only the bridge's named methods, and opens no windows", async () => {
+      const probe = await page.evaluate(() => {
+        const w = window as unknown as Record<string, unknown>;
+        const bridge = (w.firedeck ?? {}) as Record<string, unknown>;
+        return {
+          require: typeof w.require,
+          process: typeof w.process,
+          bridge: Object.keys(bridge).sort(),
+          allFunctions: Object.values(bridge).every((v) => typeof v === 'function'),
+          // A file: URL is refused without being handed to the system (an http(s) one would open a browser here).
+          opened: window.open('file:///etc/hostname') !== null,
+        };
       });
-    expect(await tryUpgrade({ origin: 'http://evil.example', cookie })).toBe('403');
-    expect(await tryUpgrade({ origin: web.origin })).toBe('401');
-    expect(await tryUpgrade({ origin: web.origin, cookie })).toBe('open');
-  });
+      expect(probe).toMatchObject({ require: 'undefined', process: 'undefined', allFunctions: true, opened: false });
+      expect(probe.bridge).toEqual([...appCallNames, 'onEvent'].sort());
+    });
+  }
 });

@@ -10,8 +10,10 @@ import { ImageCatalog } from '../../host-daemon/src/images/catalog';
 import { ImageService } from '../../host-daemon/src/images/service';
 import type { Vm } from '../../src/shared/protocol/vm';
 import { callDaemon, type DaemonRig } from '../rig/daemon';
+import { appModes, type AppUnderTest } from './support/app';
+import { recordedKeys, startKeyRecording } from './support/rfbKeys';
 import { startSshStack, type SshStack } from './support/sshStack';
-import { REPO_ROOT, type WebMode } from './support/webMode';
+import { REPO_ROOT } from './support/webMode';
 
 const PREFIX = 'fdt5d';
 const CIDR = '10.213.58.0/24';
@@ -168,110 +170,190 @@ async function recordPaths(address: string): Promise<PathRecorder> {
   };
 }
 
-describe('the desktop of a real browser VM (Xvnc, openbox, Firefox) through firedeckd vnc over SSH', () => {
-  let stack: SshStack | undefined;
-  let daemon: DaemonRig;
-  let web: WebMode;
-  let page: Page;
-  let vm: Vm;
+describe.each(appModes())(
+  'the desktop (%s) of a real browser VM (Xvnc, openbox, Firefox) through firedeckd vnc over SSH',
+  (mode) => {
+    let stack: SshStack | undefined;
+    let daemon: DaemonRig;
+    let app: AppUnderTest;
+    let page: Page;
+    let vm: Vm;
 
-  beforeAll(async () => {
-    stack = await startSshStack({
-      prefix: PREFIX,
-      cidr: CIDR,
-      // The golden browser image as the pipeline builds it (reused from the cache when the recipe is unchanged).
-      async installImages(stateDir) {
-        const golden = new ImageCatalog(path.join(defaultCacheDir(), 'golden'));
-        const built = await new ImageService({
-          catalog: golden,
-          emit: (e) => {
-            if (e.type === 'image.build' && e.line === null)
-              process.stderr.write(`[browser image] ${e.step} ${e.status}\n`);
-          },
-        }).build({ recipe: 'browser' });
-        await new ImageCatalog(stateDir).importVersion('browser', golden.resolve(`browser@${built.image.version}`).dir);
-      },
-    });
-    ({ daemon, web, page } = stack);
+    beforeAll(async () => {
+      stack = await startSshStack({
+        mode,
+        prefix: PREFIX,
+        cidr: CIDR,
+        // The golden browser image as the pipeline builds it (reused from the cache when the recipe is unchanged).
+        async installImages(stateDir) {
+          const golden = new ImageCatalog(path.join(defaultCacheDir(), 'golden'));
+          const built = await new ImageService({
+            catalog: golden,
+            emit: (e) => {
+              if (e.type === 'image.build' && e.line === null)
+                process.stderr.write(`[browser image] ${e.step} ${e.status}\n`);
+            },
+          }).build({ recipe: 'browser' });
+          await new ImageCatalog(stateDir).importVersion(
+            'browser',
+            golden.resolve(`browser@${built.image.version}`).dir,
+          );
+        },
+      });
+      ({ daemon, app, page } = stack);
 
-    vm = await daemon.call('vm.create', {
-      name: 'desk-a',
-      kind: 'browser',
-      owner: 'support@example.org',
-      image: 'browser',
-    });
-    vm = await callDaemon(
-      daemon.socketPath,
-      'vm.waitReady',
-      { id: vm.id, marker: 'vnc', timeoutSeconds: BOOT_TIMEOUT_MS / 1000 },
-      BOOT_TIMEOUT_MS + 10_000,
-    );
-  }, BOOT_TIMEOUT_MS + 1_200_000);
+      vm = await daemon.call('vm.create', {
+        name: 'desk-a',
+        kind: 'browser',
+        owner: 'support@example.org',
+        image: 'browser',
+      });
+      vm = await callDaemon(
+        daemon.socketPath,
+        'vm.waitReady',
+        { id: vm.id, marker: 'vnc', timeoutSeconds: BOOT_TIMEOUT_MS / 1000 },
+        BOOT_TIMEOUT_MS + 10_000,
+      );
+    }, BOOT_TIMEOUT_MS + 1_200_000);
 
-  afterAll(async () => {
-    await stack?.stop();
-  }, 180_000);
+    afterAll(async () => {
+      await stack?.stop();
+    }, 180_000);
 
-  it(
-    'shows the guest screen with Firefox (pixel check), and the VNC password never reaches the app',
-    async () => {
-      await page.getByRole('button', { name: 'Fleet' }).click();
-      await page.getByTestId('vm-row-desk-a').getByRole('button', { name: 'desk-a' }).click();
-      await page.getByTestId('vm-title').filter({ hasText: 'desk-a' }).waitFor();
-      await page.getByRole('tab', { name: 'desktop' }).click();
-      await page
-        .getByTestId('desktop-state')
-        .filter({ hasText: /^connected$/ })
-        .waitFor({ timeout: 60_000 });
-
-      // The framebuffer is the guest's Xvnc (-geometry 1280x800), and Firefox's window shows on it.
-      const shown = await waitForCanvas(page, "Firefox's window on the desktop", { minLightShare: 0.2 }, 600_000);
-      expect({ width: shown.width, height: shown.height }).toEqual({ width: 1280, height: 800 });
-      expect(shown.dominantShare).toBeLessThan(0.97);
-      expect(shown.distinctColours).toBeGreaterThan(8);
-      fs.mkdirSync(path.join(REPO_ROOT, 'test-results'), { recursive: true });
-      await page.locator(CANVAS).screenshot({ path: path.join(REPO_ROOT, 'test-results/e2e-desktop.png') });
-
-      const secrets = JSON.parse(fs.readFileSync(path.join(daemon.stateDir, 'vms', vm.id, 'secrets.json'), 'utf8')) as {
-        vncPassword: string;
-      };
-      expect(await page.getByRole('textbox', { name: 'VNC password' }).count()).toBe(0);
-      expect(await page.content()).not.toContain(secrets.vncPassword);
-      expect(web.output()).not.toContain(secrets.vncPassword);
-    },
-    BOOT_TIMEOUT_MS,
-  );
-
-  it(
-    'typed keys reach the guest: an address typed into Firefox is requested from this host, character for character',
-    async () => {
-      const recorder = await recordPaths(GATEWAY);
-      try {
-        // Keyboard focus on noVNC's canvas (as a click on the screen would give it), then Firefox's address bar.
-        await page.locator(CANVAS).focus();
-        await page.keyboard.press('Control+l');
-        // One key first, shown as Firefox's highlighted suggestion: the address bar has its focus. Under TCG it
-        // selects its text asynchronously after Ctrl+L; the probe key absorbs that, and Backspace removes it.
-        await page.keyboard.type('x');
-        await waitForCanvas(page, 'the first typed key in the address bar', { minHighlightShare: 0.005 }, 120_000);
-        await page.keyboard.press('Backspace');
-        // Mixed case, digits and punctuation: shifted and unshifted keysyms, in order.
-        const nonce = `Fd-${randomBytes(6).toString('hex')}_Q9`;
-        await page.keyboard.type(`http://${GATEWAY}:${recorder.port}/typed/${nonce}?k=Z`, { delay: 20 });
-        // Enter goes to the suggestion Firefox shows; wait until it has caught up with the typing (the image
-        // turns the caret's blinking off, so a still screen means Firefox is done).
-        await waitForStillCanvas(page, 'the typed address in the address bar', 2_000, 180_000);
-        await page.keyboard.press('Enter');
-        expect(await recorder.waitFor('/typed/', 120_000)).toBe(`/typed/${nonce}?k=Z`);
-      } finally {
-        // What the guest showed at the end, passed or not.
+    it(
+      'shows the guest screen with Firefox (pixel check), and the VNC password never reaches the app',
+      async () => {
+        await page.getByRole('button', { name: 'Fleet' }).click();
+        await page.getByTestId('vm-row-desk-a').getByRole('button', { name: 'desk-a' }).click();
+        await page.getByTestId('vm-title').filter({ hasText: 'desk-a' }).waitFor();
+        await page.getByRole('tab', { name: 'desktop' }).click();
         await page
-          .locator(CANVAS)
-          .screenshot({ path: path.join(REPO_ROOT, 'test-results/e2e-desktop-typed.png') })
-          .catch(() => undefined);
-        await recorder.close();
-      }
-    },
-    BOOT_TIMEOUT_MS,
-  );
-});
+          .getByTestId('desktop-state')
+          .filter({ hasText: /^connected$/ })
+          .waitFor({ timeout: 60_000 });
+
+        // The framebuffer is the guest's Xvnc (-geometry 1280x800), and Firefox's window shows on it.
+        const shown = await waitForCanvas(page, "Firefox's window on the desktop", { minLightShare: 0.2 }, 600_000);
+        expect({ width: shown.width, height: shown.height }).toEqual({ width: 1280, height: 800 });
+        expect(shown.dominantShare).toBeLessThan(0.97);
+        expect(shown.distinctColours).toBeGreaterThan(8);
+        fs.mkdirSync(path.join(REPO_ROOT, 'test-results'), { recursive: true });
+        await page.locator(CANVAS).screenshot({ path: path.join(REPO_ROOT, 'test-results/e2e-desktop.png') });
+
+        const secrets = JSON.parse(
+          fs.readFileSync(path.join(daemon.stateDir, 'vms', vm.id, 'secrets.json'), 'utf8'),
+        ) as {
+          vncPassword: string;
+        };
+        expect(await page.getByRole('textbox', { name: 'VNC password' }).count()).toBe(0);
+        expect(await page.content()).not.toContain(secrets.vncPassword);
+        expect(app.output()).not.toContain(secrets.vncPassword);
+      },
+      BOOT_TIMEOUT_MS,
+    );
+
+    it('scales the screen to fit the view, or shows it 1:1', async () => {
+      const size = (): Promise<{ width: number; height: number; frameWidth: number }> =>
+        page.evaluate((selector) => {
+          const canvas = document.querySelector<HTMLCanvasElement>(selector)!;
+          const frame = document.querySelector<HTMLElement>('[data-testid="desktop-screen"]')!;
+          const box = canvas.getBoundingClientRect();
+          return { width: Math.round(box.width), height: Math.round(box.height), frameWidth: frame.clientWidth };
+        }, CANVAS);
+      const fitted = await size();
+      // The view is smaller than the guest's 1280×800 (header, tabs and toolbar take room), so fitting shrinks it.
+      expect(fitted.height).toBeLessThan(800);
+      expect(fitted.width).toBeLessThanOrEqual(fitted.frameWidth);
+      const scale = page.getByRole('checkbox', { name: 'scale to fit' });
+      await scale.uncheck();
+      await page.waitForFunction((selector) => {
+        const box = document.querySelector(selector)!.getBoundingClientRect();
+        return Math.round(box.width) === 1280 && Math.round(box.height) === 800;
+      }, CANVAS);
+      await scale.check();
+      await page.waitForFunction(
+        ({ selector, height }) =>
+          Math.round(document.querySelector(selector)!.getBoundingClientRect().height) === height,
+        { selector: CANVAS, height: fitted.height },
+      );
+      // Changing the scale does not reconnect.
+      expect(await page.getByTestId('desktop-state').innerText()).toBe('connected');
+
+      // Fullscreen shows the desktop view alone, and goes back.
+      await page.getByRole('button', { name: 'Fullscreen' }).click();
+      await page.waitForFunction(() => document.fullscreenElement?.classList.contains('desktop-view') === true);
+      await page.getByRole('button', { name: 'Exit fullscreen' }).click();
+      await page.waitForFunction(() => document.fullscreenElement === null);
+      expect(await page.getByTestId('desktop-state').innerText()).toBe('connected');
+    });
+
+    it(
+      'typed keys reach the guest: an address typed into Firefox is requested from this host, character for character',
+      async () => {
+        const recorder = await recordPaths(GATEWAY);
+        if (mode === 'web') await startKeyRecording(page);
+        try {
+          // Keyboard focus on noVNC's canvas (as a click on the screen would give it), then Firefox's address bar.
+          await page.locator(CANVAS).focus();
+          await page.keyboard.press('Control+l');
+          // One key first, shown as Firefox's highlighted suggestion: the address bar has its focus. Under TCG it
+          // selects its text asynchronously after Ctrl+L; the probe key absorbs that, and Backspace removes it.
+          await page.keyboard.type('x');
+          await waitForCanvas(page, 'the first typed key in the address bar', { minHighlightShare: 0.005 }, 120_000);
+          await page.keyboard.press('Backspace');
+          // Mixed case, digits and punctuation: shifted and unshifted keysyms, in order.
+          const nonce = `Fd-${randomBytes(6).toString('hex')}_Q9`;
+          await page.keyboard.type(`http://${GATEWAY}:${recorder.port}/typed/${nonce}?k=Z`, { delay: 20 });
+          // Enter goes to the suggestion Firefox shows; wait until it has caught up with the typing (the image
+          // turns the caret's blinking off, so a still screen means Firefox is done).
+          await waitForStillCanvas(page, 'the typed address in the address bar', 2_000, 180_000);
+          await page.keyboard.press('Enter');
+          const requested = await recorder.waitFor('/typed/', 120_000).catch(async (err: Error) => {
+            // Where the keys were lost: before they left the page, or in the guest.
+            throw new Error(`${err.message}; the page sent these key presses: ${await recordedKeys(page)}`);
+          });
+          expect(requested).toBe(`/typed/${nonce}?k=Z`);
+        } finally {
+          // What the guest showed at the end, passed or not.
+          await page
+            .locator(CANVAS)
+            .screenshot({ path: path.join(REPO_ROOT, 'test-results/e2e-desktop-typed.png') })
+            .catch(() => undefined);
+          await recorder.close();
+        }
+      },
+      BOOT_TIMEOUT_MS,
+    );
+
+    it(
+      "clipboard paste reaches the guest: text pasted from the app lands in Firefox's address bar with Ctrl+V",
+      async () => {
+        const recorder = await recordPaths(GATEWAY);
+        try {
+          const nonce = `Clip-${randomBytes(6).toString('hex')}`;
+          await page
+            .getByRole('textbox', { name: 'Clipboard text' })
+            .fill(`http://${GATEWAY}:${recorder.port}/pasted/${nonce}`);
+          await page.getByRole('button', { name: 'Paste', exact: true }).click();
+          expect(await page.getByRole('textbox', { name: 'Clipboard text' }).inputValue()).toBe('');
+          await page.locator(CANVAS).focus();
+          await page.keyboard.press('Control+l');
+          await page.keyboard.type('x');
+          await waitForCanvas(page, 'the probe key in the address bar', { minHighlightShare: 0.005 }, 120_000);
+          await page.keyboard.press('Backspace');
+          await page.keyboard.press('Control+v');
+          await waitForStillCanvas(page, 'the pasted address in the address bar', 2_000, 180_000);
+          await page.keyboard.press('Enter');
+          expect(await recorder.waitFor('/pasted/', 120_000)).toBe(`/pasted/${nonce}`);
+        } finally {
+          await page
+            .locator(CANVAS)
+            .screenshot({ path: path.join(REPO_ROOT, 'test-results/e2e-desktop-pasted.png') })
+            .catch(() => undefined);
+          await recorder.close();
+        }
+      },
+      BOOT_TIMEOUT_MS,
+    );
+  },
+);

@@ -8,7 +8,9 @@ import type { Vm } from '../../src/shared/protocol/vm';
 import type { DaemonRig } from '../rig/daemon';
 import type { Sshd } from '../rig/sshd';
 import { installTestImage } from '../rig/testImage';
+import { appModes } from './support/app';
 import { startSshStack, type SshStack } from './support/sshStack';
+import { confirmDialog } from './support/ui';
 import { REPO_ROOT } from './support/webMode';
 
 const PREFIX = 'fdt5e';
@@ -16,7 +18,7 @@ const run = promisify(execFile);
 /** Tests that wait for a guest to boot under TCG on a busy machine. */
 const BOOT_TEST_TIMEOUT = 480_000;
 
-describe('fleet and VM detail against real QEMU guests, through the rig sshd', () => {
+describe.each(appModes())('fleet and VM detail (%s) against real QEMU guests, through the rig sshd', (mode) => {
   let daemon: DaemonRig;
   let sshd: Sshd;
   let page: Page;
@@ -24,7 +26,7 @@ describe('fleet and VM detail against real QEMU guests, through the rig sshd', (
 
   beforeAll(async () => {
     // No local host here: every call in this suite goes through SSH.
-    stack = await startSshStack({ prefix: PREFIX, cidr: '10.213.50.0/24', installImages: installTestImage });
+    stack = await startSshStack({ mode, prefix: PREFIX, cidr: '10.213.50.0/24', installImages: installTestImage });
     ({ daemon, sshd, page } = stack);
   });
 
@@ -120,10 +122,38 @@ describe('fleet and VM detail against real QEMU guests, through the rig sshd', (
     await page.screenshot({ path: path.join(REPO_ROOT, 'test-results/e2e-vm-console.png') });
   });
 
+  it('searches the console log and downloads it whole', async () => {
+    const search = page.getByRole('searchbox', { name: 'Search the console log' });
+    await search.fill('FIREDECK-READY');
+    const count = page.getByTestId('console-search-count');
+    await count.filter({ hasText: /^1\/\d+$/ }).waitFor();
+    const matches = Number(/\/(\d+)$/.exec(await count.innerText())![1]);
+    expect(matches).toBeGreaterThanOrEqual(1);
+    // The current match is marked and scrolled into view.
+    expect(await page.getByTestId('console-log').locator('.line.match').innerText()).toContain('FIREDECK-READY');
+    await search.fill('no-such-line-in-any-boot-log');
+    await count.filter({ hasText: /^0\/0$/ }).waitFor();
+    await search.fill('');
+
+    const download = page.waitForEvent('download');
+    await page.getByRole('button', { name: 'Download' }).click();
+    const file = await (await download).path();
+    const text = fs.readFileSync(file, 'utf8');
+    expect((await download).suggestedFilename()).toBe('fleet-a-console.log');
+    expect(text.match(/FIREDECK-READY/g)?.length).toBe(matches);
+    expect(text).toContain('FIREDECK-READY vm');
+  });
+
   it(
     'stops the VM from the UI (with confirmation) and the row follows',
     async () => {
-      await page.getByRole('button', { name: 'Stop' }).first().click();
+      const stop = page.getByTestId('vm-actions').getByRole('button', { name: 'Stop' });
+      // Declining changes nothing.
+      await stop.click();
+      await confirmDialog(page, /^Stop fleet-a on rig\?$/, 'Cancel');
+      expect(await page.getByTestId('vm-detail-state').innerText()).toBe('running');
+      await stop.click();
+      await confirmDialog(page, /^Stop fleet-a on rig\?$/, 'Stop');
       await page
         .getByTestId('vm-detail-state')
         .filter({ hasText: /^(stopping|stopped)$/ })
@@ -134,6 +164,8 @@ describe('fleet and VM detail against real QEMU guests, through the rig sshd', (
         .waitFor({ timeout: 120_000 });
       const vm = (await daemon.call('vm.list', {})).find((v) => v.name === 'fleet-a');
       expect(vm?.state).toBe('stopped');
+      // A long action says when it is done.
+      await page.getByRole('status').filter({ hasText: 'fleet-a: stop done (stopped)' }).waitFor();
       await page.getByRole('button', { name: '← Fleet' }).click();
       await page
         .getByTestId('vm-row-fleet-a')
@@ -169,7 +201,7 @@ describe('fleet and VM detail against real QEMU guests, through the rig sshd', (
       expect(await screen.innerText()).toContain('hello-42');
       const sizeBefore = parseStty(await screen.innerText());
 
-      await page.setViewportSize({ width: 900, height: 600 });
+      await stack!.app.resize(900, 600);
       // The resize reaches the pty asynchronously and the page shows no sign of it: ask the pty until it
       // reports the new width (bounded number of tries).
       let after: { rows: number; cols: number } | null = null;
@@ -180,10 +212,53 @@ describe('fleet and VM detail against real QEMU guests, through the rig sshd', (
       }
       expect(after!.cols).toBeLessThan(sizeBefore!.cols);
       await page.screenshot({ path: path.join(REPO_ROOT, 'test-results/e2e-terminal.png') });
-      await page.setViewportSize({ width: 1280, height: 800 });
+      await stack!.app.resize(1280, 800);
     },
     BOOT_TEST_TIMEOUT,
   );
+
+  it('keeps the shell while another tab is shown; copies a selection and pastes the clipboard', async () => {
+    const screen = page.getByTestId('terminal').locator('.xterm-rows');
+    if (stack!.app.browser) {
+      await stack!.app.browser.context.grantPermissions(['clipboard-read', 'clipboard-write'], {
+        origin: new URL(page.url()).origin,
+      });
+    }
+    await page.getByTestId('terminal').click();
+    await page.keyboard.type('export FD_MARK=kept-$((5*5)); echo $FD_MARK\n');
+    await screen.filter({ hasText: 'kept-25' }).waitFor({ timeout: 30_000 });
+    await page.getByRole('tab', { name: 'console' }).click();
+    await page.getByTestId('console-log').filter({ hasText: 'FIREDECK-READY' }).waitFor({ timeout: 30_000 });
+    await page.getByRole('tab', { name: 'terminal' }).click();
+    // The same shell, not a new one: the scrollback is there and the variable is still set.
+    expect(await page.getByTestId('terminal-state').innerText()).toBe('connected');
+    expect(await screen.innerText()).toContain('kept-25');
+    await page.getByTestId('terminal').click();
+    await page.keyboard.type('echo again-$FD_MARK\n');
+    await screen.filter({ hasText: 'again-kept-25' }).waitFor({ timeout: 30_000 });
+
+    // Copy: a double-click on the word selects it (xterm.js re-renders its rows as the cursor blinks, so the
+    // point is taken from the row's place on screen, not from a row element that may be replaced meanwhile).
+    const at = await page.evaluate(() => {
+      const rows = [...document.querySelectorAll('[data-testid="terminal"] .xterm-rows > div')];
+      const row = rows.reverse().find((r) => r.textContent?.trim() === 'again-kept-25');
+      const box = row?.getBoundingClientRect();
+      return box ? { x: box.left + 4, y: box.top + box.height / 2 } : null;
+    });
+    expect(at).not.toBeNull();
+    await page.mouse.dblclick(at!.x, at!.y);
+    await page.getByRole('button', { name: 'Copy', exact: true }).click();
+    expect(await page.evaluate(() => navigator.clipboard.readText())).toBe('again-kept-25');
+
+    // Paste: the clipboard's text reaches the shell as input, and the focus goes back to the terminal.
+    await page.evaluate(() => navigator.clipboard.writeText('echo pasted-$((3*3))'));
+    await page.getByRole('button', { name: 'Paste', exact: true }).click();
+    // The shell echoes the pasted line; then the terminal has the focus again and Enter runs it.
+    await screen.filter({ hasText: 'echo pasted-$((3*3))' }).waitFor({ timeout: 30_000 });
+    await page.waitForFunction(() => document.activeElement?.closest('[data-testid="terminal"]') != null);
+    await page.keyboard.press('Enter');
+    await screen.filter({ hasText: 'pasted-9' }).waitFor({ timeout: 30_000 });
+  });
 
   it('shows "reconnecting" when the SSH link dies and recovers without a reload; the terminal keeps its scrollback', async () => {
     const screen = page.getByTestId('terminal').locator('.xterm-rows');
@@ -219,6 +294,34 @@ describe('fleet and VM detail against real QEMU guests, through the rig sshd', (
     await page.keyboard.type('echo after-$((2+2))\n');
     await screen.filter({ hasText: 'after-4' }).waitFor({ timeout: 30_000 });
     expect(await screen.innerText()).toContain('before-2');
+  });
+
+  it('goes back with Escape, focuses the filter with "/", and destroys the VM only after confirmation', async () => {
+    await page.getByTestId('vm-title').click(); // out of the terminal, which keeps its keys
+    await page.keyboard.press('Escape');
+    await page.getByTestId('fleet-count').waitFor();
+    await page.keyboard.press('/');
+    await page.waitForFunction(() => document.activeElement?.getAttribute('aria-label') === 'Filter VMs', null, {
+      timeout: 5_000,
+    });
+    await page.getByTestId('fleet-count').click();
+
+    const row = page.getByTestId('vm-row-fleet-a');
+    await row.getByRole('button', { name: 'Destroy' }).click();
+    await confirmDialog(page, /^Destroy fleet-a on rig\?$/, 'Cancel');
+    expect(await row.count()).toBe(1);
+    await row.getByRole('button', { name: 'Destroy' }).click();
+    // Destructive: Cancel holds the focus, so a stray Enter would not destroy anything.
+    await page.waitForFunction(
+      () =>
+        document.activeElement?.closest('[role="dialog"]') !== null && document.activeElement?.textContent === 'Cancel',
+      null,
+      { timeout: 5_000 },
+    );
+    await confirmDialog(page, /^Destroy fleet-a on rig\?$/, 'Destroy');
+    await row.waitFor({ state: 'detached', timeout: 120_000 });
+    await page.getByTestId('fleet-count').filter({ hasText: '0 of 0 VMs' }).waitFor();
+    expect((await daemon.call('vm.list', {})).map((v) => v.name)).not.toContain('fleet-a');
   });
 });
 

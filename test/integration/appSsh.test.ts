@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,7 +10,7 @@ import { SshConnectError, SshTransport, type SshTarget } from '../../src/main/ss
 import type { ExecChannel } from '../../src/main/ssh/transport';
 import { startDaemon, type DaemonRig } from '../rig/daemon';
 import { startSshd, type Sshd } from '../rig/sshd';
-import { makeTempDir } from '../rig/tmp';
+import { makeTempDir, waitForOutput } from '../rig/tmp';
 
 let daemon: DaemonRig;
 let sshd: Sshd;
@@ -103,6 +103,42 @@ describe('SSH transport against the rig sshd', () => {
         kind: 'auth_failed',
       });
     } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('explains a passphrase-protected key file and a public key given as the private one', async () => {
+    const dir = makeTempDir('lockedkey');
+    try {
+      execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', 'a passphrase', '-f', path.join(dir, 'k')]);
+      const locked = await connect({ auth: { type: 'keyFile', path: path.join(dir, 'k') } }).catch((e: unknown) => e);
+      expect(locked).toMatchObject({
+        kind: 'auth_failed',
+        message: expect.stringMatching(/protected by a passphrase/),
+      });
+      expect((locked as SshConnectError).hint).toContain('ssh-add');
+      const pub = await connect({ auth: { type: 'keyFile', path: path.join(dir, 'k.pub') } }).catch((e: unknown) => e);
+      expect(pub).toMatchObject({ kind: 'auth_failed', message: expect.stringMatching(/not a usable private key/) });
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('authenticates with a key held by a real ssh-agent', async () => {
+    const dir = makeTempDir('agent');
+    const sock = path.join(dir, 'agent.sock');
+    const agent = spawn('ssh-agent', ['-D', '-a', sock], { stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      // It prints where it listens once it does.
+      await waitForOutput(agent.stdout, /SSH_AUTH_SOCK=/, 10_000, 'ssh-agent');
+      execFileSync('ssh-add', [sshd.clientKeyPath], { env: { ...process.env, SSH_AUTH_SOCK: sock }, stdio: 'pipe' });
+      const t = await connect({ auth: { type: 'agent' }, agentSocket: sock });
+      const ch = await t.exec('echo agent-$((20+1))');
+      expect(await collect(ch, /agent-21/)).toBe('agent-21');
+      expect(fs.readFileSync(path.join(sshd.dir, 'sshd.log'), 'utf8')).toMatch(/Accepted publickey for root/);
+      t.close();
+    } finally {
+      agent.kill('SIGTERM');
       fs.rmSync(dir, { recursive: true, force: true });
     }
   });

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import { PassThrough } from 'node:stream';
-import { Client, type ClientChannel, type ConnectConfig } from 'ssh2';
+import ssh2, { Client, type ClientChannel, type ConnectConfig } from 'ssh2';
 import { FiredeckError } from '../../shared/errors';
 import type { HostAuth } from '../../shared/app/contract';
 import { checkHostKey, hostKeyError, type HostKeyVerdict, type PinnedHostKey } from './hostKey';
@@ -149,6 +149,21 @@ function authConfig(target: SshTarget): Partial<ConnectConfig> {
           hint: 'Pick a readable private key file (e.g. ~/.ssh/id_ed25519), or use the SSH agent.',
         },
       );
+    }
+    // Parsed here, so that a key ssh2 cannot use says why before any connection is made. (`utils` only on the
+    // default export: Node's ESM view of this CommonJS module does not name it.)
+    const parsed = ssh2.utils.parseKey(privateKey);
+    if (parsed instanceof Error || !parsed.isPrivateKey()) {
+      const reason = parsed instanceof Error ? parsed.message : 'a public key';
+      if (/encrypted|passphrase/i.test(reason)) {
+        throw new FiredeckError('auth_failed', `The key file ${target.auth.path} is protected by a passphrase`, {
+          hint: `Add it to your SSH agent (ssh-add ${target.auth.path}) and choose "SSH agent" for this host.`,
+        });
+      }
+      throw new FiredeckError('auth_failed', `The key file ${target.auth.path} is not a usable private key`, {
+        hint: 'Pick the private key (e.g. ~/.ssh/id_ed25519), not the .pub file.',
+        details: { reason },
+      });
     }
     return { privateKey };
   }

@@ -1,5 +1,6 @@
 import { Header } from './features/shell/Header';
 import { Notice } from './features/shell/Notice';
+import { ConfirmDialog } from './features/shell/ConfirmDialog';
 import { Toasts } from './features/shell/Toasts';
 import { HostsView } from './features/hosts/HostsView';
 import { FleetView } from './features/fleet/FleetView';
@@ -20,6 +21,7 @@ export function App(): React.JSX.Element {
         ) : null}
       </main>
       <Toasts />
+      <ConfirmDialog />
     </div>
   );
 }

@@ -1,28 +1,28 @@
 import type { Page } from 'playwright-core';
 import type { Vm } from '../../../src/shared/protocol/vm';
 import { removeLinks } from '../../integration/daemon-helpers';
-import { launchChromium, type ChromiumRig } from '../../rig/chromium';
 import { startDaemon, type DaemonRig } from '../../rig/daemon';
 import { startSshd, type Sshd } from '../../rig/sshd';
 import { addSshHost, trustAndConnect } from './ui';
-import { startWebMode, type WebMode } from './webMode';
+import { startApp, type AppMode, type AppUnderTest } from './app';
 
 /**
  * Everything between a test and a guest, all real: a root daemon on its own bridge and subnet, the rig's sshd
- * (with this daemon's `firedeckd` first on PATH), the app in web mode with no local host, and Chromium with
- * the app open and the sshd host added, trusted and connected. Every call the page makes goes through SSH.
+ * (with this daemon's `firedeckd` first on PATH), the app (web mode in Chromium, or Electron) with no local
+ * host, its window open and the sshd host added, trusted and connected. Every call the page makes goes
+ * through SSH.
  */
 export interface SshStack {
   daemon: DaemonRig;
   sshd: Sshd;
-  web: WebMode;
-  browser: ChromiumRig;
+  app: AppUnderTest;
   page: Page;
   /** Destroys the daemon's VMs and stops everything that was started, also after a failed start. */
   stop(): Promise<void>;
 }
 
 export interface SshStackOptions {
+  mode: AppMode;
   /** Prefix of this suite's bridge, TAPs and leases (`fdt…`, so that leftovers can be found and removed). */
   prefix: string;
   /** The suite's own private subnet, e.g. 10.213.50.0/24. */
@@ -34,8 +34,7 @@ export interface SshStackOptions {
 export async function startSshStack(options: SshStackOptions): Promise<SshStack> {
   const parts: Partial<Omit<SshStack, 'stop'>> = {};
   const stop = async (): Promise<void> => {
-    await parts.browser?.close();
-    await parts.web?.stop();
+    await parts.app?.stop();
     await parts.sshd?.stop();
     const daemon = parts.daemon;
     if (daemon) {
@@ -57,14 +56,11 @@ export async function startSshStack(options: SshStackOptions): Promise<SshStack>
     }));
     await options.installImages(daemon.stateDir);
     const sshd = (parts.sshd = await startSshd({ pathPrepend: [daemon.binDir] }));
-    const web = (parts.web = await startWebMode());
-    const browser = (parts.browser = await launchChromium());
-    const page = (parts.page = await browser.newPage());
-    page.on('dialog', (d) => void d.accept());
-    await page.goto(web.url);
+    const app = (parts.app = await startApp(options.mode));
+    const page = (parts.page = app.page);
     await addSshHost(page, sshd, 'rig');
     await trustAndConnect(page, 'rig', sshd.hostKeyFingerprint);
-    return { daemon, sshd, web, browser, page, stop };
+    return { daemon, sshd, app, page, stop };
   } catch (err) {
     await stop().catch(() => undefined);
     throw err;

@@ -26,3 +26,11 @@ export async function trustAndConnect(page: Page, name: string, fingerprint: str
   await row.locator('.pill', { hasText: /^connected$/ }).waitFor({ timeout: 30_000 });
   return shown;
 }
+
+/** Answers the app's confirmation dialog whose title matches, with the button named `answer`. */
+export async function confirmDialog(page: Page, title: RegExp, answer: string): Promise<void> {
+  const dialog = page.getByRole('dialog').filter({ has: page.getByRole('heading', { name: title }) });
+  await dialog.waitFor({ timeout: 10_000 });
+  await dialog.getByRole('button', { name: answer, exact: true }).click();
+  await dialog.waitFor({ state: 'detached', timeout: 10_000 });
+}

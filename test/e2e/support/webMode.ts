@@ -62,7 +62,8 @@ export async function startWebMode(options: { localDaemon?: string } = {}): Prom
   } catch (err) {
     child.kill('SIGKILL');
     fs.rmSync(dataDir, { recursive: true, force: true });
-    throw err;
+    // What it printed on stderr says why it did not start.
+    throw new Error(`${(err as Error).message}\nweb mode printed:\n${out.slice(-4000)}`);
   }
   const url = line.replace('Firedeck web mode: ', '');
   const parsed = new URL(url);

@@ -2,6 +2,7 @@ import { useEffect, useRef, useState } from 'react';
 import RFB from '@novnc/novnc';
 import { FiredeckError } from '../../../../shared/errors';
 import { useChannels } from '../../state/actionsContext';
+import { useUiStore } from '../../state/uiStore';
 import { ChannelSocket } from './channelSocket';
 
 type DesktopState = 'connecting' | 'connected' | 'password' | 'disconnected' | 'failed';
@@ -17,6 +18,18 @@ export function DesktopView(props: { hostId: string; vmId: string; live: boolean
   const [attempt, setAttempt] = useState(0);
   const [password, setPassword] = useState('');
   const [clip, setClip] = useState('');
+  const [fullscreen, setFullscreen] = useState(false);
+
+  useEffect(() => {
+    const onChange = (): void => setFullscreen(document.fullscreenElement === frame.current);
+    document.addEventListener('fullscreenchange', onChange);
+    return () => document.removeEventListener('fullscreenchange', onChange);
+  }, []);
+  const toggleFullscreen = (): void => {
+    const failed = (): void => useUiStore.getState().toast('Fullscreen was refused.', 'error');
+    if (document.fullscreenElement) document.exitFullscreen().catch(failed);
+    else frame.current?.requestFullscreen().catch(failed);
+  };
 
   useEffect(() => {
     let cancelled = false;
@@ -106,8 +119,8 @@ export function DesktopView(props: { hostId: string; vmId: string; live: boolean
         <label className="check">
           <input type="checkbox" checked={scale} onChange={(e) => setScale(e.target.checked)} /> scale to fit
         </label>
-        <button type="button" onClick={() => void frame.current?.requestFullscreen()}>
-          Fullscreen
+        <button type="button" onClick={toggleFullscreen} aria-pressed={fullscreen}>
+          {fullscreen ? 'Exit fullscreen' : 'Fullscreen'}
         </button>
         <button type="button" onClick={() => rfb.current?.sendCtrlAltDel()} disabled={state.s !== 'connected'}>
           Ctrl-Alt-Del

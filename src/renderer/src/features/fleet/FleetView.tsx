@@ -9,6 +9,7 @@ import { fleetRows, formatUptime, uptimeSeconds } from './fleetRows';
 import { Sparkline } from './Sparkline';
 import { formatCpu, formatMib } from './usageFigures';
 import { useNow } from './useNow';
+import { confirmVmAction } from './vmActionConfirm';
 
 const ROW_HEIGHT = 34;
 const OVERSCAN = 8;
@@ -124,13 +125,6 @@ export function FleetView(): React.JSX.Element {
   );
 }
 
-const DESTRUCTIVE: Partial<Record<VmAction, string>> = {
-  stop: 'Stop',
-  restart: 'Restart',
-  destroy: 'Destroy (its disk is deleted)',
-  kill: 'Kill (no clean shutdown)',
-};
-
 const FleetRow = memo(function FleetRow(props: {
   row: FleetVm;
   top: number;
@@ -142,9 +136,9 @@ const FleetRow = memo(function FleetRow(props: {
   const show = useUiStore((s) => s.show);
   const vm = row.vm;
   const act = (action: VmAction): void => {
-    const warn = DESTRUCTIVE[action];
-    if (warn && !window.confirm(`${warn} VM ${vm.name} on ${hostName}?`)) return;
-    void fleet.run(row.hostId, vm.id, action);
+    void confirmVmAction(action, vm.name, hostName).then((ok) =>
+      ok ? fleet.run(row.hostId, vm.id, action) : undefined,
+    );
   };
   const running = vm.state === 'running' || vm.state === 'booting';
   return (

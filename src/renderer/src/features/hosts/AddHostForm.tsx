@@ -1,6 +1,7 @@
 import { useState } from 'react';
 import type { Host } from '../../../../shared/app/contract';
 import { useActions } from '../../state/actionsContext';
+import { confirmAction } from '../../state/confirmStore';
 
 /**
  * Adds a host, or edits one when `editing` is set (the parent remounts it per host via `key`). Form state is
@@ -28,7 +29,15 @@ export function AddHostForm(props: { editing?: Host; onDone?: () => void }): Rea
       auth: authType === 'agent' ? ({ type: 'agent' } as const) : ({ type: 'keyFile', path: keyPath.trim() } as const),
     };
     const endpointChanged = editing !== undefined && (editing.address !== input.address || editing.port !== input.port);
-    if (endpointChanged && !window.confirm('The address or port changes: the pinned host key is forgotten. Go on?')) {
+    if (
+      endpointChanged &&
+      !(await confirmAction({
+        title: `Change the address of ${editing.name}?`,
+        detail:
+          'The pinned host key belongs to the old address and port: it is forgotten, and the next connect asks again.',
+        confirmLabel: 'Save',
+      }))
+    ) {
       setBusy(false);
       return;
     }

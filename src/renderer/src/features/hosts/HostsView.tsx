@@ -1,6 +1,7 @@
 import { useState } from 'react';
 import { useHostsStore } from '../../state/hostsStore';
 import { useActions } from '../../state/actionsContext';
+import { confirmAction } from '../../state/confirmStore';
 import { AddHostForm } from './AddHostForm';
 import { TrustHostKeyDialog } from './TrustHostKeyDialog';
 
@@ -68,10 +69,14 @@ export function HostsView(): React.JSX.Element {
                     <button
                       type="button"
                       className="danger"
-                      onClick={() => {
-                        if (window.confirm(`Remove host ${h.name}? Its pinned host key is forgotten too.`))
-                          void actions.remove(h.id);
-                      }}
+                      onClick={() =>
+                        void confirmAction({
+                          title: `Remove host ${h.name}?`,
+                          detail: 'Its pinned host key is forgotten too; its VMs keep running.',
+                          confirmLabel: 'Remove',
+                          danger: true,
+                        }).then((ok) => (ok ? actions.remove(h.id) : undefined))
+                      }
                     >
                       Remove
                     </button>

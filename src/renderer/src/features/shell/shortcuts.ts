@@ -8,6 +8,8 @@ const THEMES: Theme[] = ['system', 'light', 'dark'];
  */
 export function installShortcuts(win: Window): () => void {
   const onKey = (e: KeyboardEvent): void => {
+    // A modal dialog owns the keyboard until it closes.
+    if (win.document.querySelector('[role="dialog"][aria-modal="true"]') !== null) return;
     const ui = useUiStore.getState();
     const target = e.target as HTMLElement | null;
     const typing =
@@ -30,14 +32,36 @@ export function installShortcuts(win: Window): () => void {
   return () => win.removeEventListener('keydown', onKey);
 }
 
-/** Applies the theme as a data attribute (the CSS picks its colours from it). */
+const THEME_KEY = 'firedeck.theme';
+
+/**
+ * Applies the theme as a data attribute (the CSS picks its colours from it) and keeps the operator's choice
+ * for the next start.
+ */
 export function applyTheme(win: Window): () => void {
   const apply = (theme: Theme): void => {
     if (theme === 'system') delete win.document.documentElement.dataset.theme;
     else win.document.documentElement.dataset.theme = theme;
   };
+  const saved = readSavedTheme(win);
+  if (saved !== null) useUiStore.getState().setTheme(saved);
   apply(useUiStore.getState().theme);
   return useUiStore.subscribe((s, prev) => {
-    if (s.theme !== prev.theme) apply(s.theme);
+    if (s.theme === prev.theme) return;
+    apply(s.theme);
+    try {
+      win.localStorage.setItem(THEME_KEY, s.theme);
+    } catch {
+      // storage can be off (private window); the choice then lasts until the window closes
+    }
   });
+}
+
+function readSavedTheme(win: Window): Theme | null {
+  try {
+    const value = win.localStorage.getItem(THEME_KEY);
+    return THEMES.find((t) => t === value) ?? null;
+  } catch {
+    return null;
+  }
 }

@@ -7,6 +7,7 @@ import '@xterm/xterm/css/xterm.css';
 import { FiredeckError } from '../../../../shared/errors';
 import type { RendererChannel } from '../../api/channelHub';
 import { useChannels } from '../../state/actionsContext';
+import { useUiStore } from '../../state/uiStore';
 
 type LinkState = 'connecting' | 'connected' | 'closed' | 'failed';
 
@@ -37,7 +38,20 @@ export function TerminalPane(props: { hostId: string; vmId: string; active: bool
     const s = new SearchAddon();
     t.loadAddon(f);
     t.loadAddon(s);
-    t.loadAddon(new WebLinksAddon());
+    // A link opens in the operator's own browser (Electron hands http(s) URLs to the system; nothing else opens).
+    t.loadAddon(new WebLinksAddon((_event, uri) => window.open(uri, '_blank', 'noopener,noreferrer')));
+    // Ctrl+Shift+C copies the selection (Ctrl+C stays the guest's interrupt); Ctrl+Shift+V is left to the
+    // browser, whose paste event xterm.js takes as a paste.
+    t.attachCustomKeyEventHandler((e) => {
+      if (e.type !== 'keydown' || !e.ctrlKey || !e.shiftKey) return true;
+      if (e.code === 'KeyC') {
+        const selection = t.getSelection();
+        if (selection) void navigator.clipboard.writeText(selection).catch(() => undefined);
+        e.preventDefault();
+        return false;
+      }
+      return e.code !== 'KeyV';
+    });
     t.open(host.current!);
     f.fit();
     term.current = t;
@@ -99,13 +113,24 @@ export function TerminalPane(props: { hostId: string; vmId: string; active: bool
     }
   }, [props.active]);
 
+  // After Copy or Paste the keyboard goes back to the shell.
   const paste = async (): Promise<void> => {
-    const text = await navigator.clipboard.readText().catch(() => '');
-    if (text) term.current?.paste(text);
+    try {
+      const text = await navigator.clipboard.readText();
+      if (text) term.current?.paste(text);
+    } catch {
+      useUiStore.getState().toast('The clipboard cannot be read here: paste with Ctrl+Shift+V instead.', 'error');
+    }
+    term.current?.focus();
   };
   const copy = (): void => {
     const sel = term.current?.getSelection();
-    if (sel) void navigator.clipboard.writeText(sel).catch(() => undefined);
+    if (sel) {
+      navigator.clipboard
+        .writeText(sel)
+        .catch(() => useUiStore.getState().toast('The clipboard cannot be written here.', 'error'));
+    }
+    term.current?.focus();
   };
 
   return (

@@ -2,7 +2,13 @@ import { useState } from 'react';
 import { TerminalPane } from './TerminalPane';
 
 /** Several shells into one CLI VM; hidden tabs stay alive with their scrollback. */
-export function TerminalTabs(props: { hostId: string; vmId: string; live: boolean }): React.JSX.Element {
+export function TerminalTabs(props: {
+  hostId: string;
+  vmId: string;
+  live: boolean;
+  /** Hidden tabs keep their shells: the VM detail shows another of its tabs meanwhile. */
+  visible: boolean;
+}): React.JSX.Element | null {
   const [tabs, setTabs] = useState<number[]>([1]);
   const [active, setActive] = useState(1);
   const add = (): void => {
@@ -15,9 +21,11 @@ export function TerminalTabs(props: { hostId: string; vmId: string; live: boolea
     setTabs(rest);
     if (active === id && rest.length > 0) setActive(rest[rest.length - 1]!);
   };
-  if (!props.live) return <div className="empty">The VM is not running: start it to open a shell.</div>;
+  if (!props.live) {
+    return props.visible ? <div className="empty">The VM is not running: start it to open a shell.</div> : null;
+  }
   return (
-    <div className="terminal-tabs">
+    <div className="terminal-tabs" style={props.visible ? undefined : { display: 'none' }}>
       <div className="tabs" role="tablist">
         {tabs.map((id) => (
           <span key={id} className={id === active ? 'tab active' : 'tab'}>
@@ -34,7 +42,7 @@ export function TerminalTabs(props: { hostId: string; vmId: string; live: boolea
         </button>
       </div>
       {tabs.map((id) => (
-        <TerminalPane key={id} hostId={props.hostId} vmId={props.vmId} active={id === active} />
+        <TerminalPane key={id} hostId={props.hostId} vmId={props.vmId} active={props.visible && id === active} />
       ))}
     </div>
   );

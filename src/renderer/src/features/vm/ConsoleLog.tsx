@@ -144,7 +144,7 @@ export function ConsoleLog(props: { hostId: string; vmId: string; vmName: string
           }}
           aria-label="Search the console log"
         />
-        <span className="count">
+        <span className="count" data-testid="console-search-count">
           {query
             ? `${matches.length === 0 ? 0 : Math.min(matchIndex, matches.length - 1) + 1}/${matches.length}`
             : `${total} lines`}

@@ -8,6 +8,7 @@ import { formatUptime, uptimeSeconds } from '../fleet/fleetRows';
 import { Sparkline } from '../fleet/Sparkline';
 import { formatCpu, formatMib } from '../fleet/usageFigures';
 import { useNow } from '../fleet/useNow';
+import { confirmVmAction } from '../fleet/vmActionConfirm';
 import { ConsoleLog } from './ConsoleLog';
 
 // noVNC and xterm.js are large: they load when their tab first opens.
@@ -24,6 +25,12 @@ export function VmDetail(props: { hostId: string; vmId: string }): React.JSX.Ele
   const { fleet } = useActions();
   const now = useNow(1000);
   const [tab, setTab] = useState<Tab>('console');
+  // Shells stay open (with their scrollback) while the operator looks at another tab of the same VM.
+  const [terminalOpened, setTerminalOpened] = useState(false);
+  const openTab = (t: Tab): void => {
+    setTab(t);
+    if (t === 'terminal') setTerminalOpened(true);
+  };
 
   if (!row) {
     return (
@@ -36,9 +43,10 @@ export function VmDetail(props: { hostId: string; vmId: string }): React.JSX.Ele
     );
   }
   const vm = row.vm;
-  const act = (action: VmAction, confirmText?: string): void => {
-    if (confirmText && !window.confirm(confirmText)) return;
-    void fleet.run(props.hostId, vm.id, action);
+  const act = (action: VmAction): void => {
+    void confirmVmAction(action, vm.name, hostName).then((ok) =>
+      ok ? fleet.run(props.hostId, vm.id, action) : undefined,
+    );
   };
   const running = vm.state === 'running' || vm.state === 'booting';
   const tabs: Tab[] = ['console', ...(vm.kind === 'cli' ? (['terminal'] as const) : (['desktop'] as const)), 'events'];
@@ -59,30 +67,28 @@ export function VmDetail(props: { hostId: string; vmId: string }): React.JSX.Ele
           {vm.ready.join(', ') || '—'}
         </span>
         <span className="spacer" />
-        {running ? (
-          <>
-            <button type="button" onClick={() => act('stop', `Stop ${vm.name}?`)}>
-              Stop
+        <span className="vm-actions" data-testid="vm-actions">
+          {running ? (
+            <>
+              <button type="button" onClick={() => act('stop')}>
+                Stop
+              </button>
+              <button type="button" onClick={() => act('restart')}>
+                Restart
+              </button>
+              <button type="button" onClick={() => act('kill')}>
+                Kill
+              </button>
+            </>
+          ) : (
+            <button type="button" onClick={() => act('start')}>
+              Start
             </button>
-            <button type="button" onClick={() => act('restart', `Restart ${vm.name}?`)}>
-              Restart
-            </button>
-            <button type="button" onClick={() => act('kill', `Kill ${vm.name} without a clean shutdown?`)}>
-              Kill
-            </button>
-          </>
-        ) : (
-          <button type="button" onClick={() => act('start')}>
-            Start
+          )}
+          <button type="button" className="danger" onClick={() => act('destroy')}>
+            Destroy
           </button>
-        )}
-        <button
-          type="button"
-          className="danger"
-          onClick={() => act('destroy', `Destroy ${vm.name}? Its disk is deleted.`)}
-        >
-          Destroy
-        </button>
+        </span>
       </div>
       {vm.lastError ? <div className="row-error">Last error: {vm.lastError}</div> : null}
       {running || vm.state === 'stopping' ? (
@@ -96,7 +102,7 @@ export function VmDetail(props: { hostId: string; vmId: string }): React.JSX.Ele
             role="tab"
             aria-selected={tab === t}
             className={tab === t ? 'tab active' : 'tab'}
-            onClick={() => setTab(t)}
+            onClick={() => openTab(t)}
           >
             {t}
           </button>
@@ -107,8 +113,13 @@ export function VmDetail(props: { hostId: string; vmId: string }): React.JSX.Ele
           <ConsoleLog hostId={props.hostId} vmId={vm.id} vmName={vm.name} live={running || vm.state === 'stopping'} />
         ) : null}
         <Suspense fallback={<div className="empty">Loading…</div>}>
-          {tab === 'terminal' ? (
-            <TerminalTabs hostId={props.hostId} vmId={vm.id} live={vm.state === 'running'} />
+          {terminalOpened && vm.kind === 'cli' ? (
+            <TerminalTabs
+              hostId={props.hostId}
+              vmId={vm.id}
+              live={vm.state === 'running'}
+              visible={tab === 'terminal'}
+            />
           ) : null}
           {tab === 'desktop' ? <DesktopView hostId={props.hostId} vmId={vm.id} live={vm.state === 'running'} /> : null}
         </Suspense>
