@@ -135,13 +135,16 @@ describe.each(appModes())('fleet and VM detail (%s) against real QEMU guests, th
     await count.filter({ hasText: /^0\/0$/ }).waitFor();
     await search.fill('');
 
-    const download = page.waitForEvent('download');
-    await page.getByRole('button', { name: 'Download' }).click();
-    const file = await (await download).path();
-    const text = fs.readFileSync(file, 'utf8');
-    expect((await download).suggestedFilename()).toBe('fleet-a-console.log');
-    expect(text.match(/FIREDECK-READY/g)?.length).toBe(matches);
-    expect(text).toContain('FIREDECK-READY vm');
+    // The download itself is checked in Chromium; Electron answers a download with its save dialog instead.
+    if (stack!.app.browser) {
+      const download = page.waitForEvent('download');
+      await page.getByRole('button', { name: 'Download' }).click();
+      const file = await (await download).path();
+      const text = fs.readFileSync(file, 'utf8');
+      expect((await download).suggestedFilename()).toBe('fleet-a-console.log');
+      expect(text.match(/FIREDECK-READY/g)?.length).toBe(matches);
+      expect(text).toContain('FIREDECK-READY vm');
+    }
   });
 
   it(

@@ -1,15 +1,13 @@
 import { memo, useEffect, useMemo, useRef, useState } from 'react';
 import { VmState } from '../../../../shared/protocol/vm';
-import { useActions } from '../../state/actionsContext';
 import { useFleetStore, vmKey, type FleetVm, type SortKey } from '../../state/fleetStore';
 import { useHostsStore } from '../../state/hostsStore';
 import { useUiStore } from '../../state/uiStore';
-import type { VmAction } from '../../state/fleetActions';
 import { fleetRows, formatUptime, uptimeSeconds } from './fleetRows';
 import { Sparkline } from './Sparkline';
 import { formatCpu, formatMib } from './usageFigures';
 import { useNow } from './useNow';
-import { confirmVmAction } from './vmActionConfirm';
+import { VmActionButtons } from './VmActionButtons';
 
 const ROW_HEIGHT = 34;
 const OVERSCAN = 8;
@@ -132,15 +130,8 @@ const FleetRow = memo(function FleetRow(props: {
   uptime: string;
 }): React.JSX.Element {
   const { row, top, hostName, uptime } = props;
-  const { fleet } = useActions();
   const show = useUiStore((s) => s.show);
   const vm = row.vm;
-  const act = (action: VmAction): void => {
-    void confirmVmAction(action, vm.name, hostName).then((ok) =>
-      ok ? fleet.run(row.hostId, vm.id, action) : undefined,
-    );
-  };
-  const running = vm.state === 'running' || vm.state === 'booting';
   return (
     <div
       className="fleet-row"
@@ -176,27 +167,7 @@ const FleetRow = memo(function FleetRow(props: {
       </div>
       <UsageCells row={row} />
       <div role="cell" className="row-actions" style={{ width: COLUMNS[9]!.width }}>
-        {running ? (
-          <>
-            <button type="button" onClick={() => act('stop')}>
-              Stop
-            </button>
-            <button type="button" onClick={() => act('restart')}>
-              Restart
-            </button>
-          </>
-        ) : (
-          <button
-            type="button"
-            onClick={() => act('start')}
-            disabled={vm.state === 'creating' || vm.state === 'stopping'}
-          >
-            Start
-          </button>
-        )}
-        <button type="button" className="danger" onClick={() => act('destroy')}>
-          Destroy
-        </button>
+        <VmActionButtons hostId={row.hostId} hostName={hostName} vm={vm} />
       </div>
     </div>
   );

@@ -1,14 +1,12 @@
 import { lazy, Suspense, useState } from 'react';
-import { useActions } from '../../state/actionsContext';
 import { useFleetStore, vmKey } from '../../state/fleetStore';
 import { useHostsStore } from '../../state/hostsStore';
 import { useUiStore } from '../../state/uiStore';
-import type { VmAction } from '../../state/fleetActions';
 import { formatUptime, uptimeSeconds } from '../fleet/fleetRows';
 import { Sparkline } from '../fleet/Sparkline';
 import { formatCpu, formatMib } from '../fleet/usageFigures';
 import { useNow } from '../fleet/useNow';
-import { confirmVmAction } from '../fleet/vmActionConfirm';
+import { VmActionButtons } from '../fleet/VmActionButtons';
 import { ConsoleLog } from './ConsoleLog';
 
 // noVNC and xterm.js are large: they load when their tab first opens.
@@ -22,7 +20,6 @@ export function VmDetail(props: { hostId: string; vmId: string }): React.JSX.Ele
   const events = useFleetStore((s) => s.events[vmKey(props.hostId, props.vmId)]);
   const hostName = useHostsStore((s) => s.hosts.find((h) => h.id === props.hostId)?.name ?? props.hostId);
   const show = useUiStore((s) => s.show);
-  const { fleet } = useActions();
   const now = useNow(1000);
   const [tab, setTab] = useState<Tab>('console');
   // Shells stay open (with their scrollback) while the operator looks at another tab of the same VM.
@@ -43,11 +40,6 @@ export function VmDetail(props: { hostId: string; vmId: string }): React.JSX.Ele
     );
   }
   const vm = row.vm;
-  const act = (action: VmAction): void => {
-    void confirmVmAction(action, vm.name, hostName).then((ok) =>
-      ok ? fleet.run(props.hostId, vm.id, action) : undefined,
-    );
-  };
   const running = vm.state === 'running' || vm.state === 'booting';
   const tabs: Tab[] = ['console', ...(vm.kind === 'cli' ? (['terminal'] as const) : (['desktop'] as const)), 'events'];
 
@@ -68,26 +60,7 @@ export function VmDetail(props: { hostId: string; vmId: string }): React.JSX.Ele
         </span>
         <span className="spacer" />
         <span className="vm-actions" data-testid="vm-actions">
-          {running ? (
-            <>
-              <button type="button" onClick={() => act('stop')}>
-                Stop
-              </button>
-              <button type="button" onClick={() => act('restart')}>
-                Restart
-              </button>
-              <button type="button" onClick={() => act('kill')}>
-                Kill
-              </button>
-            </>
-          ) : (
-            <button type="button" onClick={() => act('start')}>
-              Start
-            </button>
-          )}
-          <button type="button" className="danger" onClick={() => act('destroy')}>
-            Destroy
-          </button>
+          <VmActionButtons hostId={props.hostId} hostName={hostName} vm={vm} withKill />
         </span>
       </div>
       {vm.lastError ? <div className="row-error">Last error: {vm.lastError}</div> : null}
