@@ -5,6 +5,9 @@ import { defineConfig } from 'vitest/config';
  *  - unit: beside the code, fast, no root or VMs needed;
  *  - integration: real sshd, daemon as root, QEMU guests from the pipeline's images (test/integration);
  *  - e2e: the renderer in Chromium (web mode) or Electron, driven by playwright-core (test/e2e).
+ * Unit and integration run together; e2e runs after them. Both of the latter boot QEMU guests under TCG, which
+ * are CPU-bound on a two-core machine: overlapping them finishes no sooner and slows each guest so far that
+ * boot and readiness timeouts become a matter of luck.
  */
 export default defineConfig({
   test: {
@@ -30,6 +33,7 @@ export default defineConfig({
         test: {
           name: 'e2e',
           include: ['test/e2e/**/*.test.ts'],
+          sequence: { groupOrder: 1 },
           testTimeout: 120_000,
           hookTimeout: 600_000,
           fileParallelism: false,
