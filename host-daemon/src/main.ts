@@ -14,6 +14,7 @@ import { QemuDriver } from './vms/qemu/qemuDriver';
 import { FirecrackerDriver } from './vms/firecracker/driver';
 import { registerVmHandlers } from './vms/vmHandlers';
 import { createVmRuntime } from './vms/vmRuntime';
+import { imagesInUse, imagesInUseAt } from './vms/imagesInUse';
 import { ImageCatalog } from './images/catalog';
 import { runImageCommand } from './images/cli';
 import { registerImageHandlers } from './images/handlers';
@@ -44,7 +45,7 @@ common options:
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (isHostCliCommand(command)) return runHostCli(command, rest, defaultConfig());
-  if (command === 'image') return runImageCommand(rest, defaultConfig());
+  if (command === 'image') return runImageCommand(rest, defaultConfig(), { imagesInUse: imagesInUseAt });
   const { values } = parseArgs({
     args: rest,
     options: {
@@ -107,7 +108,11 @@ async function serve(config: DaemonConfig): Promise<number> {
   let reconciled: (done: unknown) => void = () => undefined;
   const vmsReconciled = new Promise<unknown>((resolve) => (reconciled = resolve));
   registerVmHandlers(server, vmRuntime.vms, vmRuntime.events, vmsReconciled, vmRuntime.stats);
-  const images = new ImageService({ catalog: vmImages, emit: (event) => vmRuntime.events.emit(event) });
+  const images = new ImageService({
+    catalog: vmImages,
+    emit: (event) => vmRuntime.events.emit(event),
+    inUse: () => imagesInUse(vmRuntime.vms.list()),
+  });
   registerImageHandlers(server, images);
   server.register('daemon.info', async (): Promise<DaemonInfo> => {
     const drivers = await probeDrivers(config);

@@ -7,6 +7,7 @@ import { pidAlive } from '../system/processes';
 import { runCommand } from './command';
 import { BUILDER_VERSION, loadRecipe, recipeFilePath, type LoadedRecipe, type Recipe } from './recipe';
 import { debianArchiveUri, npmRegistry } from './sources';
+import { baseLayerFile, layersDir, markLayerUsed, npmLayerFile } from './layerCache';
 
 export const BUILD_STEPS = ['prepare', 'base', 'npm', 'files', 'checks', 'rootfs', 'boot-test', 'publish'] as const;
 export type BuildStep = (typeof BUILD_STEPS)[number];
@@ -122,10 +123,11 @@ export async function buildImage(options: BuildOptions): Promise<BuiltImage> {
     throw new FiredeckError('conflict', `image ${recipe.name} version ${version} already exists at ${finalDir}`);
   }
   requireTools(recipe);
-  fs.mkdirSync(path.join(cacheDir, 'layers'), { recursive: true });
+  fs.mkdirSync(layersDir(cacheDir), { recursive: true });
   fs.mkdirSync(path.join(cacheDir, 'work'), { recursive: true });
   fs.mkdirSync(options.outputParent, { recursive: true });
   removeStaleWorkDirs(path.join(cacheDir, 'work'));
+  removeStaleWorkDirs(layersDir(cacheDir));
   removeStaleWorkDirs(options.outputParent);
 
   const work = makeOwnedDir(path.join(cacheDir, 'work'), `build-${recipe.name}-`);
@@ -330,8 +332,9 @@ async function ensureBaseLayer(
   log: (l: string) => void,
 ): Promise<string> {
   const { recipe } = loaded;
-  const layer = path.join(cacheDir, 'layers', `base-${recipe.suite}-${loaded.baseHash.slice(0, 16)}.tar`);
+  const layer = baseLayerFile(cacheDir, loaded);
   if (fs.existsSync(layer)) {
+    markLayerUsed(layer);
     log(`reusing base layer ${path.basename(layer)}`);
     return layer;
   }
@@ -339,7 +342,7 @@ async function ensureBaseLayer(
   log(
     `building base layer ${path.basename(layer)}: ${recipe.suite} ${recipe.variant} + ${recipe.packages.length} packages`,
   );
-  const tmp = makeOwnedDir(path.join(cacheDir, 'layers'), '.layer-');
+  const tmp = makeOwnedDir(layersDir(cacheDir), '.layer-');
   try {
     const out = path.join(tmp, 'base.tar');
     const argv = [
@@ -377,8 +380,9 @@ async function ensureNpmLayer(
   run: Runner,
   log: (l: string) => void,
 ): Promise<string> {
-  const layer = path.join(cacheDir, 'layers', `npm-${loaded.npmHash.slice(0, 16)}.tar`);
+  const layer = npmLayerFile(cacheDir, loaded);
   if (fs.existsSync(layer)) {
+    markLayerUsed(layer);
     log(`reusing npm layer ${path.basename(layer)}`);
     return layer;
   }
@@ -398,7 +402,7 @@ async function ensureNpmLayer(
     '--loglevel=http',
     ...loaded.recipe.npmGlobals,
   ]);
-  const tmp = makeOwnedDir(path.join(cacheDir, 'layers'), '.layer-');
+  const tmp = makeOwnedDir(layersDir(cacheDir), '.layer-');
   try {
     const out = path.join(tmp, 'npm.tar');
     await run([

@@ -13,7 +13,8 @@ commands:
   list [<name>] [--json]                            published versions ("*" marks the current one)
   promote <name> <version>                          make a version current
   rollback <name>                                   make the version before the current one current
-  gc [<name>] [--keep N]                            remove old versions (default: keep 2 besides the current)
+  gc [<name>] [--keep N]                            remove old versions (default: keep 2 besides the current);
+                                                    without a name also build layers no recipe needs (unused 7 days)
 
 options:
   --state-dir DIR   catalog under DIR/images (default /var/lib/firedeck, env FIREDECK_STATE_DIR)
@@ -25,7 +26,11 @@ options:
  * `firedeckd image …`: runs in this process against the host's catalog (no daemon needed), printing build
  * progress to stderr. Interrupting a build (Ctrl-C, SIGTERM) leaves nothing published and removes its work dir.
  */
-export async function runImageCommand(argv: string[], config: DaemonConfig): Promise<number> {
+export async function runImageCommand(
+  argv: string[],
+  config: DaemonConfig,
+  deps: { imagesInUse: (stateDir: string) => ReadonlySet<string> },
+): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
     options: {
@@ -46,9 +51,11 @@ export async function runImageCommand(argv: string[], config: DaemonConfig): Pro
     process.stdout.write(IMAGE_USAGE);
     return command === undefined && !values.help ? 2 : 0;
   }
-  const catalog = new ImageCatalog(values['state-dir'] ?? config.stateDir);
+  const stateDir = values['state-dir'] ?? config.stateDir;
+  const catalog = new ImageCatalog(stateDir);
   const service = new ImageService({
     catalog,
+    inUse: () => deps.imagesInUse(stateDir),
     cacheDir: values['cache-dir'],
     recipesDir: values['images-dir'],
     emit: (event) => {
@@ -131,7 +138,7 @@ export async function runImageCommand(argv: string[], config: DaemonConfig): Pro
       }
       const result = service.gc(args[0] === undefined ? undefined : arg(0, 'name', ImageName), keep);
       process.stdout.write(
-        `removed ${result.removed.length} version(s), freed ${(result.freedBytes / 2 ** 30).toFixed(2)} GiB\n`,
+        `removed ${result.removed.length} version(s) and layer(s), freed ${(result.freedBytes / 2 ** 30).toFixed(2)} GiB\n`,
       );
       for (const ref of result.removed) process.stdout.write(`  ${ref}\n`);
       return 0;

@@ -6,8 +6,9 @@ import { FiredeckError } from '../../../src/shared/errors';
 import type { DaemonEvent } from '../../../src/shared/protocol/events';
 import type { GoldenImageVersion, ImageBuildParams, ImageBuildResult } from '../../../src/shared/protocol/image';
 import { qemuBootTest } from './bootTest';
-import { buildImage, type BootTester, type BuildProgress } from './builder';
+import { buildImage, defaultCacheDir, type BootTester, type BuildProgress } from './builder';
 import type { ImageCatalog } from './catalog';
+import { gcLayers, layersOf } from './layerCache';
 import { tryPidLock } from '../system/pidLock';
 import { loadRecipe, recipesRoot, resolveRecipeDir } from './recipe';
 
@@ -100,8 +101,34 @@ export class ImageService {
     return this.versionInfo(name, image.version);
   }
 
+  /**
+   * Removes old image versions (see `ImageCatalog.gc`). Without a name it also removes cached build layers
+   * that no recipe in the recipes dir needs and no build has reused for `LAYER_GRACE_MS`.
+   */
   gc(name?: string, keep?: number): { removed: string[]; freedBytes: number } {
-    return this.options.catalog.gc({ name, keep, inUse: this.options.inUse?.() });
+    const versions = this.options.catalog.gc({ name, keep, inUse: this.options.inUse?.() });
+    if (name !== undefined) return versions;
+    const cacheDir = this.options.cacheDir ?? defaultCacheDir();
+    const layers = gcLayers({ cacheDir, keep: this.layersOfRecipes(cacheDir) });
+    return {
+      removed: [...versions.removed, ...layers.removed],
+      freedBytes: versions.freedBytes + layers.freedBytes,
+    };
+  }
+
+  /** Layers the recipes in the recipes dir build from; a recipe that does not load keeps none (the grace does). */
+  private layersOfRecipes(cacheDir: string): Set<string> {
+    const root = this.options.recipesDir ?? recipesRoot();
+    const keep = new Set<string>();
+    for (const entry of fs.readdirSync(root, { withFileTypes: true })) {
+      if (!entry.isDirectory() || !fs.existsSync(path.join(root, entry.name, 'recipe.json'))) continue;
+      try {
+        for (const file of layersOf(cacheDir, loadRecipe(path.join(root, entry.name)))) keep.add(file);
+      } catch {
+        // An invalid recipe cannot be built either; its old layers age out like any other.
+      }
+    }
+    return keep;
   }
 
   /** Aborts running builds (daemon shutdown); their work dirs are removed by the builder. */

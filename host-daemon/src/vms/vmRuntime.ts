@@ -24,6 +24,11 @@ export interface VmRuntime {
   close(): void;
 }
 
+/** The daemon's SQLite store inside its state dir. */
+export function stateDbPath(stateDir: string): string {
+  return path.join(stateDir, 'firedeck.db');
+}
+
 export function createVmRuntime(opts: {
   config: DaemonConfig;
   drivers: VmDriver[];
@@ -32,7 +37,7 @@ export function createVmRuntime(opts: {
   log: (line: string) => void;
 }): VmRuntime {
   const { config } = opts;
-  const db = openDb(path.join(config.stateDir, 'firedeck.db'));
+  const db = openDb(stateDbPath(config.stateDir));
   const subnet = parseCidr(config.cidr);
   const events = new EventBus();
   const audit = new AuditLog(db);
