@@ -1,6 +1,16 @@
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { app, BrowserWindow, ipcMain, MessageChannelMain, session, shell, type IpcMainInvokeEvent } from 'electron';
+import {
+  app,
+  BrowserWindow,
+  dialog,
+  ipcMain,
+  MessageChannelMain,
+  session,
+  shell,
+  type IpcMainInvokeEvent,
+} from 'electron';
+import { FiredeckError } from '../shared/errors';
 import type { ChannelPortNotice } from '../shared/app/channelPort';
 import {
   appCalls,
@@ -34,69 +44,79 @@ app.on('web-contents-created', (_event, contents) =>
 
 app.on('window-all-closed', () => app.quit());
 
-void app.whenReady().then(() => {
-  session.defaultSession.setPermissionRequestHandler((_wc, permission, callback, details) =>
-    callback(permissionAllowed(permission, details.requestingUrl, rendererUrl)),
-  );
-  session.defaultSession.setPermissionCheckHandler((_wc, permission, requestingOrigin, details) =>
-    permissionAllowed(permission, details.requestingUrl ?? requestingOrigin, rendererUrl),
-  );
-  session.defaultSession.webRequest.onHeadersReceived((details, callback) => {
-    callback({ responseHeaders: { ...details.responseHeaders, 'Content-Security-Policy': [RENDERER_CSP] } });
-  });
+/** A start that cannot go on (e.g. an unreadable host store) says why in a dialog and quits, not silently. */
+function failStartup(err: unknown): void {
+  const e = FiredeckError.from(err);
+  dialog.showErrorBox('Firedeck cannot start', e.hint ? `${e.message}\n\n${e.hint}` : e.message);
+  app.exit(1);
+}
 
-  const db = openLocalStore(dataDirOverride ?? path.join(app.getPath('userData'), 'store'));
-  const localDaemon = process.env.FIREDECK_LOCAL_DAEMON;
-  const service = new AppService({
-    mode: 'electron',
-    registry: new HostRegistry(db),
-    localDaemonCommand: localDaemon && localDaemon.trim() !== '' ? localDaemon : null,
-  });
+void app
+  .whenReady()
+  .then(() => {
+    session.defaultSession.setPermissionRequestHandler((_wc, permission, callback, details) =>
+      callback(permissionAllowed(permission, details.requestingUrl, rendererUrl)),
+    );
+    session.defaultSession.setPermissionCheckHandler((_wc, permission, requestingOrigin, details) =>
+      permissionAllowed(permission, details.requestingUrl ?? requestingOrigin, rendererUrl),
+    );
+    session.defaultSession.webRequest.onHeadersReceived((details, callback) => {
+      callback({ responseHeaders: { ...details.responseHeaders, 'Content-Security-Policy': [RENDERER_CSP] } });
+    });
 
-  const win = new BrowserWindow(mainWindowOptions(preloadFile));
-  const sessionId = `window-${win.webContents.id}`;
-  const emit = (event: AppEvent): void => {
-    if (!win.isDestroyed()) win.webContents.send(IPC_EVENT_CHANNEL, event);
-  };
-  const unsubscribe = service.onBroadcast(emit);
-  // Channel bytes travel on a MessagePort per channel, not as events: channel output goes to the ports.
-  const ports = new ChannelPorts(
-    dispatchChannelControl((name, params) => service.dispatch(name, params, ctx)),
-    (channelId, reason) => console.warn(`Refused a message on the port of ${channelId}: ${reason}`),
-  );
-  const ctx: CallContext = { sessionId, emit, channelOutput: ports };
+    const db = openLocalStore(dataDirOverride ?? path.join(app.getPath('userData'), 'store'));
+    const localDaemon = process.env.FIREDECK_LOCAL_DAEMON;
+    const service = new AppService({
+      mode: 'electron',
+      registry: new HostRegistry(db),
+      localDaemonCommand: localDaemon && localDaemon.trim() !== '' ? localDaemon : null,
+    });
 
-  ipcMain.handle(IPC_CALL_CHANNEL, async (event: IpcMainInvokeEvent, name: unknown, params: unknown) => {
-    const frame = event.senderFrame;
-    const trusted =
-      event.sender === win.webContents &&
-      frame !== null &&
-      isTrustedSender(frame.url, frame === win.webContents.mainFrame, rendererUrl);
-    if (!trusted) {
-      return { ok: false, error: { kind: 'permission_denied', message: 'IPC from an unexpected frame was refused' } };
-    }
-    const outcome = await service.dispatch(name, params, ctx);
-    if (name === 'channels.open' && outcome.ok && !win.isDestroyed()) {
-      const { channelId } = appCalls['channels.open'].result.parse(outcome.value);
-      const { port1, port2 } = new MessageChannelMain();
-      ports.attach(channelId, fromMessagePortMain(port1));
-      const notice: ChannelPortNotice = { channelId };
-      win.webContents.postMessage(IPC_CHANNEL_PORT_CHANNEL, notice, [port2]);
-    }
-    return outcome;
-  });
+    const win = new BrowserWindow(mainWindowOptions(preloadFile));
+    const sessionId = `window-${win.webContents.id}`;
+    const emit = (event: AppEvent): void => {
+      if (!win.isDestroyed()) win.webContents.send(IPC_EVENT_CHANNEL, event);
+    };
+    const unsubscribe = service.onBroadcast(emit);
+    // Channel bytes travel on a MessagePort per channel, not as events: channel output goes to the ports.
+    const ports = new ChannelPorts(
+      dispatchChannelControl((name, params) => service.dispatch(name, params, ctx)),
+      (channelId, reason) => console.warn(`Refused a message on the port of ${channelId}: ${reason}`),
+    );
+    const ctx: CallContext = { sessionId, emit, channelOutput: ports };
 
-  win.once('ready-to-show', () => win.show());
-  win.on('closed', () => {
-    unsubscribe();
-    service.endSession(sessionId);
-    ports.closeAll();
-  });
-  void win.loadFile(rendererFile);
-  service.connectDefaultHost();
+    ipcMain.handle(IPC_CALL_CHANNEL, async (event: IpcMainInvokeEvent, name: unknown, params: unknown) => {
+      const frame = event.senderFrame;
+      const trusted =
+        event.sender === win.webContents &&
+        frame !== null &&
+        isTrustedSender(frame.url, frame === win.webContents.mainFrame, rendererUrl);
+      if (!trusted) {
+        return { ok: false, error: { kind: 'permission_denied', message: 'IPC from an unexpected frame was refused' } };
+      }
+      const outcome = await service.dispatch(name, params, ctx);
+      if (name === 'channels.open' && outcome.ok && !win.isDestroyed()) {
+        const { channelId } = appCalls['channels.open'].result.parse(outcome.value);
+        const { port1, port2 } = new MessageChannelMain();
+        ports.attach(channelId, fromMessagePortMain(port1));
+        const notice: ChannelPortNotice = { channelId };
+        win.webContents.postMessage(IPC_CHANNEL_PORT_CHANNEL, notice, [port2]);
+      }
+      return outcome;
+    });
 
-  app.once('before-quit', () => {
-    service.shutdown();
-    db.close();
-  });
-});
+    win.once('ready-to-show', () => win.show());
+    win.on('closed', () => {
+      unsubscribe();
+      service.endSession(sessionId);
+      ports.closeAll();
+    });
+    void win.loadFile(rendererFile);
+    service.connectDefaultHost();
+
+    app.once('before-quit', () => {
+      service.shutdown();
+      db.close();
+    });
+  })
+  .catch(failStartup);

@@ -1,9 +1,15 @@
 import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HostStatus } from '../../src/shared/app/contract';
+import { FiredeckError } from '../../src/shared/errors';
+import { AppService } from '../../src/main/app/appService';
 import { HostConnection } from '../../src/main/hosts/hostConnection';
+import { HostRegistry } from '../../src/main/hosts/hostRegistry';
+import { openLocalStore } from '../../src/main/hosts/localStore';
 import { DaemonClient } from '../../src/main/rpc/daemonClient';
 import { fingerprintOf } from '../../src/main/ssh/hostKey';
 import { SshConnectError, SshTransport, type SshTarget } from '../../src/main/ssh/sshTransport';
@@ -120,6 +126,91 @@ describe('SSH transport against the rig sshd', () => {
       const pub = await connect({ auth: { type: 'keyFile', path: path.join(dir, 'k.pub') } }).catch((e: unknown) => e);
       expect(pub).toMatchObject({ kind: 'auth_failed', message: expect.stringMatching(/not a usable private key/) });
     } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('fails a connect to a port that accepts but never speaks SSH once, with a timeout, and nothing crashes', async () => {
+    // ssh2 reports two errors for this (the handshake timeout, then the lost socket); the second one used
+    // to reach no listener and throw out of the process.
+    const uncaught: unknown[] = [];
+    const onUncaught = (err: unknown): void => {
+      uncaught.push(err);
+    };
+    process.on('uncaughtException', onUncaught);
+    const accepted: net.Socket[] = [];
+    const silent = net.createServer((socket) => {
+      accepted.push(socket);
+      socket.resume(); // reads (and drops) whatever comes, so that the client's end is seen
+    });
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (silent.address() as net.AddressInfo).port;
+      const err = await connect({ port, readyTimeoutMs: 500 }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(FiredeckError);
+      expect((err as FiredeckError).kind).toBe('connection_failed');
+      expect((err as FiredeckError).message).toMatch(/Timed out while waiting for handshake/);
+      // The client's socket is gone once the server sees it end; give its close a turn to report.
+      await new Promise<void>((resolve) => {
+        const socket = accepted[0]!;
+        if (socket.destroyed || socket.readableEnded) resolve();
+        else socket.once('close', () => resolve());
+      });
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(uncaught).toEqual([]);
+    } finally {
+      process.off('uncaughtException', onUncaught);
+      for (const socket of accepted) socket.destroy();
+      await new Promise((resolve) => silent.close(resolve));
+    }
+  });
+
+  it('reads a key file given as ~/… from the home directory', async () => {
+    const fromHome = `~/${path.relative(os.homedir(), sshd.clientKeyPath)}`;
+    const t = await connect({ auth: { type: 'keyFile', path: fromHome } });
+    const ch = await t.exec('echo home-key-ok');
+    expect(await collect(ch, /home-key-ok/)).toBe('home-key-ok');
+  });
+
+  it('does not trust a key shown before the host was moved to another address', async () => {
+    const dir = makeTempDir('app-trust');
+    const db = openLocalStore(dir);
+    const service = new AppService({ mode: 'web', registry: new HostRegistry(db), localDaemonCommand: null });
+    const ctx = { sessionId: 's1', emit: () => undefined };
+    try {
+      const input = {
+        name: 'rig',
+        address: sshd.host,
+        port: sshd.port,
+        user: sshd.user,
+        auth: { type: 'keyFile' as const, path: sshd.clientKeyPath },
+      };
+      const added = await service.dispatch('hosts.add', input, ctx);
+      const hostId = (added as { value: { id: string } }).value.id;
+      const first = await service.dispatch('hosts.connect', { hostId }, ctx);
+      expect(first).toMatchObject({ ok: false, error: { kind: 'host_key_unknown' } });
+      const fingerprint = String(
+        (first as unknown as { error: { details: { fingerprint: string } } }).error.details.fingerprint,
+      );
+      expect(fingerprint).toBe(sshd.hostKeyFingerprint);
+
+      await service.dispatch('hosts.update', { hostId, host: { ...input, address: '127.0.0.2' } }, ctx);
+      const stale = await service.dispatch('hosts.trustHostKey', { hostId, fingerprint }, ctx);
+      expect(stale).toMatchObject({ ok: false, error: { kind: 'invalid_state' } });
+
+      // Back where it was, the key is shown again and trusting it connects.
+      await service.dispatch('hosts.update', { hostId, host: input }, ctx);
+      expect(await service.dispatch('hosts.connect', { hostId }, ctx)).toMatchObject({
+        ok: false,
+        error: { kind: 'host_key_unknown' },
+      });
+      expect(await service.dispatch('hosts.trustHostKey', { hostId, fingerprint }, ctx)).toMatchObject({
+        ok: true,
+        value: { state: 'connected' },
+      });
+    } finally {
+      service.shutdown();
+      db.close();
       fs.rmSync(dir, { recursive: true, force: true });
     }
   });

@@ -80,6 +80,8 @@ export class AppService {
         this.requireSshHost(hostId);
         this.connections.get(hostId)?.disconnect();
         this.connections.delete(hostId);
+        // A key shown before the edit belongs to the old endpoint: it must be presented again to be trusted.
+        this.presentedKeys.delete(hostId);
         const updated = options.registry.update(hostId, host);
         this.broadcast({ type: 'hosts.changed' });
         return publicHost(updated);

@@ -159,18 +159,24 @@ export class HostConnection {
       throw e;
     }
     rpc.onEvent((env) => this.options.onEvent(env));
+    try {
+      await rpc.call('events.subscribe', {}, { timeoutMs: 20_000 });
+    } catch (err) {
+      // A daemon without events still serves calls; the UI then refreshes on its own. Any other failure
+      // leaves a link whose fleet would silently go stale: it is closed, and the attempt fails.
+      if (!isFiredeckError(err, 'method_not_found')) {
+        this.teardown();
+        throw err;
+      }
+    }
+    // Watched only from here: a link lost while it was being set up fails the attempt (above) instead.
     const lost = (error: FiredeckError | null): void => {
       if (gen !== this.generation) return;
       this.onLinkLost(error ?? new FiredeckError('disconnected', `Connection to ${transport.where} closed`));
     };
     rpc.onClose(lost);
     transport.onClose(lost);
-    try {
-      await rpc.call('events.subscribe', {}, { timeoutMs: 20_000 });
-    } catch (err) {
-      // A daemon without events still serves calls; the UI then refreshes on its own.
-      if (!isFiredeckError(err, 'method_not_found')) throw err;
-    }
+    if (rpc.isClosed) throw new FiredeckError('disconnected', `Connection to ${transport.where} closed`);
     this.setStatus({ state: 'connected', info, error: null, attempt: 0, nextAttemptAt: null });
   }
 

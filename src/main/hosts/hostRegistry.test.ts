@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { fingerprintOf } from '../ssh/hostKey';
 import { HostRegistry } from './hostRegistry';
 import { openLocalStore, type Db } from './localStore';
 
@@ -51,6 +52,27 @@ describe('host registry in the local SQLite store', () => {
     registry.pinHostKey(h.id, key);
     registry.update(h.id, { ...input, port: 2222 });
     expect(registry.get(h.id).pinnedKey).toBeNull();
+  });
+
+  it('keeps a pinned key whose stored fingerprint is missing pinned (derived again), never back to first use', () => {
+    const h = registry.add(input);
+    registry.pinHostKey(h.id, key);
+    db.prepare('UPDATE hosts SET host_key_fingerprint = NULL WHERE id = ?').run(h.id);
+    const expected = fingerprintOf(Buffer.from('blob'));
+    expect(registry.get(h.id).pinnedKey).toEqual({ key: key.key, fingerprint: expected });
+    expect(registry.get(h.id).hostKeyFingerprint).toBe(expected);
+  });
+
+  it('takes key files by absolute path or ~/, not relative to wherever the app started', () => {
+    expect(registry.add({ ...input, name: 'home', auth: { type: 'keyFile', path: '~/.ssh/id_ed25519' } }).auth).toEqual(
+      {
+        type: 'keyFile',
+        path: '~/.ssh/id_ed25519',
+      },
+    );
+    expect(() => registry.add({ ...input, name: 'rel', auth: { type: 'keyFile', path: '.ssh/id_ed25519' } })).toThrow(
+      /absolute path, or one starting with ~\//,
+    );
   });
 
   it('validates input and reports unknown hosts', () => {

@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import { FiredeckError } from '../../shared/errors';
 import { HostInput, type Host, type HostAuth } from '../../shared/app/contract';
-import type { PinnedHostKey } from '../ssh/hostKey';
+import { fingerprintOf, type PinnedHostKey } from '../ssh/hostKey';
 import type { Db } from './localStore';
 
 interface HostRow {
@@ -98,9 +98,13 @@ function keyPath(auth: HostAuth): string | null {
 function toHost(row: HostRow): StoredHost {
   const auth: HostAuth =
     row.auth_type === 'keyFile' ? { type: 'keyFile', path: row.key_path ?? '' } : { type: 'agent' };
+  // The key is the pin; its fingerprint is derived from it, so a row missing only that is still pinned.
   const pinnedKey =
-    row.host_key !== null && row.host_key_fingerprint !== null
-      ? { key: row.host_key, fingerprint: row.host_key_fingerprint }
+    row.host_key !== null
+      ? {
+          key: row.host_key,
+          fingerprint: row.host_key_fingerprint ?? fingerprintOf(Buffer.from(row.host_key, 'base64')),
+        }
       : null;
   return {
     id: row.id,
@@ -110,7 +114,7 @@ function toHost(row: HostRow): StoredHost {
     port: row.port,
     user: row.user,
     auth,
-    hostKeyFingerprint: row.host_key_fingerprint,
+    hostKeyFingerprint: pinnedKey?.fingerprint ?? null,
     pinnedKey,
   };
 }

@@ -1,4 +1,6 @@
 import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import ssh2, { Client, type ClientChannel, type ConnectConfig } from 'ssh2';
 import { FiredeckError } from '../../shared/errors';
@@ -71,9 +73,14 @@ export class SshTransport implements Transport {
     }
     return new Promise((resolve, reject) => {
       const client = new Client();
+      let settled = false;
       const onError = (err: Error & { level?: string }): void => {
+        // ssh2 may report more than one error for one failed attempt (a handshake timeout, then the lost
+        // socket): only the first one decides, the rest must still have a listener or they crash the process.
+        if (settled) return;
+        settled = true;
         client.removeListener('ready', onReady);
-        client.end();
+        client.destroy();
         if (refused) {
           reject(new SshConnectError(hostKeyError(refused, where), refused));
         } else if (err.level === 'client-authentication') {
@@ -91,10 +98,12 @@ export class SshTransport implements Transport {
         }
       };
       const onReady = (): void => {
+        if (settled) return;
+        settled = true;
         client.removeListener('error', onError);
         resolve(new SshTransport(client, target));
       };
-      client.once('error', onError);
+      client.on('error', onError);
       client.once('ready', onReady);
       client.connect(config);
     });
@@ -136,11 +145,18 @@ export class SshTransport implements Transport {
   }
 }
 
+/** A key file path as the operator wrote it: `~/…` is in their home directory. */
+export function keyFilePath(p: string, home: string = os.homedir()): string {
+  if (p === '~') return home;
+  if (p.startsWith('~/')) return path.join(home, p.slice(2));
+  return p;
+}
+
 function authConfig(target: SshTarget): Partial<ConnectConfig> {
   if (target.auth.type === 'keyFile') {
     let privateKey: Buffer;
     try {
-      privateKey = fs.readFileSync(target.auth.path);
+      privateKey = fs.readFileSync(keyFilePath(target.auth.path));
     } catch (err) {
       throw new FiredeckError(
         'auth_failed',

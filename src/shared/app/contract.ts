@@ -62,7 +62,10 @@ export const HostInput = z.object({
   address: HostAddress,
   port: z.number().int().min(1).max(65535).default(22),
   user: SshUser,
-  auth: HostAuth,
+  // Main reads the key file: a relative path would depend on where the app happened to start.
+  auth: HostAuth.refine((a) => a.type !== 'keyFile' || a.path.startsWith('/') || a.path.startsWith('~/'), {
+    message: 'the key file needs an absolute path, or one starting with ~/',
+  }),
 });
 export type HostInput = z.input<typeof HostInput>;
 
