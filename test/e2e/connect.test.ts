@@ -7,6 +7,7 @@ import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { appCallNames } from '../../src/shared/app/contract';
+import { webSessionCookie } from '../../src/shared/app/webWire';
 import { startDaemon, type DaemonRig } from '../rig/daemon';
 import { startSshd, type Sshd } from '../rig/sshd';
 import { makeTempDir } from '../rig/tmp';
@@ -148,7 +149,7 @@ describe.each(appModes())('walking skeleton (%s): app → main → ssh2 → sshd
       expect(reused.status).toBe(401);
 
       const cookies = await app.browser!.context.cookies(web.origin);
-      const session = cookies.find((c) => c.name === 'firedeck_session');
+      const session = cookies.find((c) => c.name === webSessionCookie(web.port));
       expect(session).toBeDefined();
       const cookie = `${session!.name}=${session!.value}`;
       expect((await fetch(`${web.origin}/`, { headers: { cookie } })).status).toBe(200);

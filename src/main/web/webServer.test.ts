@@ -6,6 +6,7 @@ import WebSocket from 'ws';
 import { AppService } from '../app/appService';
 import { HostRegistry } from '../hosts/hostRegistry';
 import { openLocalStore, type Db } from '../hosts/localStore';
+import { webSessionCookie } from '../../shared/app/webWire';
 import { startWebServer, type WebServer } from './webServer';
 
 describe('web mode server: one-time token, session cookie, Host and Origin checks', () => {
@@ -72,7 +73,9 @@ describe('web mode server: one-time token, session cookie, Host and Origin check
     expect(page.status).toBe(200);
     expect(await page.text()).toContain('<title>Firedeck</title>');
     expect(page.headers.get('content-security-policy')).toContain("script-src 'self'");
-    expect((await fetch(`${origin}/`, { headers: { cookie: 'firedeck_session=forged' } })).status).toBe(401);
+    expect((await fetch(`${origin}/`, { headers: { cookie: `${webSessionCookie(server.port)}=forged` } })).status).toBe(
+      401,
+    );
   });
 
   it('does not serve files outside the renderer dir', async () => {
@@ -81,6 +84,32 @@ describe('web mode server: one-time token, session cookie, Host and Origin check
       const res = await fetch(`${origin}${p}`, { headers: { cookie } });
       expect(res.status).toBe(404);
     }
+  });
+
+  it('answers paths that are not URLs or hold a NUL with 400, and keeps serving', async () => {
+    const cookie = await login();
+    const http = await import('node:http');
+    const get = (p: string): Promise<number> =>
+      new Promise((resolve, reject) => {
+        const req = http.request({ host: '127.0.0.1', port: server.port, path: p, headers: { cookie } }, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        });
+        req.once('error', reject);
+        req.end();
+      });
+    expect(await get('//')).toBe(400);
+    expect(await get('/%00')).toBe(400);
+    expect(await get('/index.html%00.js')).toBe(400);
+    expect(await get('/%E0%A4%A')).toBe(400);
+    expect(await get('/')).toBe(200);
+  });
+
+  it('names its session cookie after its port, so two instances keep their own sessions', async () => {
+    const cookie = await login();
+    expect(cookie).toMatch(new RegExp(`^firedeck_session_${server.port}=[A-Za-z0-9_-]{43}$`));
+    const other = cookie.replace(`_${server.port}=`, `_${server.port + 1}=`);
+    expect((await fetch(`${origin}/`, { headers: { cookie: other } })).status).toBe(401);
   });
 
   it('refuses a foreign Host header (DNS rebinding) even with a session', async () => {
@@ -104,7 +133,7 @@ describe('web mode server: one-time token, session cookie, Host and Origin check
     const cookie = await login();
     expect(await upgrade({ origin: 'http://evil.example', cookie })).toBe('403');
     expect(await upgrade({ cookie })).toBe('403');
-    expect(await upgrade({ origin, cookie: 'firedeck_session=forged' })).toBe('401');
+    expect(await upgrade({ origin, cookie: `${webSessionCookie(server.port)}=forged` })).toBe('401');
 
     const ws = new WebSocket(`ws://127.0.0.1:${server.port}/api`, { headers: { origin, cookie } });
     await new Promise<void>((resolve, reject) => {

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { WEB_API_PATH, WEB_SESSION_COOKIE, WebCallFrame } from '../../shared/app/webWire';
+import { WEB_API_PATH, WebCallFrame, webSessionCookie } from '../../shared/app/webWire';
 import type { AppEvent } from '../../shared/app/contract';
 import type { AppService } from '../app/appService';
 import { RENDERER_CSP } from '../app/csp';
@@ -57,13 +57,24 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
     req.headers.host === `127.0.0.1:${port}` || req.headers.host === `localhost:${port}`;
   const originAllowed = (req: http.IncomingMessage): boolean =>
     req.headers.origin === `http://127.0.0.1:${port}` || req.headers.origin === `http://localhost:${port}`;
+  const cookieName = (): string => webSessionCookie(port);
   const hasSession = (req: http.IncomingMessage): boolean => {
-    const value = cookieValue(req.headers.cookie, WEB_SESSION_COOKIE);
+    const value = cookieValue(req.headers.cookie, cookieName());
     return value !== null && sessions.has(value);
   };
 
   const server = http.createServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+    try {
+      handleRequest(req, res);
+    } catch {
+      // A request this server cannot make sense of must never take web mode (and its SSH links) down.
+      if (!res.headersSent) deny(res, 400, 'Bad request');
+      else res.destroy();
+    }
+  });
+  const handleRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {
+    const url = requestUrl(req);
+    if (url === null) return deny(res, 400, 'Bad request');
     if (!hostAllowed(req)) return deny(res, 403, 'Forbidden: unexpected Host header');
     if (req.method !== 'GET' && req.method !== 'HEAD') return deny(res, 405, 'Method not allowed');
     const offered = url.searchParams.get('token');
@@ -77,21 +88,24 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
       url.searchParams.delete('token');
       res.writeHead(303, {
         Location: url.pathname + url.search,
-        'Set-Cookie': `${WEB_SESSION_COOKIE}=${session}; HttpOnly; SameSite=Strict; Path=/`,
+        'Set-Cookie': `${cookieName()}=${session}; HttpOnly; SameSite=Strict; Path=/`,
         'Cache-Control': 'no-store',
       });
-      return res.end();
+      res.end();
+      return;
     }
     if (!hasSession(req)) return deny(res, 401, 'Unauthorized: open the URL with the token that web mode printed.');
     serveFile(rendererRoot, url.pathname, req, res);
-  });
+  };
 
   const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_WS_PAYLOAD });
   server.on('upgrade', (req, socket, head) => {
-    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+    const url = requestUrl(req);
     const refuse = (status: number, text: string): void => {
       socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
     };
+    socket.on('error', () => undefined);
+    if (url === null) return refuse(400, 'Bad Request');
     if (url.pathname !== WEB_API_PATH) return refuse(404, 'Not Found');
     if (!hostAllowed(req) || !originAllowed(req)) return refuse(403, 'Forbidden');
     if (!hasSession(req)) return refuse(401, 'Unauthorized');
@@ -151,6 +165,7 @@ function serveFile(root: string, pathname: string, req: http.IncomingMessage, re
   } catch {
     return deny(res, 400, 'Bad path');
   }
+  if (rel.includes('\0')) return deny(res, 400, 'Bad path');
   if (rel === '/' || rel === '') rel = '/index.html';
   const file = path.resolve(root, '.' + rel);
   if (!file.startsWith(root + path.sep)) return deny(res, 404, 'Not found');
@@ -165,8 +180,20 @@ function serveFile(root: string, pathname: string, req: http.IncomingMessage, re
       'Cache-Control': 'no-store',
     });
     if (req.method === 'HEAD') return res.end();
-    fs.createReadStream(file).pipe(res);
+    // A file that went away after the stat ends this response, not the server.
+    fs.createReadStream(file)
+      .on('error', () => res.destroy())
+      .pipe(res);
   });
+}
+
+/** The request's URL, or null when it is not one (e.g. `//`, which no browser of ours sends). */
+function requestUrl(req: http.IncomingMessage): URL | null {
+  try {
+    return new URL(req.url ?? '/', 'http://127.0.0.1');
+  } catch {
+    return null;
+  }
 }
 
 function deny(res: http.ServerResponse, status: number, text: string): void {

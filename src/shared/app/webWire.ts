@@ -21,6 +21,13 @@ export const WebServerFrame = z.union([
 ]);
 export type WebServerFrame = z.infer<typeof WebServerFrame>;
 
-/** Path of the API socket, and of the cookie the one-time token is exchanged for. */
+/** Path of the API socket. */
 export const WEB_API_PATH = '/api';
-export const WEB_SESSION_COOKIE = 'firedeck_session';
+
+/**
+ * The cookie the one-time token is exchanged for. Cookies ignore ports, so each web-mode instance names its
+ * own: a second one on another port neither replaces nor reads this one's session.
+ */
+export function webSessionCookie(port: number): string {
+  return `firedeck_session_${port}`;
+}
