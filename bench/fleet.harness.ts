@@ -67,7 +67,7 @@ function mount(): void {
   const actions = {
     client: {} as AppClient,
     hosts: {} as Actions['hosts'],
-    fleet: { refresh: async () => undefined, run: async () => undefined },
+    fleet: { refresh: async () => undefined, refreshConnected: async () => undefined, run: async () => undefined },
     channels: {} as ChannelHub,
   } satisfies Actions;
   const root = document.getElementById('root')!;

@@ -6,6 +6,7 @@ import { applyTheme, installShortcuts } from './features/shell/shortcuts';
 import { createFleetActions } from './state/fleetActions';
 import { createHostActions } from './state/hostActions';
 import { ActionsContext, type Actions } from './state/actionsContext';
+import { useUiStore } from './state/uiStore';
 import { App } from './App';
 import './styles.css';
 
@@ -17,6 +18,15 @@ const actions: Actions = {
   channels: new ChannelHub(client),
 };
 void actions.hosts.refresh();
+// Web mode: whatever changed while the page's socket was down is fetched again once it is back.
+client.onLink?.((link) => {
+  if (link === 'lost') {
+    useUiStore.getState().toast('Lost the connection to Firedeck; reconnecting…', 'error');
+    return;
+  }
+  useUiStore.getState().toast('Reconnected to Firedeck');
+  void actions.hosts.refresh().then(() => actions.fleet.refreshConnected());
+});
 installShortcuts(window);
 applyTheme(window);
 

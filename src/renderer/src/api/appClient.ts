@@ -8,7 +8,14 @@ export interface AppClient {
   onEvent(listener: (event: AppEvent) => void): () => void;
   /** Electron only: the MessagePort main transferred for a channel this window opened, which carries its bytes. */
   channelPort?(channelId: string): Promise<MessagePort>;
+  /**
+   * Web mode only: the page's link to main was `lost` (every call and channel of this page ended with it:
+   * main closes what a session owned) or is `restored` (events missed meanwhile are not replayed).
+   */
+  onLink?(listener: (link: AppLink) => void): () => void;
 }
+
+export type AppLink = 'lost' | 'restored';
 
 /** Turns an error that crossed the boundary back into a FiredeckError (kind, hint and details kept). */
 export function errorFromApp(error: AppError): FiredeckError {

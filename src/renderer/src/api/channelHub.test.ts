@@ -5,7 +5,7 @@ import {
   CHANNEL_PORT_WINDOW_MESSAGE,
   ChannelPortInbound,
 } from '../../../shared/app/channelPort';
-import type { AppClient } from './appClient';
+import type { AppClient, AppLink } from './appClient';
 import { ChannelHub, decodeBase64, encodeBase64, portChannel, type RendererChannel } from './channelHub';
 import { channelPortInbox, type PortWindow } from './ipcClient';
 import { ChannelSocket } from '../features/desktop/channelSocket';
@@ -30,6 +30,14 @@ class RecordingClient implements AppClient {
   }
   push(e: AppEvent): void {
     this.listener?.(e);
+  }
+  private linkListener: ((link: AppLink) => void) | null = null;
+  onLink(listener: (link: AppLink) => void): () => void {
+    this.linkListener = listener;
+    return () => undefined;
+  }
+  link(link: AppLink): void {
+    this.linkListener?.(link);
   }
 }
 
@@ -70,6 +78,34 @@ describe('renderer channel hub', () => {
     client.push({ type: 'channel.closed', channelId: ID, error: { kind: 'unavailable', message: 'guest sshd gone' } });
     expect(closedWith).toBe('guest sshd gone');
     expect(ch.closed).toBe(true);
+  });
+
+  it('sends a large write (a big paste) in pieces that each fit one call, in order', async () => {
+    const client = new RecordingClient();
+    const hub = new ChannelHub(client);
+    const ch = await hub.open({ hostId: 'local', kind: 'shell', vmId: 'vm-00000000' });
+    const bytes = new Uint8Array(3 * 1024 * 1024 + 5).map((_, i) => (i * 7) % 256);
+    ch.write(bytes);
+    const writes = client.calls.filter((c) => c.name === 'channels.write').map((c) => c.params as { data: string });
+    expect(writes.length).toBe(Math.ceil(bytes.length / CHANNEL_PORT_MAX_WRITE));
+    // Each fits the contract's cap on one write (1 MiB of base64).
+    for (const w of writes) expect(w.data.length).toBeLessThanOrEqual(1024 * 1024);
+    const back = Buffer.concat(writes.map((w) => Buffer.from(decodeBase64(w.data))));
+    expect(back.equals(Buffer.from(bytes))).toBe(true);
+  });
+
+  it('ends every open channel with "disconnected" when the link to main is lost', async () => {
+    const client = new RecordingClient();
+    const hub = new ChannelHub(client);
+    const ch = await hub.open({ hostId: 'local', kind: 'shell', vmId: 'vm-00000000' });
+    let closedWith: { kind: string } | null | undefined;
+    ch.onClose((e) => (closedWith = e));
+    client.link('lost');
+    expect(ch.closed).toBe(true);
+    expect(closedWith?.kind).toBe('disconnected');
+    const before = client.calls.length;
+    ch.write('after');
+    expect(client.calls.length).toBe(before);
   });
 
   it('gives noVNC a raw channel with every property its Websock checks, holding bytes until it listens', async () => {

@@ -21,6 +21,12 @@ const ACK_FLUSH_MS = 30;
 /** Output for a channel id the hub has not seen opened yet is kept briefly (events may overtake the answer). */
 const EARLY_LIMIT = 64;
 
+const LINK_LOST: AppError = {
+  kind: 'disconnected',
+  message: 'Lost the connection to Firedeck web mode',
+  hint: 'It reconnects on its own while web mode runs; then reconnect here.',
+};
+
 interface ChannelState {
   listener: ((bytes: Uint8Array) => void) | null;
   closeListener: ((error: AppError | null) => void) | null;
@@ -36,6 +42,13 @@ export class ChannelHub {
     client.onEvent((event) => {
       if (event.type === 'channel.data') this.deliver(event.channelId, decodeBase64(event.data));
       else if (event.type === 'channel.closed') this.finish(event.channelId, event.error);
+    });
+    // Main closes a web session's channels when its socket goes: say so to every consumer (a terminal then
+    // offers to reconnect, keeping its scrollback) instead of leaving them to write into nothing.
+    client.onLink?.((link) => {
+      if (link !== 'lost') return;
+      this.early.clear();
+      for (const channelId of [...this.channels.keys()]) this.finish(channelId, LINK_LOST);
     });
   }
 
@@ -90,9 +103,11 @@ export class ChannelHub {
       write(data) {
         if (state.closedWith) return;
         const bytes = typeof data === 'string' ? encoder.encode(data) : data;
-        client
-          .call('channels.write', { channelId, data: encodeBase64(bytes), encoding: 'base64' })
-          .catch(() => undefined);
+        // In pieces that fit one call (a big paste would exceed its size cap); calls go out in order.
+        for (let at = 0; at < bytes.byteLength; at += CHANNEL_PORT_MAX_WRITE) {
+          const piece = encodeBase64(bytes.subarray(at, at + CHANNEL_PORT_MAX_WRITE));
+          client.call('channels.write', { channelId, data: piece, encoding: 'base64' }).catch(() => undefined);
+        }
       },
       resize(cols, rows) {
         if (state.closedWith) return;

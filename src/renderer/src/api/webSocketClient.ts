@@ -1,7 +1,7 @@
 import { FiredeckError } from '../../../shared/errors';
 import { AppEvent, type AppCallName, type AppParams, type AppResult } from '../../../shared/app/contract';
 import { WEB_API_PATH, WebServerFrame } from '../../../shared/app/webWire';
-import { unwrap, type AppClient } from './appClient';
+import { unwrap, type AppClient, type AppLink } from './appClient';
 
 interface PendingCall {
   resolve: (value: unknown) => void;
@@ -15,6 +15,9 @@ interface PendingCall {
 export function webSocketClient(location: Location): AppClient {
   const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}${WEB_API_PATH}`;
   const listeners = new Set<(event: AppEvent) => void>();
+  const linkListeners = new Set<(link: AppLink) => void>();
+  /** Set once an open socket closed, until the next one opens: `lost` and `restored` are said once each. */
+  let lost = false;
   const pending = new Map<number, PendingCall>();
   let queue: string[] = [];
   let socket: WebSocket | null = null;
@@ -30,6 +33,10 @@ export function webSocketClient(location: Location): AppClient {
       attempt = 0;
       for (const frame of queue) ws.send(frame);
       queue = [];
+      if (lost) {
+        lost = false;
+        for (const l of linkListeners) l('restored');
+      }
     };
     ws.onmessage = (msg: MessageEvent<string>) => {
       const parsed = WebServerFrame.safeParse(JSON.parse(msg.data));
@@ -50,6 +57,7 @@ export function webSocketClient(location: Location): AppClient {
       if (event.success) for (const l of listeners) l(event.data);
     };
     ws.onclose = () => {
+      const wasOpen = open;
       open = false;
       socket = null;
       for (const call of pending.values()) {
@@ -61,6 +69,10 @@ export function webSocketClient(location: Location): AppClient {
       }
       pending.clear();
       queue = [];
+      if (wasOpen) {
+        lost = true;
+        for (const l of linkListeners) l('lost');
+      }
       attempt++;
       setTimeout(connect, Math.min(10_000, 250 * 2 ** attempt));
     };
@@ -81,6 +93,10 @@ export function webSocketClient(location: Location): AppClient {
     onEvent(listener) {
       listeners.add(listener);
       return () => listeners.delete(listener);
+    },
+    onLink(listener) {
+      linkListeners.add(listener);
+      return () => linkListeners.delete(listener);
     },
   };
 }

@@ -12,6 +12,8 @@ export type VmAction = 'start' | 'stop' | 'restart' | 'destroy' | 'kill';
 
 export interface FleetActions {
   refresh(hostId: string): Promise<void>;
+  /** A fresh list from every connected host (after the page's link to main came back). */
+  refreshConnected(): Promise<void>;
   run(hostId: string, vmId: string, action: VmAction): Promise<void>;
 }
 
@@ -122,6 +124,16 @@ export function createFleetActions(client: AppClient, schedule: (fn: () => void)
 
   return {
     refresh,
+    async refreshConnected() {
+      const connected = Object.values(useHostsStore.getState().statuses).filter((s) => s.state === 'connected');
+      await Promise.all(
+        connected.map((s) =>
+          refresh(s.hostId).catch((err: unknown) =>
+            useUiStore.getState().toast(FiredeckError.from(err).message, 'error'),
+          ),
+        ),
+      );
+    },
     async run(hostId, vmId, action) {
       const ui = useUiStore.getState();
       const name = useFleetStore.getState().vms[vmKey(hostId, vmId)]?.vm.name ?? vmId;
