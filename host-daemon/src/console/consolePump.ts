@@ -8,6 +8,11 @@ export interface ConsolePumpEvents {
   onMarker(marker: ConsoleMarker): void;
   /** The hypervisor closed the serial stream (usually: the VM process ended). */
   onDisconnect(): void;
+  /**
+   * Keeping the log or handling a marker failed (a full disk, a busy store). Reported once per kind of
+   * failure until it works again; the console keeps flowing to followers and attached clients.
+   */
+  onError?(what: 'log' | 'marker', err: unknown): void;
 }
 
 /**
@@ -23,6 +28,7 @@ export class ConsolePump {
   private attachServer: net.Server | null = null;
   private readonly attachClients = new Set<net.Socket>();
   private stopped = false;
+  private readonly failing = new Set<'log' | 'marker'>();
 
   constructor(
     readonly vmId: string,
@@ -64,12 +70,23 @@ export class ConsolePump {
   }
 
   private ingest(chunk: Buffer): void {
-    this.log.append(chunk);
-    for (const m of this.scanner.push(chunk)) this.events.onMarker(m);
+    // Runs in socket and watcher callbacks: a throw here would end the daemon, and with it every VM's console.
+    this.guard('log', () => this.log.append(chunk));
+    for (const m of this.scanner.push(chunk)) this.guard('marker', () => this.events.onMarker(m));
     for (const f of this.followers) f(chunk);
     for (const c of this.attachClients) {
       // A client that stops reading loses output rather than making the daemon buffer without bound.
       if (c.writableLength < 4 * 1024 * 1024) c.write(chunk);
+    }
+  }
+
+  private guard(what: 'log' | 'marker', fn: () => void): void {
+    try {
+      fn();
+      this.failing.delete(what);
+    } catch (err) {
+      if (!this.failing.has(what)) this.events.onError?.(what, err);
+      this.failing.add(what);
     }
   }
 
@@ -80,7 +97,8 @@ export class ConsolePump {
         this.serial = socket;
         resolve();
       });
-      socket.once('error', (err) => reject(err));
+      // Before the connect this fails start(); after it, 'close' follows and reports the disconnect.
+      socket.on('error', (err) => reject(err));
       socket.on('data', (chunk: Buffer) => this.ingest(chunk));
       socket.on('close', () => {
         if (this.serial === socket) this.serial = null;

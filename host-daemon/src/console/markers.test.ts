@@ -41,4 +41,10 @@ describe('MarkerScanner', () => {
     for (let i = 0; i < 20; i++) s.push(Buffer.from(`l${i}\n`));
     expect(s.lastLines()).toEqual(['l15', 'l16', 'l17', 'l18', 'l19']);
   });
+  it('keeps no control characters in the last lines (they end up in errors shown on terminals)', () => {
+    const s = new MarkerScanner();
+    s.push(Buffer.from('\u001b[31mred\u001b[0m \u001b]0;title\u0007osc \u009bc1 bell\u0007 tab\tok\r\n'));
+    // What is left of an OSC sequence is plain text: it can no longer set a title or anything else.
+    expect(s.lastLines()).toEqual(['red ]0;titleosc c1 bell tab\tok']);
+  });
 });

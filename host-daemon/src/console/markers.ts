@@ -58,14 +58,21 @@ export class MarkerScanner {
   }
 
   /** The last lines seen, for error messages (e.g. a readiness deadline). */
+  /** The newest lines, as text safe to show: these end up in errors and `lastError`, printed on terminals. */
   lastLines(): string[] {
     const lines = [...this.recent];
     if (this.partial !== '') lines.push(this.partial);
-    return lines.map((l) => l.replace(ANSI, '').replace(/\r/g, ''));
+    return lines.map((l) => printable(l.replace(ANSI, '')));
   }
 
   private remember(line: string): void {
     this.recent.push(line.length > 1000 ? line.slice(0, 1000) + '…' : line);
     if (this.recent.length > this.keepLines) this.recent.shift();
   }
+}
+
+/** Text a guest wrote, without the control characters (C0 but tab, DEL, C1) that could steer a terminal. */
+export function printable(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\u0000-\u0008\u000a-\u001f\u007f-\u009f]/g, '');
 }

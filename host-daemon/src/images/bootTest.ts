@@ -110,7 +110,15 @@ export const qemuBootTest: BootTester = async (image, loaded, log, signal) => {
         server.once('error', reject);
         server.listen(sock, resolve);
       });
-      return { connection: new Promise<net.Socket>((resolve) => server.once('connection', resolve)) };
+      return {
+        connection: new Promise<net.Socket>((resolve) =>
+          server.once('connection', (socket: net.Socket) => {
+            // A reset when QEMU exits (e.g. mid power-down) ends the socket; unheard, it would end the daemon.
+            socket.on('error', () => undefined);
+            resolve(socket);
+          }),
+        ),
+      };
     };
     const connected = (await listen(serialSock)).connection;
     const qmpConnected = (await listen(qmpSock)).connection;

@@ -107,6 +107,17 @@ describe('RpcServer (JSON-RPC 2.0 over a unix socket)', () => {
     expect(last).toMatchObject({ method: 'vm.destroy', ok: false, caller: { user: 'ops', uid: 1000 } });
   });
 
+  it('takes the caller from the first hello only: a later one cannot rename who the audit log records', async () => {
+    const hello = (user: string, uid: number): string =>
+      `{"jsonrpc":"2.0","method":"session.hello","params":{"user":"${user}","uid":${uid}}}\n`;
+    const frames = await exchange(
+      `${hello('ops', 1000)}${hello('root', 0)}{"jsonrpc":"2.0","id":10,"method":"vm.destroy","params":{"id":"vm-0000abcd"}}\n`,
+      1,
+    );
+    expect(frames[0]).toMatchObject({ id: 10 });
+    expect(audited.at(-1)).toMatchObject({ method: 'vm.destroy', caller: { user: 'ops', uid: 1000 } });
+  });
+
   it('refuses to start over a live socket', async () => {
     const other = new RpcServer();
     await expect(other.listen(socketPath)).rejects.toMatchObject({ kind: 'conflict' });

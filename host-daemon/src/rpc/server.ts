@@ -52,6 +52,8 @@ export const HELLO_NOTIFICATION = 'session.hello';
 export class RpcConnection {
   readonly id = randomUUID();
   caller: Caller = { user: 'unknown', uid: null };
+  /** Set by the first `session.hello`; later ones are ignored. */
+  helloSeen = false;
   private readonly closeHandlers = new Set<() => void>();
   private closed = false;
 
@@ -172,7 +174,12 @@ export class RpcServer {
       return;
     }
     if (incoming.type === 'notification') {
-      if (incoming.message.method === HELLO_NOTIFICATION) connection.caller = parseHello(incoming.message.params);
+      // Only the first hello counts: `dial-stdio` sends it before it passes the remote side's bytes on, so a
+      // later one from the other end of the SSH link cannot rename the caller the audit log records.
+      if (incoming.message.method === HELLO_NOTIFICATION && !connection.helloSeen) {
+        connection.helloSeen = true;
+        connection.caller = parseHello(incoming.message.params);
+      }
       return; // Notifications get no response (JSON-RPC 2.0 §4.1).
     }
     const { id, method, params } = incoming.message;

@@ -1,7 +1,6 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { z } from 'zod';
@@ -49,7 +48,8 @@ export function kernelCommandLine(vmId: string, hostname: string, net: GuestNetw
  */
 export async function buildConfigDrive(target: string, config: GuestConfig): Promise<void> {
   const checked = GuestConfig.parse(config);
-  const stage = fs.mkdtempSync(path.join(os.tmpdir(), 'firedeck-cfg-'));
+  // Staged beside the drive (the VM's own, root-only dir), not in the shared /tmp: the file holds VM secrets.
+  const stage = fs.mkdtempSync(path.join(path.dirname(target), '.config-'));
   const tmp = `${target}.tmp`;
   try {
     fs.chmodSync(stage, 0o755);

@@ -482,7 +482,7 @@ export class VmService {
   private recheckExit(id: string): void {
     const rec = this.deps.vms.get(id);
     if (rec?.handle && LIVE_STATES.has(rec.vm.state) && !pidAlive(rec.handle.pid)) {
-      void this.onConsoleClosed(id, rec.handle);
+      this.noticeExit(id, rec.handle);
     }
   }
 
@@ -514,7 +514,11 @@ export class VmService {
       this.attachSocketPath(id),
       {
         onMarker: (m) => this.onMarker(id, m),
-        onDisconnect: () => void this.onConsoleClosed(id, handle),
+        onDisconnect: () => this.noticeExit(id, handle),
+        onError: (what, err) =>
+          this.deps.log(
+            `console of ${id}: ${what === 'log' ? 'cannot write the console log' : 'cannot record a marker'}: ${String(err)}`,
+          ),
       },
       this.deps.attachGid,
     );
@@ -532,7 +536,7 @@ export class VmService {
         if (!pidAlive(handle.pid)) {
           clearInterval(timer);
           this.exitWatches.delete(id);
-          void this.onConsoleClosed(id, handle);
+          this.noticeExit(id, handle);
         }
       }, 1000);
       timer.unref();
@@ -562,12 +566,29 @@ export class VmService {
     this.deps.events.emit({ type: 'vm.ready', vmId: id, marker: m.what });
   }
 
+  /** Handles a hypervisor exit from a callback (nothing awaits it): a failure is logged, never thrown. */
+  private noticeExit(id: string, handle: VmHandle): void {
+    this.onConsoleClosed(id, handle).catch((e: unknown) => this.deps.log(`exit of ${id}: ${String(e)}`));
+  }
+
   /** The serial stream closed: the hypervisor is gone (or going). Operations in progress handle it themselves. */
   private async onConsoleClosed(id: string, handle: VmHandle): Promise<void> {
     if (this.busy.has(id) || this.closed) return;
     const exited = await waitForPidExit(handle.pid, 10_000);
     const rec = this.deps.vms.get(id);
-    if (!rec || this.busy.has(id) || rec.handle?.pid !== handle.pid || !LIVE_STATES.has(rec.vm.state)) return;
+    if (!rec || this.closed || this.busy.has(id) || rec.handle?.pid !== handle.pid) return;
+    if (!LIVE_STATES.has(rec.vm.state)) return;
+    // From here the VM is this handler's, as under withLock: a restart or destroy arriving while the network is
+    // freed gets `conflict` instead of booting on a lease that is about to be released.
+    this.busy.set(id, 'exit');
+    try {
+      await this.settleExit(id, rec, handle, exited);
+    } finally {
+      this.busy.delete(id);
+    }
+  }
+
+  private async settleExit(id: string, rec: VmRecord, handle: VmHandle, exited: boolean): Promise<void> {
     if (!exited) {
       this.deps.log(`${rec.vm.name} (${id}): console closed but pid ${handle.pid} lives on; reconnecting`);
       await this.attachPump(id, handle).catch((e: unknown) => this.deps.log(`reconnect ${id}: ${String(e)}`));
@@ -761,8 +782,12 @@ export class VmService {
       .sort((a, b) => a.at - b.at)[0];
     if (!next) return;
     const delay = Math.min(Math.max(next.at - Date.now(), 0), 2 ** 31 - 1);
-    this.reaperTimer = setTimeout(() => void this.reap(), delay);
+    this.reaperTimer = setTimeout(() => this.runReaper(), delay);
     this.reaperTimer.unref();
+  }
+
+  private runReaper(): void {
+    this.reap().catch((e: unknown) => this.deps.log(`reaper: ${String(e)}`));
   }
 
   private async reap(): Promise<void> {
@@ -779,7 +804,7 @@ export class VmService {
       if (this.reaperTimer) clearTimeout(this.reaperTimer);
       const pending = this.deps.vms.list().some((r) => r.vm.expiresAt !== null && Date.parse(r.vm.expiresAt) <= now);
       if (pending) {
-        this.reaperTimer = setTimeout(() => void this.reap(), 5000);
+        this.reaperTimer = setTimeout(() => this.runReaper(), 5000);
         this.reaperTimer.unref();
       } else this.armReaper();
     }
