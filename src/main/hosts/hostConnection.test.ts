@@ -7,19 +7,11 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { RpcServer } from '../../../host-daemon/src/rpc/server';
 import type { HostStatus } from '../../shared/app/contract';
 import { FiredeckError } from '../../shared/errors';
-import type { DaemonInfo } from '../../shared/protocol/daemon';
 import type { ExecChannel, Transport } from '../ssh/transport';
 import { HostConnection } from './hostConnection';
+import { testDaemonInfo } from '../../../test/support/daemonInfo';
 
-const info: DaemonInfo = {
-  version: '9.9.9',
-  protocolVersion: 1,
-  hostname: 'test-host',
-  pid: 1,
-  startedAt: new Date().toISOString(),
-  drivers: [],
-  defaultDriver: null,
-};
+const info = testDaemonInfo;
 
 /** A transport whose `dial-stdio` is a connection to the daemon's real RPC server on a unix socket. */
 class SocketTransport implements Transport {

@@ -5,19 +5,11 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { RpcServer, type RpcConnection } from '../../../host-daemon/src/rpc/server';
 import { FiredeckError } from '../../shared/errors';
-import type { DaemonInfo } from '../../shared/protocol/daemon';
 import type { EventEnvelope } from '../../shared/protocol/events';
 import { DaemonClient } from './daemonClient';
+import { testDaemonInfo } from '../../../test/support/daemonInfo';
 
-const info: DaemonInfo = {
-  version: '9.9.9',
-  protocolVersion: 1,
-  hostname: 'test-host',
-  pid: 1,
-  startedAt: new Date().toISOString(),
-  drivers: [],
-  defaultDriver: null,
-};
+const info = testDaemonInfo;
 
 describe('DaemonClient against a real RpcServer on a unix socket', () => {
   let dir: string;
