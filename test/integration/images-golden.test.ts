@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultCacheDir } from '../../host-daemon/src/images/builder';
 import { ImageCatalog, type ResolvedImage } from '../../host-daemon/src/images/catalog';
 import { ImageService } from '../../host-daemon/src/images/service';
-import { startQemuGuest, type QemuGuest } from '../rig/qemu';
+import { guestSshArgs, startQemuGuest, type QemuGuest } from '../rig/qemu';
 import { makeTempDir, requireTool } from '../rig/tmp';
 
 /**
@@ -146,20 +146,7 @@ describe('golden image: cli', () => {
   const ssh = (command: string, timeoutMs?: number): Promise<string> =>
     run(
       '/usr/bin/ssh',
-      [
-        '-i',
-        path.join(keyDir, 'id'),
-        '-o',
-        'StrictHostKeyChecking=no',
-        '-o',
-        'UserKnownHostsFile=/dev/null',
-        '-o',
-        'BatchMode=yes',
-        '-o',
-        'LogLevel=ERROR',
-        `firedeck@${guest!.network!.guestIp}`,
-        command,
-      ],
+      [...guestSshArgs(path.join(keyDir, 'id')), `firedeck@${guest!.network!.guestIp}`, command],
       timeoutMs,
     );
 

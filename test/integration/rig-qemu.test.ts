@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startQemuGuest, type QemuGuest } from '../rig/qemu';
+import { guestSshArgs, startQemuGuest, type QemuGuest } from '../rig/qemu';
 import { ensureTestImage, type TestImage } from '../rig/testImage';
 import { makeTempDir, requireTool } from '../rig/tmp';
 
@@ -11,22 +11,7 @@ function ssh(keyPath: string, host: string, command: string): Promise<{ stdout: 
   return new Promise((resolve, reject) => {
     execFile(
       '/usr/bin/ssh',
-      [
-        '-i',
-        keyPath,
-        '-o',
-        'StrictHostKeyChecking=no',
-        '-o',
-        'UserKnownHostsFile=/dev/null',
-        '-o',
-        'BatchMode=yes',
-        '-o',
-        'ConnectTimeout=20',
-        '-o',
-        'LogLevel=ERROR',
-        `firedeck@${host}`,
-        command,
-      ],
+      [...guestSshArgs(keyPath, 'ConnectTimeout=20'), `firedeck@${host}`, command],
       { timeout: 60_000 },
       (err, stdout, stderr) =>
         err ? reject(new Error(`ssh ${command}: ${stderr || err.message}`)) : resolve({ stdout, stderr }),

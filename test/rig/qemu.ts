@@ -379,3 +379,12 @@ class QmpClient {
     this.socket.destroy();
   }
 }
+
+/**
+ * OpenSSH client arguments for a throw-away rig guest, up to the destination: its host key is new at every
+ * boot, so it is neither checked nor kept, and nothing prompts.
+ */
+export function guestSshArgs(keyPath: string, ...extraOptions: string[]): string[] {
+  const options = ['StrictHostKeyChecking=no', 'UserKnownHostsFile=/dev/null', 'BatchMode=yes', ...extraOptions];
+  return ['-i', keyPath, ...options.flatMap((o) => ['-o', o]), '-o', 'LogLevel=ERROR'];
+}
