@@ -1,5 +1,8 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import { openDb } from '../../store/db';
+import { OfflineDiskWriter } from '../offlineDisk';
+import { Secret } from '../secret';
 import { CredentialVault } from '../vault';
 import { loadOrCreateKeyFile } from '../vaultKey';
 
@@ -8,7 +11,9 @@ import { loadOrCreateKeyFile } from '../vaultKey';
 //   key <file>                     print `ready`, wait for a line on stdin, then load or create the key file; print `key <id>`
 //   rotate <stateDir> <step> <n>   open the vault and rotate its key again and again; at the n-th rotation's
 //                                  <step> (or never, with `-`) die by SIGKILL at once
-//   (the offline writer's commands are added in offlineChild.ts)
+//   offline-write <spec.json>      write the files the spec names into its image (content from files the spec
+//                                  names, so no secret is in this child's argv), printing `phase <name>` at each
+//                                  phase; die by SIGKILL at the spec's `killAt` phase, if any
 
 function print(line: string): void {
   process.stdout.write(`${line}\n`);
@@ -49,6 +54,34 @@ async function main(argv: string[]): Promise<void> {
       });
       print(`rotated ${round} ${vault.keyId}`);
     }
+  }
+  if (command === 'offline-write') {
+    const spec = JSON.parse(fs.readFileSync(args[0]!, 'utf8')) as {
+      image: string;
+      stagingDir: string;
+      killAt?: string;
+      files: { path: string; contentFile: string; uid: number; gid: number }[];
+    };
+    const writer = new OfflineDiskWriter({
+      stagingDir: spec.stagingDir,
+      onPhase: (phase) => {
+        print(`phase ${phase}`);
+        if (phase === spec.killAt) die();
+      },
+    });
+    print('phase start');
+    const result = await writer.write({
+      image: spec.image,
+      files: spec.files.map((f) => ({
+        path: f.path,
+        content: Secret.from(fs.readFileSync(f.contentFile)),
+        uid: f.uid,
+        gid: f.gid,
+      })),
+      vmStopped: () => true,
+    });
+    print(`done ${JSON.stringify(result)}`);
+    return;
   }
   throw new Error(`unknown command ${command ?? ''}`);
 }
