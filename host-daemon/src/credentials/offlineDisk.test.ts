@@ -1,11 +1,10 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { FiredeckError, type ErrorKind } from '../../../src/shared/errors';
-import { bundleCrashChild, spawnCrashChild } from './testing/childProcess';
+import { spawnCrashChild, useCrashChild, useTempDirs } from './testing/childProcess';
 import { OfflineDiskWriter, type OfflineWritePhase, type RecoveryOutcome } from './offlineDisk';
 import { Secret } from './secret';
 import { crc32cLe, parseUndoLog, replayUndoLog } from './undoLog';
@@ -13,16 +12,9 @@ import { crc32cLe, parseUndoLog, replayUndoLog } from './undoLog';
 // Real ext4 images made with mkfs.ext4 -d, real debugfs and e2fsck; no VM needed. Checks read the images with
 // debugfs directly (not through the writer's own helpers).
 
-const dirs: string[] = [];
+const child = useCrashChild();
+const tempDir = useTempDirs('fdt-offline-');
 const sleepers: number[] = [];
-let bundleDir: string;
-let child: string;
-
-beforeAll(async () => {
-  bundleDir = fs.mkdtempSync(path.join(os.tmpdir(), 'fdt-offline-child-'));
-  child = await bundleCrashChild(bundleDir);
-});
-afterAll(() => fs.rmSync(bundleDir, { recursive: true, force: true }));
 afterEach(() => {
   for (const pid of sleepers.splice(0)) {
     try {
@@ -31,14 +23,7 @@ afterEach(() => {
       // Gone.
     }
   }
-  for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
 });
-
-function tempDir(): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fdt-offline-'));
-  dirs.push(dir);
-  return dir;
-}
 
 function run(cmd: string, args: string[]): string {
   const r = spawnSync(cmd, args, { encoding: 'utf8' });
@@ -595,7 +580,7 @@ exec ${real} "$@"
         files: [{ path: '/home/u/.codex/auth.json', contentFile: content, uid: 1000, gid: 1000 }],
       }),
     );
-    const c = spawnCrashChild(child, ['offline-write', spec]);
+    const c = spawnCrashChild(child(), ['offline-write', spec]);
     expect((await c.exited).signal).toBe('SIGKILL');
     expect(OfflineDiskWriter.hasPendingWrite(img)).toBe(true);
     run('tune2fs', ['-C', '9', img]); // What a boot would do to the mount count.
@@ -677,7 +662,7 @@ exec ${real} "$@"
 
     // A run left alone, to learn how long a write takes here.
     fresh();
-    const calib = spawnCrashChild(child, ['offline-write', spec()]);
+    const calib = spawnCrashChild(child(), ['offline-write', spec()]);
     await calib.waitForLine((l) => l === 'phase start');
     const t0 = Date.now();
     await calib.waitForLine((l) => l.startsWith('done '));
@@ -696,7 +681,7 @@ exec ${real} "$@"
     };
     for (const phase of Object.keys(expected) as OfflineWritePhase[]) {
       fresh();
-      const c = spawnCrashChild(child, ['offline-write', spec(phase)]);
+      const c = spawnCrashChild(child(), ['offline-write', spec(phase)]);
       expect((await c.exited).signal).toBe('SIGKILL');
       expect((await settle(`killed at ${phase}`)).state).toBe(expected[phase]);
     }
@@ -705,12 +690,11 @@ exec ${real} "$@"
     // moments: half anywhere in the write, half inside debugfs's run.
     for (let round = 0; round < 30; round++) {
       fresh();
-      const c = spawnCrashChild(child, ['offline-write', spec()]);
+      const c = spawnCrashChild(child(), ['offline-write', spec()]);
       const inDebugfs = round % 2 === 1;
       await c.waitForLine((l) => l === (inDebugfs ? 'phase debugfs' : 'phase start'));
       await new Promise((r) => setTimeout(r, Math.random() * (inDebugfs ? 25 : writeMs * 1.1)));
-      c.killGroup();
-      await c.exited;
+      await c.killGroup();
       await settle(`round ${round} (${c.lines.at(-1) ?? ''})`);
     }
     console.log(

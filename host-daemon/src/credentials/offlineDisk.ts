@@ -20,6 +20,7 @@ import {
   type InodeInfo,
   type Superblock,
 } from './e2fsTools';
+import { fsyncPath, writeFileDurably } from './durable';
 import { assertImageUnused } from './imageHolders';
 import { Secret } from './secret';
 import { parseUndoLog, replayUndoLog } from './undoLog';
@@ -214,7 +215,7 @@ export class OfflineDiskWriter {
         files: planned.map((p) => ({ path: p.path, sha256: p.content.sha256() })),
         at: new Date().toISOString(),
       };
-      writeDurably(path.join(state, 'intent.json'), JSON.stringify(intent));
+      writeFileDurably(path.join(state, 'intent.json'), JSON.stringify(intent));
       let committed = false;
       const fds: number[] = [];
       try {
@@ -229,13 +230,13 @@ export class OfflineDiskWriter {
           ['-w', '-z', undo, '-f', `/proc/self/fd/${3 + planned.length}`, img],
           { fds, timeoutMs: TOOL_TIMEOUT_MS },
         );
-        fsyncFile(img);
+        fsyncPath(img);
         if (r.code !== 0 || stderrLines(r.stderr).length > 0) throw toolFailed('debugfs -w', img, r);
         await this.onPhase('applied');
         await this.verify(img, planned, createdDirs, dirMode);
         await this.onPhase('verified');
         fs.rmSync(undo);
-        fsyncFile(state);
+        fsyncPath(state);
         committed = true;
         await this.onPhase('committed');
       } catch (err) {
@@ -641,31 +642,9 @@ function processStart(pid: number): string | null {
   }
 }
 
-function writeDurably(file: string, text: string): void {
-  const temp = `${file}.tmp`;
-  const fd = fs.openSync(temp, 'w', 0o600);
-  try {
-    fs.writeSync(fd, text);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-  fs.renameSync(temp, file);
-  fsyncFile(path.dirname(file));
-}
-
-function fsyncFile(p: string): void {
-  const fd = fs.openSync(p, 'r');
-  try {
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
 function removeState(img: string): void {
   fs.rmSync(stateDirOf(img), { recursive: true, force: true });
-  fsyncFile(path.dirname(img));
+  fsyncPath(path.dirname(img));
 }
 
 function errorMessage(err: unknown): string {

@@ -1,36 +1,21 @@
 import { createDecipheriv, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { inspect } from 'node:util';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { FiredeckError, type ErrorKind } from '../../../src/shared/errors';
 import { openDb, type Db } from '../store/db';
-import { bundleCrashChild, filesBelow, spawnCrashChild } from './testing/childProcess';
+import { filesBelow, spawnCrashChild, useCrashChild, useTempDirs } from './testing/childProcess';
 import { Secret } from './secret';
 import { CredentialVault, type RotationStep } from './vault';
 import { vaultKey, vaultKeySource } from './vaultKey';
 
-const dirs: string[] = [];
+const child = useCrashChild();
+const stateDir = useTempDirs('fdt-vault-');
 const dbs: Db[] = [];
-let bundleDir: string;
-let child: string;
-
-beforeAll(async () => {
-  bundleDir = fs.mkdtempSync(path.join(os.tmpdir(), 'fdt-vault-child-'));
-  child = await bundleCrashChild(bundleDir);
-});
-afterAll(() => fs.rmSync(bundleDir, { recursive: true, force: true }));
 afterEach(() => {
   for (const db of dbs.splice(0)) if (db.open) db.close();
-  for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
 });
-
-function stateDir(): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fdt-vault-'));
-  dirs.push(dir);
-  return dir;
-}
 
 function db(dir: string): Db {
   const d = openDb(path.join(dir, 'firedeck.db'));
@@ -131,7 +116,7 @@ describe('CredentialVault', () => {
     for (let round = 0; round < 3; round++) {
       const dir = stateDir();
       const keyFile = path.join(dir, 'vault.key');
-      const children = Array.from({ length: 4 }, () => spawnCrashChild(child, ['key', keyFile]));
+      const children = Array.from({ length: 4 }, () => spawnCrashChild(child(), ['key', keyFile]));
       await Promise.all(children.map((c) => c.waitForLine((l) => l === 'ready').catch(() => undefined)));
       // All children are blocked on stdin; release them together.
       for (const c of children) c.proc.stdin!.write('go\n');
@@ -394,7 +379,7 @@ describe('CredentialVault', () => {
         promoted: 'clean',
       };
       for (const step of steps) {
-        const c = spawnCrashChild(child, ['rotate', dir, step, '2']);
+        const c = spawnCrashChild(child(), ['rotate', dir, step, '2']);
         const { signal } = await c.exited;
         expect(signal).toBe('SIGKILL');
         expect(c.lines.at(-1)).toBe(`step 2 ${step}`);
@@ -403,11 +388,10 @@ describe('CredentialVault', () => {
       // And at random moments while it rotates as fast as it can.
       const seen: string[] = [];
       for (let round = 0; round < 8; round++) {
-        const c = spawnCrashChild(child, ['rotate', dir, '-', '0']);
+        const c = spawnCrashChild(child(), ['rotate', dir, '-', '0']);
         await c.waitForLine((l) => l.startsWith('open '));
         await new Promise((r) => setTimeout(r, Math.random() * 60));
-        c.killGroup();
-        await c.exited;
+        await c.killGroup();
         seen.push(`${c.lines.at(-1) ?? ''} -> ${settle()}`);
       }
       expect(seen).toHaveLength(8);

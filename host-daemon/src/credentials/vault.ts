@@ -465,33 +465,36 @@ export class CredentialVault {
         for (const raw of credentials) {
           const row = RowSchema.parse(raw);
           if (row.iv === null || row.ciphertext === null || row.tag === null) continue;
-          const aad = credentialAad(row, row.format);
           const from = { keyId: row.key_id ?? '', iv: row.iv, ciphertext: row.ciphertext, tag: row.tag };
-          const plain = this.unsealOrThrow(from, row.format, aad, `credential ${row.id}`);
-          try {
-            const fresh = seal(target, plain, credentialAad(row, VAULT_FORMAT));
-            this.q(
-              `UPDATE credentials SET format = @format, key_id = @keyId, iv = @iv, ciphertext = @ciphertext,
-                 tag = @tag WHERE id = @id`,
-            ).run({ id: row.id, format: VAULT_FORMAT, ...fresh });
-          } finally {
-            plain.fill(0);
-          }
+          const fresh = this.reseal(
+            from,
+            row.format,
+            credentialAad(row, row.format),
+            credentialAad(row, VAULT_FORMAT),
+            target,
+            `credential ${row.id}`,
+          );
+          this.q(
+            `UPDATE credentials SET format = @format, key_id = @keyId, iv = @iv, ciphertext = @ciphertext,
+               tag = @tag WHERE id = @id`,
+          ).run({ id: row.id, format: VAULT_FORMAT, ...fresh });
           onOne();
         }
         for (const raw of settings) {
           const row = SettingRowSchema.parse(raw);
           const from = { keyId: row.key_id, iv: row.iv, ciphertext: row.ciphertext, tag: row.tag };
-          const plain = this.unsealOrThrow(from, row.format, settingAad(row.name, row.format), `setting ${row.name}`);
-          try {
-            const fresh = seal(target, plain, settingAad(row.name, VAULT_FORMAT));
-            this.q(
-              `UPDATE vault_settings SET format = @format, key_id = @keyId, iv = @iv, ciphertext = @ciphertext,
-                 tag = @tag WHERE name = @name`,
-            ).run({ name: row.name, format: VAULT_FORMAT, ...fresh });
-          } finally {
-            plain.fill(0);
-          }
+          const fresh = this.reseal(
+            from,
+            row.format,
+            settingAad(row.name, row.format),
+            settingAad(row.name, VAULT_FORMAT),
+            target,
+            `setting ${row.name}`,
+          );
+          this.q(
+            `UPDATE vault_settings SET format = @format, key_id = @keyId, iv = @iv, ciphertext = @ciphertext,
+               tag = @tag WHERE name = @name`,
+          ).run({ name: row.name, format: VAULT_FORMAT, ...fresh });
           onOne();
         }
       });
@@ -519,6 +522,16 @@ export class CredentialVault {
       this.db.transaction(fn)();
     } finally {
       this.db.pragma(`secure_delete = ${Number(before)}`);
+    }
+  }
+
+  /** Opens `from` and seals its plaintext again under `target` with the current format's associated data. */
+  private reseal(from: Sealed, format: number, aadOld: Buffer, aadNew: Buffer, target: VaultKey, what: string): Sealed {
+    const plain = this.unsealOrThrow(from, format, aadOld, what);
+    try {
+      return seal(target, plain, aadNew);
+    } finally {
+      plain.fill(0);
     }
   }
 

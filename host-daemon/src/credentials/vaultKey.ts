@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { FiredeckError } from '../../../src/shared/errors';
 import { pidAlive } from '../system/processes';
+import { fsyncPath } from './durable';
 
 export const VAULT_KEY_BYTES = 32;
 export const DEFAULT_VAULT_KEY_FILE = 'vault.key';
@@ -112,15 +113,6 @@ export function readKeyFile(file: string, managed: boolean): VaultKey {
   }
 }
 
-function fsyncDir(dir: string): void {
-  const fd = fs.openSync(dir, 'r');
-  try {
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
 /** Writes `key` to a new file (O_EXCL, 0600) and flushes file and directory; throws EEXIST if it is there. */
 export function writeNewKeyFile(file: string, key: VaultKey): void {
   const fd = fs.openSync(
@@ -135,7 +127,7 @@ export function writeNewKeyFile(file: string, key: VaultKey): void {
   } finally {
     fs.closeSync(fd);
   }
-  fsyncDir(path.dirname(file));
+  fsyncPath(path.dirname(file));
 }
 
 const TEMP_KEY = /^(.+)\.(\d+)\.[0-9a-f]{8}\.tmp$/;
@@ -162,7 +154,7 @@ export function loadOrCreateKeyFile(file: string): { key: VaultKey; created: boo
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
   } finally {
     fs.rmSync(temp, { force: true });
-    fsyncDir(dir);
+    fsyncPath(dir);
   }
   if (!created) key.bytes.fill(0);
   return created ? { key, created } : { key: readKeyFile(file, true), created: false };
@@ -207,11 +199,11 @@ export const keyFileRotation = {
   },
   promote(file: string): void {
     fs.renameSync(stagedKeyPath(file), file);
-    fsyncDir(path.dirname(file));
+    fsyncPath(path.dirname(file));
   },
   discard(file: string): void {
     fs.rmSync(stagedKeyPath(file), { force: true });
-    fsyncDir(path.dirname(file));
+    fsyncPath(path.dirname(file));
   },
   /** The staged key of an interrupted rotation, if there is one. */
   staged(file: string): VaultKey | null {
