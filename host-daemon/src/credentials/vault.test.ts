@@ -246,6 +246,8 @@ describe('CredentialVault', () => {
       (d.prepare('SELECT ciphertext FROM credentials WHERE id = ?').get(id) as { ciphertext: Buffer }).ciphertext;
     const secondBlob = blobOf(second.id);
     expect(bytesOfStore(dir).includes(secondBlob)).toBe(true);
+    expectRefused(() => vault.markWritten(second.id, 'vm-0000000f'), 'not_found');
+    expect(vault.get(second.id).state).toBe('vaulted');
     const written = vault.markWritten(second.id, 'vm-00000001');
     // The dropped copy is gone from the file and the WAL, not only from the row.
     expect(holdsAnyPiece(bytesOfStore(dir), secondBlob)).toBe(false);
@@ -335,7 +337,7 @@ describe('CredentialVault', () => {
       for (const id of expected.keys()) expectRefused(() => withOld.vault.open(id), 'unavailable');
     });
 
-    const steps: RotationStep[] = ['staged', 'resealed-one', 'committed', 'promoted'];
+    const steps: RotationStep[] = ['staging', 'staged', 'resealed-one', 'committed', 'promoted'];
     it.each(steps)('a rotation that fails at step %s leaves every record readable', (failAt) => {
       const dir = stateDir();
       const { opened, expected } = seeded(dir);
@@ -353,7 +355,7 @@ describe('CredentialVault', () => {
       const again = openVault(dir);
       expectAllOpen(again.vault, expected);
       expect(fs.existsSync(path.join(dir, 'vault.key.next'))).toBe(false);
-      expect(again.vault.keyId === before).toBe(failAt === 'staged' || failAt === 'resealed-one');
+      expect(again.vault.keyId === before).toBe(['staging', 'staged', 'resealed-one'].includes(failAt));
       again.vault.rotateKey();
       expectAllOpen(again.vault, expected);
     });
@@ -365,7 +367,7 @@ describe('CredentialVault', () => {
       const settle = (): string => {
         const again = openVault(dir);
         expectAllOpen(again.vault, expected);
-        expect(fs.existsSync(path.join(dir, 'vault.key.next'))).toBe(false);
+        expect(fs.readdirSync(dir).filter((n) => n.startsWith('vault.key'))).toEqual(['vault.key']);
         again.db.close();
         const line = again.logs.find((l) => /interrupted/.test(l)) ?? '';
         return line.includes('finished') ? 'finished' : line.includes('discarded') ? 'discarded' : 'clean';
@@ -373,6 +375,8 @@ describe('CredentialVault', () => {
       // Killed exactly at each step of the second rotation: before the commit the staged key is dropped, after
       // it the rename is finished.
       const outcome: Record<RotationStep, string> = {
+        // The new key is written but not yet published as vault.key.next: only its temp file is left.
+        staging: 'clean',
         staged: 'discarded',
         'resealed-one': 'discarded',
         committed: 'finished',
@@ -385,16 +389,22 @@ describe('CredentialVault', () => {
         expect(c.lines.at(-1)).toBe(`step 2 ${step}`);
         expect(settle()).toBe(outcome[step]);
       }
-      // And at random moments while it rotates as fast as it can.
+      // And at random moments while it rotates as fast as it can: half anywhere, half just as a rotation begins
+      // (when the new key is being staged).
       const seen: string[] = [];
-      for (let round = 0; round < 8; round++) {
+      for (let round = 0; round < 16; round++) {
         const c = spawnCrashChild(child(), ['rotate', dir, '-', '0']);
-        await c.waitForLine((l) => l.startsWith('open '));
-        await new Promise((r) => setTimeout(r, Math.random() * 60));
+        if (round % 2 === 0) {
+          await c.waitForLine((l) => l.startsWith('open '));
+          await new Promise((r) => setTimeout(r, Math.random() * 60));
+        } else {
+          await c.waitForLine((l) => l.startsWith(`rotated ${1 + (round % 3)} `));
+          await new Promise((r) => setTimeout(r, Math.random() * 3));
+        }
         await c.killGroup();
         seen.push(`${c.lines.at(-1) ?? ''} -> ${settle()}`);
       }
-      expect(seen).toHaveLength(8);
+      expect(seen).toHaveLength(16);
     });
   });
 

@@ -77,7 +77,7 @@ export interface VaultStatus {
 }
 
 /** Steps of a rotation, reported to `onStep` (tests use it to fail or die at each one). */
-export type RotationStep = 'staged' | 'resealed-one' | 'committed' | 'promoted';
+export type RotationStep = 'staging' | 'staged' | 'resealed-one' | 'committed' | 'promoted';
 
 export interface VaultOptions {
   db: Db;
@@ -255,9 +255,9 @@ export class CredentialVault {
     const sha256 = input.plaintext.sha256();
     const now = this.now().toISOString();
     const sealed = seal(this.current, plaintext, credentialAad({ id, owner, provider, sha256 }, VAULT_FORMAT));
-    let purged = false;
+    let dropped: { id: string }[] = [];
     this.secureWrite(() => {
-      const dropped = this.q(
+      dropped = this.q(
         `UPDATE credentials SET state = 'superseded', key_id = NULL, iv = NULL, ciphertext = NULL, tag = NULL,
            updated_at = @now WHERE owner = @owner AND provider = @provider AND state = 'vaulted' RETURNING id`,
       ).all({ owner, provider, now }) as { id: string }[];
@@ -277,10 +277,9 @@ export class CredentialVault {
         sessionId: input.sessionId ?? null,
         now,
       });
-      for (const d of dropped) this.log(`vault: credential ${d.id} superseded by ${id} before it was written`);
-      purged = dropped.length > 0;
     });
-    if (purged) this.checkpoint();
+    if (dropped.length > 0) this.checkpoint();
+    for (const d of dropped) this.log(`vault: credential ${d.id} superseded by ${id} before it was written`);
     this.log(
       `vault: credential ${id} vaulted for ${owner}/${provider} (${plaintext.byteLength} bytes, sha256 ${sha256})`,
     );
@@ -345,8 +344,9 @@ export class CredentialVault {
       throw new FiredeckError('invalid_state', `Credential ${id} is ${row.state}, not vaulted`);
     }
     const now = this.now().toISOString();
-    this.secureWrite(() => {
-      const previous = this.q(
+    let previous: { id: string }[] = [];
+    const written = (): void => {
+      previous = this.q(
         `UPDATE credentials SET state = 'superseded', updated_at = @now
            WHERE owner = @owner AND provider = @provider AND state = 'written' RETURNING id`,
       ).all({ owner: row.owner, provider: row.provider, now }) as { id: string }[];
@@ -354,9 +354,17 @@ export class CredentialVault {
         `UPDATE credentials SET state = 'written', key_id = NULL, iv = NULL, ciphertext = NULL, tag = NULL,
            target_vm_id = @vm, written_at = @now, updated_at = @now WHERE id = @id AND state = 'vaulted'`,
       ).run({ id, vm: targetVmId, now });
-      for (const p of previous) this.log(`vault: credential ${p.id} superseded by ${id}`);
-    });
+    };
+    try {
+      this.secureWrite(written);
+    } catch (err) {
+      if (err instanceof Error && /FOREIGN KEY constraint failed/.test(err.message)) {
+        throw new FiredeckError('not_found', `No VM with id ${targetVmId}`);
+      }
+      throw err;
+    }
     this.checkpoint();
+    for (const p of previous) this.log(`vault: credential ${p.id} superseded by ${id}`);
     this.log(`vault: credential ${id} written into ${targetVmId}; the vault's copy is dropped`);
     return this.get(id);
   }
@@ -419,7 +427,7 @@ export class CredentialVault {
     const onStep = options.onStep ?? (() => undefined);
     const next = newVaultKey();
     const old = this.current;
-    keyFileRotation.stage(file, next);
+    keyFileRotation.stage(file, next, () => onStep('staging'));
     // From here this vault opens records under either key, whatever throws; the files settle on the next open.
     this.keys.set(next.id, next);
     let committed = false;

@@ -113,8 +113,8 @@ export function readKeyFile(file: string, managed: boolean): VaultKey {
   }
 }
 
-/** Writes `key` to a new file (O_EXCL, 0600) and flushes file and directory; throws EEXIST if it is there. */
-export function writeNewKeyFile(file: string, key: VaultKey): void {
+/** Writes `key` to a new file (O_EXCL, 0600) and flushes it; throws EEXIST if the name is taken. */
+function writeNewKeyFile(file: string, key: VaultKey): void {
   const fd = fs.openSync(
     file,
     fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW,
@@ -127,46 +127,52 @@ export function writeNewKeyFile(file: string, key: VaultKey): void {
   } finally {
     fs.closeSync(fd);
   }
-  fsyncPath(path.dirname(file));
 }
 
 const TEMP_KEY = /^(.+)\.(\d+)\.[0-9a-f]{8}\.tmp$/;
 
 /**
- * The managed key file, created on first start. Several daemons (or a restart racing a dying one) may start at
- * once: each writes a complete key to a temp file of its own (O_EXCL, 0600) and publishes it with link(2), which
- * fails if the name exists. So exactly one key wins, and nobody ever reads a half-written key file (a plain
- * O_EXCL create of the final name would let a loser read it before the winner's write).
+ * Puts a complete key file at `file` unless the name is taken (then returns false). The key is written to a temp
+ * file of this process's own (O_EXCL, 0600, fsync'd) and published with link(2), which fails if the name exists:
+ * several publishers race safely (exactly one wins), and a crash at any moment leaves either no file or a whole
+ * one. A plain O_EXCL create of the final name would let a reader (or the next start, after a crash) find it
+ * empty.
  */
-export function loadOrCreateKeyFile(file: string): { key: VaultKey; created: boolean } {
+function publishKeyFile(file: string, key: VaultKey, onWritten: () => void = () => undefined): boolean {
   const dir = path.dirname(file);
-  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-  removeStaleTempKeys(file);
-  if (fs.existsSync(file)) return { key: readKeyFile(file, true), created: false };
-  const key = newVaultKey();
   const temp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
   writeNewKeyFile(temp, key);
-  let created = false;
   try {
+    onWritten();
     fs.linkSync(temp, file);
-    created = true;
+    return true;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    return false;
   } finally {
     fs.rmSync(temp, { force: true });
     fsyncPath(dir);
   }
-  if (!created) key.bytes.fill(0);
-  return created ? { key, created } : { key: readKeyFile(file, true), created: false };
 }
 
-/** Temp keys of creators that died before publishing theirs (never another live creator's). */
+/** The managed key file, created on first start (several daemons, or a restart racing a dying one, may race). */
+export function loadOrCreateKeyFile(file: string): { key: VaultKey; created: boolean } {
+  fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+  removeStaleTempKeys(file);
+  if (fs.existsSync(file)) return { key: readKeyFile(file, true), created: false };
+  const key = newVaultKey();
+  if (publishKeyFile(file, key)) return { key, created: true };
+  key.bytes.fill(0);
+  return { key: readKeyFile(file, true), created: false };
+}
+
+/** Temp keys (of the key file or its staged successor) whose writer died before publishing them. */
 function removeStaleTempKeys(file: string): void {
   const dir = path.dirname(file);
-  const base = path.basename(file);
+  const names = new Set([path.basename(file), path.basename(stagedKeyPath(file))]);
   for (const name of fs.readdirSync(dir)) {
     const m = TEMP_KEY.exec(name);
-    if (m === null || m[1] !== base || pidAlive(Number(m[2]))) continue;
+    if (m === null || !names.has(m[1]!) || pidAlive(Number(m[2]))) continue;
     fs.rmSync(path.join(dir, name), { force: true });
   }
 }
@@ -177,7 +183,7 @@ function stagedKeyPath(file: string): string {
 
 /**
  * The rotation's key file swap, in the order that keeps every record readable whatever moment a crash hits:
- *  1. `stage`: the new key goes to `<file>.next` (O_EXCL, 0600, fsync'd with its directory);
+ *  1. `stage`: the new key goes to `<file>.next`, published whole (see publishKeyFile), fsync'd with its directory;
  *  2. the caller re-seals every record under it in one committed transaction;
  *  3. `promote`: rename(2) `<file>.next` over `<file>`, fsync the directory.
  * Until 3, records are under the old key (in `<file>`) or, once 2 committed, under the new one (in `.next`); on the
@@ -185,16 +191,13 @@ function stagedKeyPath(file: string): string {
  */
 export const keyFileRotation = {
   nextPath: stagedKeyPath,
-  stage(file: string, key: VaultKey): void {
-    try {
-      writeNewKeyFile(stagedKeyPath(file), key);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
-        throw new FiredeckError('conflict', `A vault key rotation is already staged at ${stagedKeyPath(file)}`, {
-          hint: 'Restart the daemon: it finishes or discards an interrupted rotation when it opens the vault.',
-        });
-      }
-      throw err;
+  /** `onWritten` runs between writing the temp file and publishing it (tests die there). */
+  stage(file: string, key: VaultKey, onWritten?: () => void): void {
+    removeStaleTempKeys(file);
+    if (!publishKeyFile(stagedKeyPath(file), key, onWritten)) {
+      throw new FiredeckError('conflict', `A vault key rotation is already staged at ${stagedKeyPath(file)}`, {
+        hint: 'Restart the daemon: it finishes or discards an interrupted rotation when it opens the vault.',
+      });
     }
   },
   promote(file: string): void {
@@ -207,6 +210,7 @@ export const keyFileRotation = {
   },
   /** The staged key of an interrupted rotation, if there is one. */
   staged(file: string): VaultKey | null {
+    removeStaleTempKeys(file);
     return fs.existsSync(stagedKeyPath(file)) ? readKeyFile(stagedKeyPath(file), true) : null;
   },
 };
