@@ -642,8 +642,17 @@ function processStart(pid: number): string | null {
   }
 }
 
+/**
+ * The undo log goes first: a kill during the removal must not leave a log without the intent that guards its
+ * replay (recovery would then refuse the image).
+ */
 function removeState(img: string): void {
-  fs.rmSync(stateDirOf(img), { recursive: true, force: true });
+  const state = stateDirOf(img);
+  if (fs.existsSync(path.join(state, 'undo'))) {
+    fs.rmSync(path.join(state, 'undo'));
+    fsyncPath(state);
+  }
+  fs.rmSync(state, { recursive: true, force: true });
   fsyncPath(path.dirname(img));
 }
 
