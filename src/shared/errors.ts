@@ -18,6 +18,8 @@ export const errorCodes = {
   resource_exhausted: -32008,
   build_failed: -32009,
   cancelled: -32010,
+  /** Stored data failed its integrity check (a vault record's authentication tag, an undo log's checksum). */
+  integrity: -32011,
   host_key_mismatch: -32050,
   host_key_unknown: -32051,
   connection_failed: -32052,

@@ -81,6 +81,49 @@ export const migrations: readonly Migration[] = [
         BEGIN SELECT RAISE(ABORT, 'audit_events is append-only'); END;
     `,
   },
+  {
+    version: 2,
+    up: `
+      -- The credential vault (host-daemon/src/credentials/vault.ts). A vaulted record holds its AES-256-GCM
+      -- ciphertext; once written into its CLI VM (or superseded) only the metadata stays.
+      CREATE TABLE credentials (
+        id TEXT PRIMARY KEY,
+        owner TEXT NOT NULL,
+        provider TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('vaulted', 'written', 'superseded')),
+        format INTEGER NOT NULL,
+        key_id TEXT,
+        iv BLOB,
+        ciphertext BLOB,
+        tag BLOB,
+        sha256 TEXT NOT NULL CHECK (length(sha256) = 64),
+        size INTEGER NOT NULL,
+        session_id TEXT,
+        target_vm_id TEXT REFERENCES vms(id) ON DELETE SET NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        written_at TEXT,
+        CHECK ((state = 'vaulted') =
+          (key_id IS NOT NULL AND iv IS NOT NULL AND ciphertext IS NOT NULL AND tag IS NOT NULL)),
+        CHECK (state <> 'written' OR written_at IS NOT NULL)
+      );
+      -- At most one capture waiting and one written credential per user and provider.
+      CREATE UNIQUE INDEX credentials_one_vaulted ON credentials(owner, provider) WHERE state = 'vaulted';
+      CREATE UNIQUE INDEX credentials_one_written ON credentials(owner, provider) WHERE state = 'written';
+      CREATE INDEX credentials_by_owner ON credentials(owner, provider, created_at);
+
+      -- Other sealed values (the browser VMs' proxy settings), same cipher, named.
+      CREATE TABLE vault_settings (
+        name TEXT PRIMARY KEY CHECK (name IN ('proxy')),
+        format INTEGER NOT NULL,
+        key_id TEXT NOT NULL,
+        iv BLOB NOT NULL,
+        ciphertext BLOB NOT NULL,
+        tag BLOB NOT NULL,
+        updated_at TEXT NOT NULL
+      );
+    `,
+  },
 ];
 
 /** Opens (creating if needed) the daemon's SQLite store with WAL and foreign keys, and migrates it. */
