@@ -220,12 +220,11 @@ describe('renderer channel on a MessagePort (Electron)', () => {
     expect(main.received).toHaveLength(3);
   });
 
-  it('ignores messages from main that are neither bytes nor a valid end', async () => {
+  it('takes only bytes and the end from main; anything else is not for it', async () => {
     const { page, main } = portPair();
     const ch = portChannel(ID, page);
     const got = nextData(ch, 1);
     main.port.postMessage('text');
-    main.port.postMessage({ type: 'closed' });
     main.port.postMessage({ type: 'other', error: null });
     main.port.postMessage(new Uint8Array([7]));
     expect(await got).toEqual([new Uint8Array([7])]);

@@ -1,4 +1,8 @@
-import { CHANNEL_PORT_MAX_WRITE, ChannelPortClosed, type ChannelPortInbound } from '../../../shared/app/channelPort';
+import {
+  CHANNEL_PORT_MAX_WRITE,
+  type ChannelPortInbound,
+  type ChannelPortOutbound,
+} from '../../../shared/app/channelPort';
 import type { AppError, ChannelOpenParams } from '../../../shared/app/contract';
 import type { AppClient } from './appClient';
 
@@ -179,15 +183,13 @@ export function portChannel(id: string, port: MessagePort): RendererChannel {
     closeListener?.(error);
   };
   // Assigning onmessage starts the port; messages that came before wait in its queue until then.
-  port.onmessage = (event: MessageEvent) => {
-    const data: unknown = event.data;
+  // Main sends only bytes and the end, and checked both: they are told apart here, not validated again.
+  port.onmessage = (event: MessageEvent<ChannelPortOutbound>) => {
+    const data = event.data;
     if (data instanceof Uint8Array) {
       if (listener) listener(data);
       else backlog.push(data);
-      return;
-    }
-    const end = ChannelPortClosed.safeParse(data);
-    if (end.success) finish(end.data.error);
+    } else if (data.type === 'closed') finish(data.error);
   };
 
   return {
