@@ -6,6 +6,26 @@ import { useUiStore } from '../../state/uiStore';
 import { ChannelStatus } from '../channel/ChannelStatus';
 import { ChannelSocket } from './channelSocket';
 
+/**
+ * How the guest's screen meets the panel:
+ * - `fill`: the guest's screen takes the panel's size (RFB SetDesktopSize; TigerVNC's Xvnc follows), so
+ *   nothing is scaled or scrolled; scaled to fit meanwhile, or if the guest cannot follow;
+ * - `scale`: the guest keeps its size, scaled to fit the panel;
+ * - `native`: the guest keeps its size, shown 1:1 (scroll where it is bigger than the panel).
+ */
+export type ScreenFit = 'fill' | 'scale' | 'native';
+
+const FITS: { fit: ScreenFit; label: string }[] = [
+  { fit: 'fill', label: 'fill the panel' },
+  { fit: 'scale', label: 'scale to fit' },
+  { fit: 'native', label: '1:1' },
+];
+
+function applyFit(rfb: RFB, fit: ScreenFit): void {
+  rfb.scaleViewport = fit !== 'native';
+  rfb.resizeSession = fit === 'fill';
+}
+
 const OPENING: LinkStatus = { state: 'opening' };
 
 /** The browser VM's screen through noVNC, over a `firedeckd vnc` channel. */
@@ -20,8 +40,8 @@ function DesktopSession(props: { hostId: string; vmId: string }): React.JSX.Elem
   const rfb = useRef<RFB | null>(null);
   /** The VNC handshake on the current connection is done (the channel opens before it is). */
   const [shaken, setShaken] = useState(false);
-  const [scale, setScale] = useState(true);
-  const scaleNow = useRef(scale);
+  const [fit, setFit] = useState<ScreenFit>('fill');
+  const fitNow = useRef(fit);
   const [clip, setClip] = useState('');
   const [fullscreen, setFullscreen] = useState(false);
 
@@ -46,7 +66,7 @@ function DesktopSession(props: { hostId: string; vmId: string }): React.JSX.Elem
       if (!screen.current || connection.closed) return undefined;
       setShaken(false);
       const r = new RFB(screen.current, new ChannelSocket(connection), { shared: true });
-      r.scaleViewport = scaleNow.current;
+      applyFit(r, fitNow.current);
       r.background = '#111417';
       r.addEventListener('connect', () => setShaken(true));
       // The daemon answers the guest's VNC password itself and offers noVNC no security: a question for a
@@ -80,19 +100,29 @@ function DesktopSession(props: { hostId: string; vmId: string }): React.JSX.Elem
   const status = channel.status.state === 'open' && !shaken ? OPENING : channel.status;
   const connected = status.state === 'open';
 
-  // The scale mode applies live: changing it does not reconnect.
+  // The fit applies live: changing it does not reconnect.
   useEffect(() => {
-    scaleNow.current = scale;
-    if (rfb.current) rfb.current.scaleViewport = scale;
-  }, [scale]);
+    fitNow.current = fit;
+    if (rfb.current) applyFit(rfb.current, fit);
+  }, [fit]);
 
   return (
     <div className="desktop-view" ref={frame}>
       <div className="toolbar">
         <ChannelStatus status={status} onReconnect={channel.reconnect} testId="desktop-state" />
-        <label className="check">
-          <input type="checkbox" checked={scale} onChange={(e) => setScale(e.target.checked)} /> scale to fit
-        </label>
+        <span className="segmented" role="radiogroup" aria-label="Screen size">
+          {FITS.map((f) => (
+            <label key={f.fit} className="check">
+              <input
+                type="radio"
+                name={`desktop-fit-${props.vmId}`}
+                checked={fit === f.fit}
+                onChange={() => setFit(f.fit)}
+              />{' '}
+              {f.label}
+            </label>
+          ))}
+        </span>
         <button type="button" onClick={toggleFullscreen} aria-pressed={fullscreen}>
           {fullscreen ? 'Exit fullscreen' : 'Fullscreen'}
         </button>
@@ -116,7 +146,7 @@ function DesktopSession(props: { hostId: string; vmId: string }): React.JSX.Elem
           Paste
         </button>
       </div>
-      <div className={scale ? 'desktop-screen scaled' : 'desktop-screen'} ref={screen} data-testid="desktop-screen" />
+      <div className={`desktop-screen fit-${fit}`} ref={screen} data-testid="desktop-screen" />
     </div>
   );
 }
