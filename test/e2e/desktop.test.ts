@@ -9,7 +9,15 @@ import { ImageService } from '../../host-daemon/src/images/service';
 import type { Vm } from '../../src/shared/protocol/vm';
 import { callDaemon, type DaemonRig } from '../rig/daemon';
 import { appModes, type AppUnderTest } from './support/app';
-import { CANVAS, startGuestTarget, submittedText, waitForCanvas, type GuestTarget } from './support/guestDesktop';
+import {
+  CANVAS,
+  desktopSizes,
+  startGuestTarget,
+  submittedText,
+  waitForCanvas,
+  waitForScreenFollowing,
+  type GuestTarget,
+} from './support/guestDesktop';
 import { recordedKeys, startKeyRecording } from './support/rfbKeys';
 import { startSshStack, type SshStack } from './support/sshStack';
 import { REPO_ROOT } from './support/webMode';
@@ -89,9 +97,12 @@ describe.each(appModes())(
           .filter({ hasText: /^connected$/ })
           .waitFor({ timeout: 60_000 });
 
-        // The framebuffer is the guest's Xvnc (-geometry 1280x800), and Firefox's window shows on it.
+        // Firefox's window shows on the guest's screen, which has taken the panel's size: the guest's Xvnc
+        // starts at 1280×800, more than the panel has in a 1280×800 window (header, tabs and toolbar take room).
         const shown = await waitForCanvas(page, "Firefox's window on the desktop", { minLightShare: 0.2 }, 600_000);
-        expect({ width: shown.width, height: shown.height }).toEqual({ width: 1280, height: 800 });
+        const sizes = await waitForScreenFollowing(page, 'the desktop as it opened', GUEST_STEP_MS);
+        expect(sizes.framebuffer.height).toBeLessThan(800);
+        expect(sizes.shown).toEqual(sizes.framebuffer);
         expect(shown.dominantShare).toBeLessThan(0.97);
         expect(shown.distinctColours).toBeGreaterThan(8);
         fs.mkdirSync(path.join(REPO_ROOT, 'test-results'), { recursive: true });
@@ -109,38 +120,73 @@ describe.each(appModes())(
       BOOT_TIMEOUT_MS,
     );
 
-    it('scales the screen to fit the view, or shows it 1:1', async () => {
-      const size = (): Promise<{ width: number; height: number; frameWidth: number }> =>
-        page.evaluate((selector) => {
-          const canvas = document.querySelector<HTMLCanvasElement>(selector)!;
-          const frame = document.querySelector<HTMLElement>('[data-testid="desktop-screen"]')!;
-          const box = canvas.getBoundingClientRect();
-          return { width: Math.round(box.width), height: Math.round(box.height), frameWidth: frame.clientWidth };
-        }, CANVAS);
-      const fitted = await size();
-      // The view is smaller than the guest's 1280×800 (header, tabs and toolbar take room), so fitting shrinks it.
-      expect(fitted.height).toBeLessThan(800);
-      expect(fitted.width).toBeLessThanOrEqual(fitted.frameWidth);
-      const scale = page.getByRole('checkbox', { name: 'scale to fit' });
-      await scale.uncheck();
-      await page.waitForFunction((selector) => {
-        const box = document.querySelector(selector)!.getBoundingClientRect();
-        return Math.round(box.width) === 1280 && Math.round(box.height) === 800;
-      }, CANVAS);
-      await scale.check();
+    it(
+      "the guest's screen follows the panel as the window is resized: noVNC's canvas and the guest's own Firefox say so",
+      async () => {
+        await target!.openLobby(page);
+        const followed = async (width: number, height: number): Promise<void> => {
+          await app.resize(width, height);
+          const sizes = await waitForScreenFollowing(page, `the window at ${width}×${height}`, GUEST_STEP_MS);
+          // Shown 1:1: nothing is scaled and nothing scrolls.
+          expect(sizes.shown).toEqual(sizes.framebuffer);
+          await target!.waitForGuestScreen(sizes.framebuffer.width, sizes.framebuffer.height, GUEST_STEP_MS);
+        };
+        const before = await desktopSizes(page);
+        await followed(1000, 700);
+        // Larger than the guest's start-up geometry (1280×800) in both directions.
+        await followed(1600, 1100);
+        expect((await desktopSizes(page)).framebuffer.width).toBeGreaterThan(1280);
+        await followed(1280, 800);
+        expect((await desktopSizes(page)).framebuffer).toEqual(before.framebuffer);
+        fs.mkdirSync(path.join(REPO_ROOT, 'test-results'), { recursive: true });
+        await page.screenshot({ path: path.join(REPO_ROOT, 'test-results/e2e-desktop-fill.png') });
+        expect(await page.getByTestId('desktop-state').innerText()).toBe('connected');
+      },
+      BOOT_TIMEOUT_MS,
+    );
+
+    it('keeps the guest screen as it is, 1:1 or scaled to fit, and fills the panel again', async () => {
+      const fit = (name: string) => page.getByRole('radio', { name, exact: true });
+      await fit('1:1').check();
+      // The window shrinks; the guest's screen does not follow now and is shown 1:1, bigger than the panel.
+      const kept = (await desktopSizes(page)).framebuffer;
+      await app.resize(1000, 700);
       await page.waitForFunction(
-        ({ selector, height }) =>
-          Math.round(document.querySelector(selector)!.getBoundingClientRect().height) === height,
-        { selector: CANVAS, height: fitted.height },
+        ({ selector, width }) =>
+          Math.floor(document.querySelector(selector)!.parentElement!.getBoundingClientRect().width) < width,
+        { selector: CANVAS, width: kept.width },
       );
-      // Changing the scale does not reconnect.
+      const native = await desktopSizes(page);
+      expect(native.framebuffer).toEqual(kept);
+      expect(native.shown).toEqual(kept);
+      expect(native.panel.width).toBeLessThan(kept.width);
+
+      // Scaled to fit: the same framebuffer, drawn within the panel.
+      await fit('scale to fit').check();
+      await page.waitForFunction((selector) => {
+        const canvas = document.querySelector<HTMLCanvasElement>(selector)!;
+        const panel = canvas.parentElement!.getBoundingClientRect();
+        const box = canvas.getBoundingClientRect();
+        return box.width <= panel.width + 1 && box.height <= panel.height + 1 && box.width < canvas.width;
+      }, CANVAS);
+      expect((await desktopSizes(page)).framebuffer).toEqual(kept);
+
+      // Filling the panel again resizes the guest to it.
+      await fit('fill the panel').check();
+      await waitForScreenFollowing(page, 'fill the panel, chosen again', GUEST_STEP_MS);
+      await app.resize(1280, 800);
+      const back = await waitForScreenFollowing(page, 'the window at 1280×800 again', GUEST_STEP_MS);
+      expect(back.framebuffer).toEqual(kept);
+      // Changing the fit does not reconnect.
       expect(await page.getByTestId('desktop-state').innerText()).toBe('connected');
 
-      // Fullscreen shows the desktop view alone, and goes back.
+      // Fullscreen shows the desktop view alone, the guest's screen filling it, and goes back.
       await page.getByRole('button', { name: 'Fullscreen' }).click();
       await page.waitForFunction(() => document.fullscreenElement?.classList.contains('desktop-view') === true);
+      await waitForScreenFollowing(page, 'fullscreen', GUEST_STEP_MS);
       await page.getByRole('button', { name: 'Exit fullscreen' }).click();
       await page.waitForFunction(() => document.fullscreenElement === null);
+      await waitForScreenFollowing(page, 'fullscreen left', GUEST_STEP_MS);
       expect(await page.getByTestId('desktop-state').innerText()).toBe('connected');
     });
 

@@ -109,6 +109,8 @@ describe.each(appModes())('fleet and VM detail (%s) against real QEMU guests, th
     await page.getByTestId('vm-row-fleet-a').getByRole('button', { name: 'fleet-a' }).click();
     await page.getByTestId('vm-title').filter({ hasText: 'fleet-a' }).waitFor();
     await page.getByTestId('console-log').filter({ hasText: 'FIREDECK-READY vm' }).waitFor({ timeout: 30_000 });
+    // A running VM's console is followed: its stream stays open.
+    expect(await page.getByTestId('console-state').innerText()).toBe('connected');
     const usage = page.getByTestId('vm-detail-usage');
     await usage
       .getByTestId('vm-detail-cpu')
@@ -288,16 +290,40 @@ describe.each(appModes())('fleet and VM detail (%s) against real QEMU guests, th
       .getByTestId('terminal-state')
       .filter({ hasText: /^(closed|failed)$/ })
       .waitFor({ timeout: 15_000 });
-    await page.getByRole('button', { name: 'Reconnect' }).click();
-    await page
-      .getByTestId('terminal-state')
-      .filter({ hasText: /^connected$/ })
-      .waitFor({ timeout: 30_000 });
-    await page.getByTestId('terminal').click();
-    await page.keyboard.type('echo after-$((2+2))\n');
-    await screen.filter({ hasText: 'after-4' }).waitFor({ timeout: 30_000 });
-    expect(await screen.innerText()).toContain('before-2');
+    await page.screenshot({ path: path.join(REPO_ROOT, 'test-results/e2e-terminal-ended.png') });
+    await reconnectKeepingScrollback(page, { run: 'echo after-$((2+2))', shows: 'after-4', kept: 'before-2' });
   });
+
+  if (mode === 'web') {
+    it('says "disconnected" when the page loses its socket to web mode; Reconnect opens a new shell below the old scrollback', async () => {
+      const screen = page.getByTestId('terminal').locator('.xterm-rows');
+      await page.getByTestId('terminal').click();
+      await page.keyboard.type('echo page-$((3+4))\n');
+      await screen.filter({ hasText: 'page-7' }).waitFor({ timeout: 30_000 });
+      // The page's own socket to main, caught as it next sends (a key press), then closed as a dropped link would be.
+      await page.evaluate(() => {
+        const w = window as unknown as { __fdPageSocket?: WebSocket };
+        const send = WebSocket.prototype.send;
+        WebSocket.prototype.send = function (this: WebSocket, data: Parameters<WebSocket['send']>[0]) {
+          w.__fdPageSocket = this;
+          WebSocket.prototype.send = send;
+          send.call(this, data);
+        };
+      });
+      await page.keyboard.type('#');
+      await page.waitForFunction(() => (window as unknown as { __fdPageSocket?: WebSocket }).__fdPageSocket);
+      await page.evaluate(() => (window as unknown as { __fdPageSocket: WebSocket }).__fdPageSocket.close());
+      await page
+        .getByTestId('terminal-state')
+        .filter({ hasText: /^disconnected$/ })
+        .waitFor({ timeout: 15_000 });
+      expect(await page.getByTestId('terminal-state-reason').innerText()).toContain('Lost the connection');
+      await page.screenshot({ path: path.join(REPO_ROOT, 'test-results/e2e-terminal-disconnected.png') });
+      // The page reconnects its socket by itself; the shell is opened again on request.
+      await page.getByText('Reconnected to Firedeck').waitFor({ timeout: 30_000 });
+      await reconnectKeepingScrollback(page, { run: 'echo back-$((4+4))', shows: 'back-8', kept: 'page-7' });
+    });
+  }
 
   it('goes back with Escape, focuses the filter with "/", and destroys the VM only after confirmation', async () => {
     await page.getByTestId('vm-title').click(); // out of the terminal, which keeps its keys
@@ -327,6 +353,23 @@ describe.each(appModes())('fleet and VM detail (%s) against real QEMU guests, th
     expect((await daemon.call('vm.list', {})).map((v) => v.name)).not.toContain('fleet-a');
   });
 });
+
+/** Reconnect on an ended terminal: a new shell runs `run` and shows `shows`; the old session's `kept` is still there. */
+async function reconnectKeepingScrollback(
+  page: Page,
+  step: { run: string; shows: string; kept: string },
+): Promise<void> {
+  const screen = page.getByTestId('terminal').locator('.xterm-rows');
+  await page.getByRole('button', { name: 'Reconnect' }).click();
+  await page
+    .getByTestId('terminal-state')
+    .filter({ hasText: /^connected$/ })
+    .waitFor({ timeout: 30_000 });
+  await page.getByTestId('terminal').click();
+  await page.keyboard.type(`${step.run}\n`);
+  await screen.filter({ hasText: step.shows }).waitFor({ timeout: 30_000 });
+  expect(await screen.innerText()).toContain(step.kept);
+}
 
 function parseStty(text: string): { rows: number; cols: number } | null {
   const all = [...text.matchAll(/^(\d{1,3}) (\d{1,3})$/gm)];

@@ -1,7 +1,7 @@
-import { Header } from './features/shell/Header';
-import { Notice } from './features/shell/Notice';
-import { ConfirmDialog } from './features/shell/ConfirmDialog';
-import { Toasts } from './features/shell/Toasts';
+import { Header } from './features/chrome/Header';
+import { Notice } from './features/chrome/Notice';
+import { ConfirmDialog } from './features/chrome/ConfirmDialog';
+import { Toasts } from './features/chrome/Toasts';
 import { HostsView } from './features/hosts/HostsView';
 import { FleetView } from './features/fleet/FleetView';
 import { VmDetail } from './features/vm/VmDetail';

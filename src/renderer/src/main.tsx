@@ -2,7 +2,7 @@ import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
 import { ChannelHub } from './api/channelHub';
 import { pickClient } from './api/pickClient';
-import { applyTheme, installShortcuts } from './features/shell/shortcuts';
+import { applyTheme, installShortcuts } from './features/chrome/shortcuts';
 import { createFleetActions } from './state/fleetActions';
 import { createHostActions } from './state/hostActions';
 import { ActionsContext, type Actions } from './state/actionsContext';

@@ -110,6 +110,55 @@ export async function waitForCanvas(
   throw new Error(`${what}: not shown within ${timeoutMs} ms; canvas now ${JSON.stringify(now)}; view: ${view}`);
 }
 
+/** The desktop's sizes in the page: the guest's framebuffer (noVNC's canvas), the panel it sits in, as shown. */
+export interface DesktopSizes {
+  framebuffer: { width: number; height: number };
+  /** What noVNC asks the guest for when the screen fills the panel (its screen element, in whole CSS pixels). */
+  panel: { width: number; height: number };
+  /** The canvas on the page (scaled or not). */
+  shown: { width: number; height: number };
+}
+
+export function desktopSizes(page: Page): Promise<DesktopSizes> {
+  return page.evaluate((selector) => {
+    const canvas = document.querySelector<HTMLCanvasElement>(selector)!;
+    const panel = canvas.parentElement!.getBoundingClientRect();
+    const shown = canvas.getBoundingClientRect();
+    return {
+      framebuffer: { width: canvas.width, height: canvas.height },
+      panel: { width: Math.floor(panel.width), height: Math.floor(panel.height) },
+      shown: { width: Math.round(shown.width), height: Math.round(shown.height) },
+    };
+  }, CANVAS);
+}
+
+/**
+ * Waits until the guest's framebuffer has the panel's size (noVNC asked the guest with SetDesktopSize, and the
+ * guest's ExtendedDesktopSize answer resized the canvas); fails saying both sizes.
+ */
+export async function waitForScreenFollowing(page: Page, what: string, timeoutMs: number): Promise<DesktopSizes> {
+  try {
+    await page.waitForFunction(
+      (selector) => {
+        const canvas = document.querySelector<HTMLCanvasElement>(selector);
+        const panel = canvas?.parentElement?.getBoundingClientRect();
+        return (
+          canvas !== null &&
+          panel !== undefined &&
+          canvas.width === Math.floor(panel.width) &&
+          canvas.height === Math.floor(panel.height)
+        );
+      },
+      CANVAS,
+      { timeout: timeoutMs },
+    );
+  } catch (err) {
+    const now = await desktopSizes(page).catch(() => null);
+    throw new Error(`${what}: the guest's screen did not take the panel's size (${JSON.stringify(now)}): ${err}`);
+  }
+  return desktopSizes(page);
+}
+
 /** Waits until the canvas has not changed for `quietMs` (sampled every 250 ms): the guest is done drawing. */
 export async function waitForStillCanvas(page: Page, what: string, quietMs: number, timeoutMs: number): Promise<void> {
   await page.evaluate(() => delete (window as unknown as { __fdStill?: unknown }).__fdStill);
@@ -159,11 +208,28 @@ export interface GuestTarget {
   show(page: Page, name: string): Promise<void>;
   /** Resolves with the first requested path that starts with `prefix`. */
   waitFor(prefix: string, timeoutMs: number): Promise<string>;
+  /**
+   * Resolves once the guest's Firefox, on the lobby, reports that size of its screen (`screen.width` and
+   * `height`: the X screen as the guest itself sees it); fails naming the sizes it reported.
+   */
+  waitForGuestScreen(width: number, height: number, timeoutMs: number): Promise<void>;
   close(): Promise<void>;
 }
 
 const LOBBY_HTML = `<!doctype html><title>Firedeck lobby</title><body style="margin:0;height:100vh;background:${LOBBY_COLOUR}">
 <script>
+// The guest's screen size as Firefox sees it, each time it changes.
+let screenSize = '';
+const reportScreen = () => {
+  const now = screen.width + 'x' + screen.height;
+  if (now === screenSize) return;
+  screenSize = now;
+  fetch('/screen?size=' + now + '&window=' + outerWidth + 'x' + outerHeight, { cache: 'no-store' }).catch(() => {
+    screenSize = '';
+  });
+};
+reportScreen();
+setInterval(reportScreen, 250);
 (async () => {
   for (;;) {
     try {
@@ -189,6 +255,8 @@ const LOBBY_POLL_MS = 20_000;
 
 export async function startGuestTarget(address: string): Promise<GuestTarget> {
   const paths: string[] = [];
+  /** What the lobby reported, in order: `<screen>` and the Firefox window's outer size, e.g. 1280x800 / 1280x800. */
+  const screens: { screen: string; window: string }[] = [];
   const waiters = new Set<() => void>();
   let pending: string | null = null;
   const pollers = new Set<http.ServerResponse>();
@@ -211,6 +279,13 @@ export async function startGuestTarget(address: string): Promise<GuestTarget> {
         clearTimeout(timer);
         pollers.delete(res);
       });
+      return;
+    }
+    if (url.startsWith('/screen?')) {
+      const query = new URL(url, 'http://guest').searchParams;
+      screens.push({ screen: query.get('size') ?? '', window: query.get('window') ?? '' });
+      res.writeHead(204).end();
+      waiters.forEach((w) => w());
       return;
     }
     if (url === '/favicon.ico') {
@@ -284,6 +359,27 @@ export async function startGuestTarget(address: string): Promise<GuestTarget> {
           waiters.delete(check);
           reject(
             new Error(`the guest asked for no ${prefix}… within ${timeoutMs} ms (asked for: ${JSON.stringify(paths)})`),
+          );
+        }, timeoutMs);
+        waiters.add(check);
+        check();
+      });
+    },
+    waitForGuestScreen(width, height, timeoutMs) {
+      const size = `${width}x${height}`;
+      return new Promise((resolve, reject) => {
+        const check = (): void => {
+          if (screens.at(-1)?.screen !== size) return;
+          clearTimeout(timer);
+          waiters.delete(check);
+          resolve();
+        };
+        const timer = setTimeout(() => {
+          waiters.delete(check);
+          reject(
+            new Error(
+              `the guest's Firefox reported no ${size} screen within ${timeoutMs} ms: ${JSON.stringify(screens)}`,
+            ),
           );
         }, timeoutMs);
         waiters.add(check);

@@ -80,6 +80,18 @@ describe('renderer channel hub', () => {
     expect(ch.closed).toBe(true);
   });
 
+  it("tells every close listener (the channel link, noVNC's socket) about the end, also one that comes late", async () => {
+    const client = new RecordingClient();
+    const hub = new ChannelHub(client);
+    const ch = await hub.open({ hostId: 'local', kind: 'vnc', vmId: 'vm-00000000' });
+    const heard: string[] = [];
+    ch.onClose((e) => heard.push(`link ${e?.message}`));
+    ch.onClose((e) => heard.push(`socket ${e?.message}`));
+    client.push({ type: 'channel.closed', channelId: ID, error: { kind: 'unavailable', message: 'Xvnc gone' } });
+    ch.onClose((e) => heard.push(`late ${e?.message}`));
+    expect(heard).toEqual(['link Xvnc gone', 'socket Xvnc gone', 'late Xvnc gone']);
+  });
+
   it('sends a large write (a big paste) in pieces that each fit one call, in order', async () => {
     const client = new RecordingClient();
     const hub = new ChannelHub(client);
@@ -209,9 +221,11 @@ describe('renderer channel on a MessagePort (Electron)', () => {
     ]);
     expect(ch.closed).toBe(false);
     const closedWith = new Promise<string | null>((resolve) => ch.onClose((e) => resolve(e?.message ?? null)));
+    const alsoHeard = new Promise<string | null>((resolve) => ch.onClose((e) => resolve(e?.message ?? null)));
     const portClosed = new Promise<void>((resolve) => main.port.addEventListener('close', () => resolve()));
     main.port.postMessage({ type: 'closed', error: { kind: 'unavailable', message: 'guest sshd gone' } });
     expect(await closedWith).toBe('guest sshd gone');
+    expect(await alsoHeard).toBe('guest sshd gone');
     expect(ch.closed).toBe(true);
     await portClosed;
     // Nothing goes out once closed.
@@ -220,12 +234,11 @@ describe('renderer channel on a MessagePort (Electron)', () => {
     expect(main.received).toHaveLength(3);
   });
 
-  it('ignores messages from main that are neither bytes nor a valid end', async () => {
+  it('takes only bytes and the end from main; anything else is not for it', async () => {
     const { page, main } = portPair();
     const ch = portChannel(ID, page);
     const got = nextData(ch, 1);
     main.port.postMessage('text');
-    main.port.postMessage({ type: 'closed' });
     main.port.postMessage({ type: 'other', error: null });
     main.port.postMessage(new Uint8Array([7]));
     expect(await got).toEqual([new Uint8Array([7])]);

@@ -1,4 +1,8 @@
-import { CHANNEL_PORT_MAX_WRITE, ChannelPortClosed, type ChannelPortInbound } from '../../../shared/app/channelPort';
+import {
+  CHANNEL_PORT_MAX_WRITE,
+  type ChannelPortInbound,
+  type ChannelPortOutbound,
+} from '../../../shared/app/channelPort';
 import type { AppError, ChannelOpenParams } from '../../../shared/app/contract';
 import type { AppClient } from './appClient';
 
@@ -7,6 +11,7 @@ export interface RendererChannel {
   readonly id: string;
   /** One consumer; data that arrived before it subscribed is delivered first. */
   onData(listener: (bytes: Uint8Array) => void): void;
+  /** Every listener hears the end once (the channel link and a protocol on top, such as noVNC's socket). */
   onClose(listener: (error: AppError | null) => void): void;
   ack(bytes: number): void;
   write(data: Uint8Array | string): void;
@@ -29,12 +34,14 @@ const LINK_LOST: AppError = {
 
 interface ChannelState {
   listener: ((bytes: Uint8Array) => void) | null;
-  closeListener: ((error: AppError | null) => void) | null;
+  closeListeners: ((error: AppError | null) => void)[];
   backlog: Uint8Array[];
   closedWith: { error: AppError | null } | null;
 }
 
 export class ChannelHub {
+  /** True while the page's link to main is down (web mode); what ends meanwhile ended because of it. */
+  linkLost = false;
   private readonly channels = new Map<string, ChannelState>();
   private readonly early = new Map<string, { data: Uint8Array[]; closed: { error: AppError | null } | null }>();
 
@@ -46,6 +53,7 @@ export class ChannelHub {
     // Main closes a web session's channels when its socket goes: say so to every consumer (a terminal then
     // offers to reconnect, keeping its scrollback) instead of leaving them to write into nothing.
     client.onLink?.((link) => {
+      this.linkLost = link === 'lost';
       if (link !== 'lost') return;
       this.early.clear();
       for (const channelId of [...this.channels.keys()]) this.finish(channelId, LINK_LOST);
@@ -64,7 +72,7 @@ export class ChannelHub {
     }
     const pre = this.early.get(channelId);
     this.early.delete(channelId);
-    const state: ChannelState = { listener: null, closeListener: null, backlog: pre?.data ?? [], closedWith: null };
+    const state: ChannelState = { listener: null, closeListeners: [], backlog: pre?.data ?? [], closedWith: null };
     this.channels.set(channelId, state);
     if (pre?.closed) state.closedWith = pre.closed;
 
@@ -92,7 +100,7 @@ export class ChannelHub {
         for (const chunk of backlog) listener(chunk);
       },
       onClose(listener) {
-        state.closeListener = listener;
+        state.closeListeners.push(listener);
         if (state.closedWith) listener(state.closedWith.error);
       },
       ack(bytes) {
@@ -142,7 +150,7 @@ export class ChannelHub {
     }
     this.channels.delete(channelId);
     state.closedWith = { error };
-    state.closeListener?.(error);
+    for (const l of state.closeListeners) l(error);
   }
 }
 
@@ -152,7 +160,7 @@ export class ChannelHub {
  */
 export function portChannel(id: string, port: MessagePort): RendererChannel {
   let listener: ((bytes: Uint8Array) => void) | null = null;
-  let closeListener: ((error: AppError | null) => void) | null = null;
+  const closeListeners: ((error: AppError | null) => void)[] = [];
   let backlog: Uint8Array[] = [];
   let closedWith: { error: AppError | null } | null = null;
   let pendingAck = 0;
@@ -176,18 +184,16 @@ export function portChannel(id: string, port: MessagePort): RendererChannel {
     if (ackTimer) clearTimeout(ackTimer);
     port.onmessage = null;
     port.close();
-    closeListener?.(error);
+    for (const l of closeListeners) l(error);
   };
   // Assigning onmessage starts the port; messages that came before wait in its queue until then.
-  port.onmessage = (event: MessageEvent) => {
-    const data: unknown = event.data;
+  // Main sends only bytes and the end, and checked both: they are told apart here, not validated again.
+  port.onmessage = (event: MessageEvent<ChannelPortOutbound>) => {
+    const data = event.data;
     if (data instanceof Uint8Array) {
       if (listener) listener(data);
       else backlog.push(data);
-      return;
-    }
-    const end = ChannelPortClosed.safeParse(data);
-    if (end.success) finish(end.data.error);
+    } else if (data.type === 'closed') finish(data.error);
   };
 
   return {
@@ -202,7 +208,7 @@ export function portChannel(id: string, port: MessagePort): RendererChannel {
       for (const chunk of held) l(chunk);
     },
     onClose(l) {
-      closeListener = l;
+      closeListeners.push(l);
       if (closedWith) l(closedWith.error);
     },
     ack(bytes) {

@@ -1,4 +1,4 @@
-import { ChannelPortWindowMessage } from '../../../shared/app/channelPort';
+import { CHANNEL_PORT_WINDOW_MESSAGE, type ChannelPortWindowMessage } from '../../../shared/app/channelPort';
 import type { AppCallName, AppEnvelope, AppParams, AppResult } from '../../../shared/app/contract';
 import { FiredeckError } from '../../../shared/errors';
 import type { FiredeckBridge } from '../../../preload/api';
@@ -40,10 +40,9 @@ export function channelPortInbox(
   const givenUp = new Set<string>();
   win.addEventListener('message', (event) => {
     if (event.source !== win) return;
-    const notice = ChannelPortWindowMessage.safeParse(event.data);
     const port = event.ports[0];
-    if (!notice.success || port === undefined) return;
-    const { channelId } = notice.data;
+    if (!isPortNotice(event.data) || port === undefined) return;
+    const { channelId } = event.data;
     const waiter = waiting.get(channelId);
     waiting.delete(channelId);
     if (waiter) waiter(port);
@@ -66,4 +65,12 @@ export function channelPortInbox(
       });
     });
   };
+}
+
+/** The preload's notice among whatever else the window is sent (it is told apart, not validated: the preload did). */
+function isPortNotice(data: unknown): data is ChannelPortWindowMessage {
+  const notice = data as Partial<ChannelPortWindowMessage> | null;
+  return (
+    typeof notice === 'object' && notice?.type === CHANNEL_PORT_WINDOW_MESSAGE && typeof notice.channelId === 'string'
+  );
 }

@@ -1,7 +1,10 @@
 import { FiredeckError } from '../../../shared/errors';
-import { AppEvent, type AppCallName, type AppParams, type AppResult } from '../../../shared/app/contract';
-import { WEB_API_PATH, WebServerFrame } from '../../../shared/app/webWire';
+import type { AppCallName, AppEnvelope, AppEvent, AppParams, AppResult } from '../../../shared/app/contract';
+import { WEB_API_PATH } from '../../../shared/app/webWire';
 import { unwrap, type AppClient, type AppLink } from './appClient';
+
+/** What main's web server sends: an answer to a call, or an event (main has checked both; they are typed, not parsed). */
+type ServerFrame = { id: number; envelope: AppEnvelope<unknown> } | { event: AppEvent };
 
 interface PendingCall {
   resolve: (value: unknown) => void;
@@ -39,9 +42,7 @@ export function webSocketClient(location: Location): AppClient {
       }
     };
     ws.onmessage = (msg: MessageEvent<string>) => {
-      const parsed = WebServerFrame.safeParse(JSON.parse(msg.data));
-      if (!parsed.success) return;
-      const frame = parsed.data;
+      const frame = JSON.parse(msg.data) as ServerFrame;
       if ('id' in frame) {
         const call = pending.get(frame.id);
         pending.delete(frame.id);
@@ -53,8 +54,7 @@ export function webSocketClient(location: Location): AppClient {
         }
         return;
       }
-      const event = AppEvent.safeParse(frame.event);
-      if (event.success) for (const l of listeners) l(event.data);
+      for (const l of listeners) l(frame.event);
     };
     ws.onclose = () => {
       const wasOpen = open;

@@ -1,22 +1,47 @@
 import { useEffect, useRef, useState } from 'react';
 import RFB from '@novnc/novnc';
-import { FiredeckError } from '../../../../shared/errors';
-import { useChannels } from '../../state/actionsContext';
+import type { LinkStatus } from '../../api/channelLink';
+import { useChannel } from '../../state/useChannel';
 import { useUiStore } from '../../state/uiStore';
+import { ChannelStatus } from '../channel/ChannelStatus';
 import { ChannelSocket } from './channelSocket';
 
-type DesktopState = 'connecting' | 'connected' | 'password' | 'disconnected' | 'failed';
+/**
+ * How the guest's screen meets the panel:
+ * - `fill`: the guest's screen takes the panel's size (RFB SetDesktopSize; TigerVNC's Xvnc follows), so
+ *   nothing is scaled or scrolled; scaled to fit meanwhile, or if the guest cannot follow;
+ * - `scale`: the guest keeps its size, scaled to fit the panel;
+ * - `native`: the guest keeps its size, shown 1:1 (scroll where it is bigger than the panel).
+ */
+export type ScreenFit = 'fill' | 'scale' | 'native';
+
+const FITS: { fit: ScreenFit; label: string }[] = [
+  { fit: 'fill', label: 'fill the panel' },
+  { fit: 'scale', label: 'scale to fit' },
+  { fit: 'native', label: '1:1' },
+];
+
+function applyFit(rfb: RFB, fit: ScreenFit): void {
+  rfb.scaleViewport = fit !== 'native';
+  rfb.resizeSession = fit === 'fill';
+}
+
+const OPENING: LinkStatus = { state: 'opening' };
 
 /** The browser VM's screen through noVNC, over a `firedeckd vnc` channel. */
 export function DesktopView(props: { hostId: string; vmId: string; live: boolean }): React.JSX.Element {
-  const hub = useChannels();
+  if (!props.live) return <div className="empty">The VM is not running: start it to see its desktop.</div>;
+  return <DesktopSession hostId={props.hostId} vmId={props.vmId} />;
+}
+
+function DesktopSession(props: { hostId: string; vmId: string }): React.JSX.Element {
   const screen = useRef<HTMLDivElement>(null);
   const frame = useRef<HTMLDivElement>(null);
   const rfb = useRef<RFB | null>(null);
-  const [state, setState] = useState<{ s: DesktopState; error?: string }>({ s: 'connecting' });
-  const [scale, setScale] = useState(true);
-  const [attempt, setAttempt] = useState(0);
-  const [password, setPassword] = useState('');
+  /** The VNC handshake on the current connection is done (the channel opens before it is). */
+  const [shaken, setShaken] = useState(false);
+  const [fit, setFit] = useState<ScreenFit>('fill');
+  const fitNow = useRef(fit);
   const [clip, setClip] = useState('');
   const [fullscreen, setFullscreen] = useState(false);
 
@@ -31,98 +56,77 @@ export function DesktopView(props: { hostId: string; vmId: string; live: boolean
     else frame.current?.requestFullscreen().catch(failed);
   };
 
-  useEffect(() => {
-    let cancelled = false;
-    if (!props.live) {
-      setState({ s: 'disconnected', error: 'The VM is not running.' });
-      return;
-    }
-    setState({ s: 'connecting' });
-    let channelError: string | null = null;
-    hub
-      .open({ hostId: props.hostId, kind: 'vnc', vmId: props.vmId })
-      .then((ch) => {
-        if (cancelled || !screen.current) {
-          ch.close();
-          return;
-        }
-        const socket = new ChannelSocket(ch, (error) => {
-          channelError = error?.message ?? null;
-        });
-        const r = new RFB(screen.current, socket, { shared: true });
-        r.scaleViewport = scale;
-        r.background = '#111417';
-        r.addEventListener('connect', () => setState({ s: 'connected' }));
-        r.addEventListener('credentialsrequired', () => setState({ s: 'password' }));
-        r.addEventListener('securityfailure', (e) => {
-          const reason = (e as CustomEvent<{ reason?: string }>).detail?.reason;
-          setState({ s: 'failed', error: `VNC authentication failed${reason ? `: ${reason}` : ''}` });
-        });
-        r.addEventListener('disconnect', (e) => {
-          const clean = (e as CustomEvent<{ clean: boolean }>).detail?.clean;
-          setState((prev) =>
-            prev.s === 'failed'
-              ? prev
-              : clean && channelError === null
-                ? { s: 'disconnected' }
-                : { s: 'failed', error: channelError ?? 'the VNC link broke' },
-          );
-        });
-        rfb.current = r;
-      })
-      .catch((err: unknown) => {
-        if (!cancelled) setState({ s: 'failed', error: FiredeckError.from(err).message });
+  const channel = useChannel({
+    hostId: props.hostId,
+    vmId: props.vmId,
+    kind: 'vnc',
+    // noVNC speaks RFB on the connection: it takes the bytes (and acknowledges them) through a socket of its own.
+    onOpen: (connection, fail) => {
+      // A channel that ended before it was answered has nothing for noVNC, which refuses a closed socket.
+      if (!screen.current || connection.closed) return undefined;
+      setShaken(false);
+      const r = new RFB(screen.current, new ChannelSocket(connection), { shared: true });
+      applyFit(r, fitNow.current);
+      r.background = '#111417';
+      r.addEventListener('connect', () => setShaken(true));
+      // The daemon answers the guest's VNC password itself and offers noVNC no security: a question for a
+      // password means the guest or the daemon is not what this app expects. The app never asks for it.
+      r.addEventListener('credentialsrequired', () =>
+        fail({
+          kind: 'auth_failed',
+          message: 'The desktop asked this app for a VNC password',
+          hint: 'The host daemon logs in to the guest; is the host running an older firedeckd?',
+        }),
+      );
+      r.addEventListener('securityfailure', (e) => {
+        const reason = (e as CustomEvent<{ reason?: string }>).detail?.reason;
+        fail({ kind: 'auth_failed', message: `VNC authentication failed${reason ? `: ${reason}` : ''}` });
       });
-    return () => {
-      cancelled = true;
-      rfb.current?.disconnect();
-      rfb.current = null;
-    };
-    // The scale mode is applied live below and is not a dependency: changing it must not reconnect.
-  }, [hub, props.hostId, props.vmId, props.live, attempt]);
+      // noVNC gave up on its own (a protocol error); when the channel ended, its reason is shown instead.
+      r.addEventListener('disconnect', (e) => {
+        setShaken(false);
+        if (!(e as CustomEvent<{ clean: boolean }>).detail?.clean) {
+          fail({ kind: 'disconnected', message: 'The VNC session broke' });
+        }
+      });
+      rfb.current = r;
+      return () => {
+        if (rfb.current === r) rfb.current = null;
+        r.disconnect();
+      };
+    },
+  });
+  // Until noVNC has shaken hands there is no desktop to use yet.
+  const status = channel.status.state === 'open' && !shaken ? OPENING : channel.status;
+  const connected = status.state === 'open';
 
+  // The fit applies live: changing it does not reconnect.
   useEffect(() => {
-    if (rfb.current) rfb.current.scaleViewport = scale;
-  }, [scale]);
+    fitNow.current = fit;
+    if (rfb.current) applyFit(rfb.current, fit);
+  }, [fit]);
 
   return (
     <div className="desktop-view" ref={frame}>
       <div className="toolbar">
-        <span className={`pill link-${state.s}`} data-testid="desktop-state">
-          {state.s}
+        <ChannelStatus status={status} onReconnect={channel.reconnect} testId="desktop-state" />
+        <span className="segmented" role="radiogroup" aria-label="Screen size">
+          {FITS.map((f) => (
+            <label key={f.fit} className="check">
+              <input
+                type="radio"
+                name={`desktop-fit-${props.vmId}`}
+                checked={fit === f.fit}
+                onChange={() => setFit(f.fit)}
+              />{' '}
+              {f.label}
+            </label>
+          ))}
         </span>
-        {state.error ? <span className="row-error">{state.error}</span> : null}
-        {state.s === 'disconnected' || state.s === 'failed' ? (
-          <button type="button" onClick={() => setAttempt((a) => a + 1)}>
-            Reconnect
-          </button>
-        ) : null}
-        {state.s === 'password' ? (
-          <form
-            onSubmit={(e) => {
-              e.preventDefault();
-              rfb.current?.sendCredentials({ password });
-              setPassword('');
-              setState({ s: 'connecting' });
-            }}
-          >
-            <input
-              type="password"
-              value={password}
-              onChange={(e) => setPassword(e.target.value)}
-              placeholder="VNC password"
-              aria-label="VNC password"
-            />
-            <button type="submit">Send</button>
-          </form>
-        ) : null}
-        <label className="check">
-          <input type="checkbox" checked={scale} onChange={(e) => setScale(e.target.checked)} /> scale to fit
-        </label>
         <button type="button" onClick={toggleFullscreen} aria-pressed={fullscreen}>
           {fullscreen ? 'Exit fullscreen' : 'Fullscreen'}
         </button>
-        <button type="button" onClick={() => rfb.current?.sendCtrlAltDel()} disabled={state.s !== 'connected'}>
+        <button type="button" onClick={() => rfb.current?.sendCtrlAltDel()} disabled={!connected}>
           Ctrl-Alt-Del
         </button>
         <input
@@ -133,7 +137,7 @@ export function DesktopView(props: { hostId: string; vmId: string; live: boolean
         />
         <button
           type="button"
-          disabled={state.s !== 'connected' || clip === ''}
+          disabled={!connected || clip === ''}
           onClick={() => {
             rfb.current?.clipboardPasteFrom(clip);
             setClip('');
@@ -142,7 +146,7 @@ export function DesktopView(props: { hostId: string; vmId: string; live: boolean
           Paste
         </button>
       </div>
-      <div className={scale ? 'desktop-screen scaled' : 'desktop-screen'} ref={screen} data-testid="desktop-screen" />
+      <div className={`desktop-screen fit-${fit}`} ref={screen} data-testid="desktop-screen" />
     </div>
   );
 }

@@ -1,29 +1,24 @@
-import { useEffect, useRef, useState } from 'react';
+import { useEffect, useLayoutEffect, useRef, useState } from 'react';
 import { Terminal } from '@xterm/xterm';
 import { FitAddon } from '@xterm/addon-fit';
 import { SearchAddon } from '@xterm/addon-search';
 import { WebLinksAddon } from '@xterm/addon-web-links';
 import '@xterm/xterm/css/xterm.css';
-import { FiredeckError } from '../../../../shared/errors';
-import type { RendererChannel } from '../../api/channelHub';
-import { useChannels } from '../../state/actionsContext';
+import { useChannel, type ChannelHandle } from '../../state/useChannel';
 import { useUiStore } from '../../state/uiStore';
-
-type LinkState = 'connecting' | 'connected' | 'closed' | 'failed';
+import { ChannelStatus } from '../channel/ChannelStatus';
 
 /**
  * One shell into a CLI VM (`firedeckd shell` with a pty). Output is acknowledged only once xterm has parsed
  * it, so a flood waits in the pipe instead of in memory. Reconnecting reuses the terminal: scrollback stays.
  */
 export function TerminalPane(props: { hostId: string; vmId: string; active: boolean }): React.JSX.Element {
-  const hub = useChannels();
   const host = useRef<HTMLDivElement>(null);
   const term = useRef<Terminal | null>(null);
   const fit = useRef<FitAddon | null>(null);
   const search = useRef<SearchAddon | null>(null);
-  const channel = useRef<RendererChannel | null>(null);
-  const [state, setState] = useState<{ link: LinkState; error?: string }>({ link: 'connecting' });
-  const [attempt, setAttempt] = useState(0);
+  /** The stream as of the last render, for xterm's input and resize handlers (set up once). */
+  const io = useRef<ChannelHandle | null>(null);
   const [query, setQuery] = useState('');
 
   useEffect(() => {
@@ -57,8 +52,8 @@ export function TerminalPane(props: { hostId: string; vmId: string; active: bool
     term.current = t;
     fit.current = f;
     search.current = s;
-    const input = t.onData((data) => channel.current?.write(data));
-    const resize = t.onResize(({ cols, rows }) => channel.current?.resize(cols, rows));
+    const input = t.onData((data) => io.current?.write(data));
+    const resize = t.onResize(({ cols, rows }) => io.current?.resize(cols, rows));
     const observer = new ResizeObserver(() => {
       if (host.current && host.current.clientWidth > 0) f.fit();
     });
@@ -72,39 +67,35 @@ export function TerminalPane(props: { hostId: string; vmId: string; active: bool
     };
   }, []);
 
+  // After the terminal exists (effects run in order): the shell opens with the terminal's size.
+  const channel = useChannel({
+    hostId: props.hostId,
+    vmId: props.vmId,
+    kind: 'shell',
+    size: () => (term.current ? { cols: term.current.cols, rows: term.current.rows } : null),
+    onData: (bytes) => new Promise<void>((parsed) => (term.current ? term.current.write(bytes, parsed) : parsed())),
+  });
+  useLayoutEffect(() => {
+    io.current = channel;
+  });
+
+  // The scrollback tells where one session ended and the next began.
+  const session = useRef<'none' | 'open' | 'ended'>('none');
+  const state = channel.status.state;
   useEffect(() => {
     const t = term.current;
     if (!t) return;
-    let cancelled = false;
-    setState({ link: 'connecting' });
-    if (attempt > 0) t.write('\r\n\x1b[2m[reconnecting…]\x1b[0m\r\n');
-    hub
-      .open({ hostId: props.hostId, kind: 'shell', vmId: props.vmId, cols: t.cols, rows: t.rows })
-      .then((ch) => {
-        if (cancelled) {
-          ch.close();
-          return;
-        }
-        channel.current = ch;
-        setState({ link: 'connected' });
-        ch.onData((bytes) => t.write(bytes, () => ch.ack(bytes.length)));
-        ch.onClose((error) => {
-          channel.current = null;
-          if (cancelled) return;
-          t.write('\r\n\x1b[2m[session closed]\x1b[0m\r\n');
-          setState(error ? { link: 'failed', error: error.message } : { link: 'closed' });
-        });
-        t.focus();
-      })
-      .catch((err: unknown) => {
-        if (!cancelled) setState({ link: 'failed', error: FiredeckError.from(err).message });
-      });
-    return () => {
-      cancelled = true;
-      channel.current?.close();
-      channel.current = null;
-    };
-  }, [hub, props.hostId, props.vmId, attempt]);
+    if (state === 'open') {
+      session.current = 'open';
+      if (props.active) t.focus();
+    } else if (state === 'opening') {
+      if (session.current === 'ended') t.write('\r\n\x1b[2m[reconnecting…]\x1b[0m\r\n');
+    } else {
+      if (session.current === 'open') t.write('\r\n\x1b[2m[session closed]\x1b[0m\r\n');
+      session.current = 'ended';
+    }
+    // Only a change of state writes or focuses: `props.active` is left out on purpose (the next effect's).
+  }, [state]);
 
   useEffect(() => {
     if (props.active) {
@@ -136,15 +127,7 @@ export function TerminalPane(props: { hostId: string; vmId: string; active: bool
   return (
     <div className="terminal-pane" style={{ display: props.active ? 'flex' : 'none' }}>
       <div className="toolbar">
-        <span className={`pill link-${state.link}`} data-testid="terminal-state">
-          {state.link}
-        </span>
-        {state.error ? <span className="row-error">{state.error}</span> : null}
-        {state.link === 'closed' || state.link === 'failed' ? (
-          <button type="button" onClick={() => setAttempt((a) => a + 1)}>
-            Reconnect
-          </button>
-        ) : null}
+        <ChannelStatus status={channel.status} onReconnect={channel.reconnect} testId="terminal-state" />
         <button type="button" onClick={copy}>
           Copy
         </button>

@@ -1,71 +1,51 @@
 import { useEffect, useMemo, useRef, useState } from 'react';
-import { FiredeckError } from '../../../../shared/errors';
-import { useChannels } from '../../state/actionsContext';
+import { useChannel } from '../../state/useChannel';
+import { ChannelStatus } from '../channel/ChannelStatus';
 import { ConsoleBuffer } from './consoleBuffer';
 
 const LINE_HEIGHT = 18;
 
-type LinkState = 'opening' | 'live' | 'ended' | 'failed';
-
 /** The VM's serial console: follows new output, searchable, downloadable; only visible lines are rendered. */
 export function ConsoleLog(props: { hostId: string; vmId: string; vmName: string; live: boolean }): React.JSX.Element {
-  const hub = useChannels();
   const [buffer, setBuffer] = useState(() => new ConsoleBuffer());
   const [version, setVersion] = useState(0);
-  const [link, setLink] = useState<{ state: LinkState; error?: string }>({ state: 'opening' });
   const [follow, setFollow] = useState(true);
   const [query, setQuery] = useState('');
   const [matchIndex, setMatchIndex] = useState(0);
   const [scrollTop, setScrollTop] = useState(0);
   const [height, setHeight] = useState(400);
   const viewport = useRef<HTMLDivElement>(null);
-  const [attempt, setAttempt] = useState(0);
+  /** The buffer the current connection fills, and the next frame, which renders and acknowledges what came. */
+  const filling = useRef(buffer);
+  const frame = useRef<Promise<void> | null>(null);
 
-  useEffect(() => {
-    let cancelled = false;
-    let close: (() => void) | null = null;
-    let pendingAck = 0;
-    let frameRequested = false;
-    setLink({ state: 'opening' });
-    // Each open starts from the daemon's tail again, so the view starts from an empty buffer.
-    const buffer = new ConsoleBuffer();
-    setBuffer(buffer);
-    hub
-      // A stopped VM has no console to follow: then its log so far is shown and the channel ends.
-      .open({ hostId: props.hostId, kind: 'console', vmId: props.vmId, follow: props.live })
-      .then((ch) => {
-        if (cancelled) {
-          ch.close();
-          return;
-        }
-        close = () => ch.close();
-        setLink({ state: 'live' });
-        ch.onData((bytes) => {
-          buffer.push(bytes);
-          pendingAck += bytes.length;
-          // Render (and acknowledge) once per frame: the stream is held back until the view has caught up.
-          if (!frameRequested) {
-            frameRequested = true;
-            requestAnimationFrame(() => {
-              frameRequested = false;
-              setVersion(buffer.version);
-              ch.ack(pendingAck);
-              pendingAck = 0;
-            });
-          }
-        });
-        ch.onClose((error) => {
-          if (!cancelled) setLink(error ? { state: 'failed', error: error.message } : { state: 'ended' });
-        });
-      })
-      .catch((err: unknown) => {
-        if (!cancelled) setLink({ state: 'failed', error: FiredeckError.from(err).message });
-      });
-    return () => {
-      cancelled = true;
-      close?.();
-    };
-  }, [hub, props.hostId, props.vmId, props.live, attempt]);
+  const channel = useChannel({
+    hostId: props.hostId,
+    vmId: props.vmId,
+    kind: 'console',
+    // A stopped VM has no console to follow: then its log so far is shown and the channel ends.
+    follow: props.live,
+    // Each connection starts from the daemon's tail again, so the view starts from an empty buffer.
+    onOpen: () => {
+      const fresh = new ConsoleBuffer();
+      filling.current = fresh;
+      setBuffer(fresh);
+      return undefined;
+    },
+    // Rendered (and acknowledged) once per frame: the stream is held back until the view has caught up.
+    onData: (bytes) => {
+      const into = filling.current;
+      into.push(bytes);
+      frame.current ??= new Promise<void>((rendered) =>
+        requestAnimationFrame(() => {
+          frame.current = null;
+          setVersion(into.version);
+          rendered();
+        }),
+      );
+      return frame.current;
+    },
+  });
 
   useEffect(() => {
     const el = viewport.current;
@@ -119,15 +99,7 @@ export function ConsoleLog(props: { hostId: string; vmId: string; vmName: string
   return (
     <div className="console-log">
       <div className="toolbar">
-        <span className={`pill link-${link.state}`} data-testid="console-state">
-          {link.state === 'live' ? 'following' : link.state}
-        </span>
-        {link.error ? <span className="row-error">{link.error}</span> : null}
-        {link.state === 'ended' || link.state === 'failed' ? (
-          <button type="button" onClick={() => setAttempt((a) => a + 1)}>
-            Reopen
-          </button>
-        ) : null}
+        <ChannelStatus status={channel.status} onReconnect={channel.reconnect} testId="console-state" />
         <label className="check">
           <input type="checkbox" checked={follow} onChange={(e) => setFollow(e.target.checked)} /> follow
         </label>
