@@ -8,7 +8,7 @@ import { FiredeckError } from '../../../../src/shared/errors';
 import type { VmHandle, VmLaunchSpec } from '../driver';
 import { FirecrackerApi, FirecrackerApiError } from './api';
 import { FirecrackerDriver, RUN_FILES, waitForApiSocket, withFirecrackerBootArgs } from './driver';
-import { isRunning, readCmdline } from './process';
+import { pidAlive, readCmdline } from '../../system/processes';
 
 // The Firecracker binary cannot be had on test machines; its stand-in serves the API and holds every
 // request to the in-repo spec (test/doubles/firecracker). Everything else here is real: processes,
@@ -143,7 +143,7 @@ describe('FirecrackerDriver against the API double', () => {
 
     expect(handle.controlSocket).toBe(path.join(spec.runDir, 'firecracker.sock'));
     expect(handle.console).toEqual({ kind: 'file', path: path.join(spec.runDir, 'serial.log') });
-    expect(isRunning(handle.pid)).toBe(true);
+    expect(pidAlive(handle.pid)).toBe(true);
     expect(handle.cmdline).toBe(readCmdline(handle.pid));
     expect(handle.cmdline.split('\0')).toEqual(
       expect.arrayContaining(['--api-sock', handle.controlSocket, '--id', spec.id]),
@@ -208,7 +208,7 @@ describe('FirecrackerDriver against the API double', () => {
 
     await expect(driver.stop(handle, 10_000)).resolves.toBe('graceful');
     forget(handle);
-    expect(isRunning(handle.pid)).toBe(false);
+    expect(pidAlive(handle.pid)).toBe(false);
     expect(fs.existsSync(handle.controlSocket)).toBe(false);
     const last = calls(spec).at(-1)!;
     expect([last.method, last.path, last.body, last.status]).toEqual([
@@ -235,7 +235,7 @@ describe('FirecrackerDriver against the API double', () => {
     await expect(driver.stop(handle, 400)).resolves.toBe('killed');
     forget(handle);
     expect(Date.now() - before).toBeGreaterThanOrEqual(390);
-    expect(isRunning(handle.pid)).toBe(false);
+    expect(pidAlive(handle.pid)).toBe(false);
     expect(fs.existsSync(handle.controlSocket)).toBe(false);
     expect(
       calls(spec)
@@ -283,7 +283,7 @@ describe('FirecrackerDriver against the API double', () => {
         .readdirSync('/proc')
         .find((entry) => /^\d+$/.test(entry) && (readCmdline(Number(entry)) ?? '').includes(`--id\0${spec.id}`)) ?? 0,
     );
-    expect(cmdlinePid === 0 || !isRunning(cmdlinePid)).toBe(true);
+    expect(cmdlinePid === 0 || !pidAlive(cmdlinePid)).toBe(true);
     expect(fs.existsSync(path.join(spec.runDir, RUN_FILES.apiSocket))).toBe(false);
   });
 

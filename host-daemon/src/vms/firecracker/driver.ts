@@ -17,7 +17,7 @@ import {
   type JailFile,
   type JailLayout,
 } from './jailer';
-import { isRunning, isSameProcess, readCmdline, waitForProcessEnd } from './process';
+import { isSameProcess, pidAlive, readCmdline, waitForPidExit } from '../../system/processes';
 
 const run = promisify(execFile);
 
@@ -209,9 +209,9 @@ export class FirecrackerDriver implements VmDriver {
       return { pid, cmdline, controlSocket: apiSocket, console: { kind: 'file', path: consolePath } };
     } catch (err) {
       const victim = pid ?? child.pid;
-      if (victim !== undefined && isRunning(victim)) process.kill(victim, 'SIGKILL');
+      if (victim !== undefined && pidAlive(victim)) process.kill(victim, 'SIGKILL');
       if (victim !== undefined && victim === child.pid) await exited;
-      else if (victim !== undefined) await waitForProcessEnd(victim, 5000);
+      else if (victim !== undefined) await waitForPidExit(victim, 5000);
       if (pid !== null) this.exits.delete(pid);
       await this.cleanup(apiSocket, vsockOnHost);
       throw err;
@@ -366,7 +366,7 @@ export class FirecrackerDriver implements VmDriver {
 
   private async waitForEnd(pid: number, timeoutMs: number): Promise<boolean> {
     const exit = this.exits.get(pid);
-    if (exit === undefined) return waitForProcessEnd(pid, timeoutMs);
+    if (exit === undefined) return waitForPidExit(pid, timeoutMs);
     let timer: NodeJS.Timeout | undefined;
     const ended = await Promise.race([
       exit.then(() => true),
