@@ -27,6 +27,8 @@ export const DriverAvailability = z.object({
   accel: z.enum(['kvm', 'tcg']).nullable(),
   /** Why the driver is unavailable or degraded, in words an operator can act on. */
   reason: z.string().nullable(),
+  /** For Firecracker, of the kernel new images record (FIREDECK_FIRECRACKER_KERNEL); each image keeps its own. */
+  gracefulStop: GracefulStop,
 });
 export type DriverAvailability = z.infer<typeof DriverAvailability>;
 
