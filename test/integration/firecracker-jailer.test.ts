@@ -400,6 +400,20 @@ describe("the jail's network namespace", () => {
   });
 });
 
+describe('the TAP check', () => {
+  it("is the kernel's: a TAP another uid owns is refused to the jail's uid, and nothing of the VM stays", async () => {
+    const tap = `${PREFIX}tap${++tapCount}`;
+    ip('tuntap', 'add', 'dev', tap, 'mode', 'tap', 'user', String(JAIL_ID + 1));
+    const spec = launchSpec({ tap });
+    const err = await failure(driverWith({ netns: 'host' }).start(spec));
+    expect(err.message).toMatch(
+      /PUT \/network-interfaces\/eth0 \(HTTP 400\): Could not create the network device: .*Operation not permitted \(os error 1\)/,
+    );
+    expect(fs.existsSync(path.dirname(chrootOf(spec)))).toBe(false);
+    expect(fs.statSync(spec.rootfsPath).uid).toBe(0);
+  });
+});
+
 describe("the jail's cgroups", () => {
   it('are v1 on this hybrid host and hold the Firecracker process with its CPU limit', async () => {
     const driver = driverWith({

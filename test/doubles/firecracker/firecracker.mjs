@@ -273,9 +273,9 @@ function openTap(name) {
   }
   const script = [
     'use Fcntl;',
-    'sysopen(my $fh, $ARGV[0], O_RDWR | O_NONBLOCK) or do { print "open $!\\n"; exit 1 };',
+    'sysopen(my $fh, $ARGV[0], O_RDWR | O_NONBLOCK) or do { printf "open %d %s\\n", $!, $!; exit 1 };',
     // TUNSETIFF = _IOW('T', 202, int); struct ifreq: a 16-byte name, then the flags.
-    'ioctl($fh, 0x400454ca, pack("Z16 s", $ARGV[1], 0x0002 | 0x1000 | 0x4000)) or do { print "ifreq $!\\n"; exit 1 };',
+    'ioctl($fh, 0x400454ca, pack("Z16 s", $ARGV[1], 0x0002 | 0x1000 | 0x4000)) or do { printf "ifreq %d %s\\n", $!, $!; exit 1 };',
     '$| = 1; print "ok\\n"; 1 while sysread(STDIN, my $b, 1);',
   ].join(' ');
   const helper = spawn('perl', ['-e', script, resolve('/dev/net/tun'), name], { stdio: ['pipe', 'pipe', 'inherit'] });
@@ -289,8 +289,9 @@ function openTap(name) {
         resolveTap(helper);
         return;
       }
-      const [what, ...reason] = line.split(' ');
-      const text = reason.join(' ');
+      // The error as Rust prints an io::Error: its text, then "(os error N)".
+      const [what, errno, ...reason] = line.split(' ');
+      const text = `${reason.join(' ')} (os error ${errno})`;
       reject(
         new Fault(
           what === 'open'
