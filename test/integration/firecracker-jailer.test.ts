@@ -3,16 +3,17 @@ import os from 'node:os';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { FiredeckError } from '../../src/shared/errors';
 import { ensureTap } from '../../host-daemon/src/net/links';
 import { pidAlive, readCmdline } from '../../host-daemon/src/system/processes';
 import type { VmHandle, VmLaunchSpec } from '../../host-daemon/src/vms/driver';
 import { FirecrackerDriver, type FirecrackerDriverOptions } from '../../host-daemon/src/vms/firecracker/driver';
 import { jailLayout, type JailerOptions } from '../../host-daemon/src/vms/firecracker/jailer';
 import {
-  ConsoleWatch,
+  TestVms,
+  type ConsoleWatch,
   KEYBOARD_CONFIG,
   readCalls,
+  rejectionOf,
   writeFirecracker,
   writeJailer,
   writeKernel,
@@ -38,8 +39,7 @@ let jailer: string;
 let kernel: string;
 let vmCount = 0;
 let tapCount = 0;
-const started: { driver: FirecrackerDriver; handle: VmHandle }[] = [];
-const watches: ConsoleWatch[] = [];
+const vms = new TestVms();
 
 function ip(...args: string[]): string {
   return execFileSync('ip', args, { encoding: 'utf8' });
@@ -71,8 +71,7 @@ beforeAll(() => {
 });
 
 afterEach(async () => {
-  for (const watch of watches.splice(0)) watch.stop();
-  for (const { driver, handle } of started.splice(0)) await driver.kill(handle);
+  await vms.cleanup();
 });
 
 afterAll(() => {
@@ -143,22 +142,8 @@ async function daemonTap(): Promise<string> {
   return tap;
 }
 
-async function startVm(driver: FirecrackerDriver, spec: VmLaunchSpec): Promise<VmHandle> {
-  const handle = await driver.start(spec);
-  started.push({ driver, handle });
-  return handle;
-}
-
-function forget(handle: VmHandle): void {
-  const index = started.findIndex((entry) => entry.handle === handle);
-  if (index >= 0) started.splice(index, 1);
-}
-
-async function watch(handle: VmHandle, spec: VmLaunchSpec): Promise<ConsoleWatch> {
-  const console = new ConsoleWatch(handle.console, path.join(tmp, 'state', spec.id, 'console'));
-  watches.push(console);
-  await console.start();
-  return console;
+function watch(handle: VmHandle, spec: VmLaunchSpec): Promise<ConsoleWatch> {
+  return vms.watch(handle, path.join(tmp, 'state', spec.id, 'console'));
 }
 
 function chrootOf(spec: VmLaunchSpec, execName = 'firecracker-v1.17.0'): string {
@@ -177,20 +162,11 @@ function status(pid: number, field: string): string {
   return (line ?? '').slice(field.length + 1).trim();
 }
 
-async function failure(promise: Promise<unknown>): Promise<FiredeckError> {
-  const err = await promise.then(
-    () => null,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(FiredeckError);
-  return err as FiredeckError;
-}
-
 describe('Firecracker under the jailer', () => {
   it("takes the pid from the jailer's pid file: with --daemonize the jailer exits 0 and Firecracker lives on", async () => {
     const driver = driverWith();
     const spec = launchSpec();
-    const handle = await startVm(driver, spec);
+    const handle = await vms.start(driver, spec);
     const chroot = chrootOf(spec);
 
     // env.rs: the grandchild writes its own pid (no newline) before its exec.
@@ -209,7 +185,7 @@ describe('Firecracker under the jailer', () => {
     const console = await watch(handle, spec);
     await console.waitFor('vm');
     await expect(driver.stop(handle, 10_000)).resolves.toBe('graceful');
-    forget(handle);
+    vms.forget(handle);
     await console.waitFor('disconnect');
     expect(console.text()).toContain('reboot: Restarting system');
     expect(fs.existsSync(path.dirname(chroot))).toBe(false);
@@ -218,7 +194,7 @@ describe('Firecracker under the jailer', () => {
   it('runs Firecracker as the unprivileged uid in a chroot laid out as the jailer does, the VM files linked in', async () => {
     const driver = driverWith();
     const spec = launchSpec();
-    const handle = await startVm(driver, spec);
+    const handle = await vms.start(driver, spec);
     const chroot = chrootOf(spec);
 
     expect(status(handle.pid, 'Uid').split(/\s+/)).toEqual(Array(4).fill(String(JAIL_ID)));
@@ -282,7 +258,7 @@ describe('Firecracker under the jailer', () => {
     expect(puts.find((c) => c.path === '/serial')?.body).toMatchObject({ serial_out_path: '/serial.fifo' });
 
     await expect(driver.stop(handle, 10_000)).resolves.toBe('graceful');
-    forget(handle);
+    vms.forget(handle);
     // The rootfs is root's again, the jail gone.
     expect(fs.statSync(spec.rootfsPath).uid).toBe(0);
     expect(fs.existsSync(path.dirname(chroot))).toBe(false);
@@ -291,7 +267,7 @@ describe('Firecracker under the jailer', () => {
   it("puts the chroot under the symlink target's name, as the jailer canonicalises --exec-file", async () => {
     const driver = driverWith();
     const spec = launchSpec();
-    const handle = await startVm(driver, spec);
+    const handle = await vms.start(driver, spec);
     expect(handle.controlSocket).toBe(path.join(chrootOf(spec, 'firecracker-v1.17.0'), 'run', 'firecracker.socket'));
     expect(fs.existsSync(path.join(tmp, 'jails', 'firecracker', spec.id))).toBe(false);
     expect(jailLayout({ chrootBaseDir: path.join(tmp, 'jails') }, firecracker, spec.id).execName).toBe(
@@ -303,7 +279,7 @@ describe('Firecracker under the jailer', () => {
     for (const over of [{ newPidNs: true }, { daemonize: false }, { daemonize: false, newPidNs: true }]) {
       const driver = driverWith(over);
       const spec = launchSpec();
-      const handle = await startVm(driver, spec);
+      const handle = await vms.start(driver, spec);
       expect(fs.readFileSync(path.join(chrootOf(spec), 'firecracker-v1.17.0.pid'), 'utf8'), JSON.stringify(over)).toBe(
         String(handle.pid),
       );
@@ -311,23 +287,23 @@ describe('Firecracker under the jailer', () => {
         expect(status(handle.pid, 'NSpid').split(/\s+/), JSON.stringify(over)).toEqual([String(handle.pid), '1']);
       await expect(driver.inspect(handle)).resolves.toEqual({ alive: true, status: 'Running' });
       await expect(driver.stop(handle, 10_000)).resolves.toBe('graceful');
-      forget(handle);
+      vms.forget(handle);
     }
   });
 
   it("is adopted by a restarted daemon and stopped by it; a dead VM's jail is removed on adoption", async () => {
     const spec = launchSpec({ tap: await daemonTap(), mac: '52:54:00:fc:80:01' });
-    const handle = await startVm(driverWith({ netns: 'per-vm' }), spec);
+    const handle = await vms.start(driverWith({ netns: 'per-vm' }), spec);
     const restarted = driverWith({ netns: 'per-vm' });
     await expect(restarted.adopt(handle)).resolves.toBe(true);
     await expect(restarted.stop(handle, 10_000)).resolves.toBe('graceful');
-    forget(handle);
+    vms.forget(handle);
     expect(fs.existsSync(path.dirname(chrootOf(spec)))).toBe(false);
     expect(fs.existsSync(`/run/netns/${PREFIX}-${spec.id}`)).toBe(false);
 
     const second = launchSpec({ tap: await daemonTap() });
-    const dead = await startVm(driverWith({ netns: 'per-vm' }), second);
-    forget(dead);
+    const dead = await vms.start(driverWith({ netns: 'per-vm' }), second);
+    vms.forget(dead);
     process.kill(dead.pid, 'SIGKILL');
     while (pidAlive(dead.pid)) await new Promise((r) => setTimeout(r, 20));
     await expect(driverWith({ netns: 'per-vm' }).adopt(dead)).resolves.toBe(false);
@@ -342,7 +318,7 @@ describe("the jail's network namespace", () => {
     const tap = await daemonTap();
     const driver = driverWith({ netns: 'per-vm' });
     const spec = launchSpec({ tap, mac: '52:54:00:fc:80:02' });
-    const handle = await startVm(driver, spec);
+    const handle = await vms.start(driver, spec);
     const ns = `${PREFIX}-${spec.id}`;
 
     const inNs = JSON.parse(ip('-n', ns, '-d', '-j', 'link', 'show')) as {
@@ -380,7 +356,7 @@ describe("the jail's network namespace", () => {
     );
 
     await expect(driver.stop(handle, 10_000)).resolves.toBe('graceful');
-    forget(handle);
+    vms.forget(handle);
     expect(fs.existsSync(`/run/netns/${ns}`)).toBe(false);
     // The veth went with the namespace; the daemon makes the VM a new TAP when it boots again.
     expect((JSON.parse(ip('-j', 'link', 'show')) as { ifname: string }[]).map((l) => l.ifname)).not.toContain(tap);
@@ -390,7 +366,7 @@ describe("the jail's network namespace", () => {
     const tap = await daemonTap();
     const driver = driverWith({ netns: 'host' });
     const spec = launchSpec({ tap });
-    const handle = await startVm(driver, spec);
+    const handle = await vms.start(driver, spec);
     expect(calls(spec).find((c) => c.path === '/network-interfaces/eth0')).toMatchObject({
       status: 204,
       body: { host_dev_name: tap },
@@ -405,7 +381,7 @@ describe('the TAP check', () => {
     const tap = `${PREFIX}tap${++tapCount}`;
     ip('tuntap', 'add', 'dev', tap, 'mode', 'tap', 'user', String(JAIL_ID + 1));
     const spec = launchSpec({ tap });
-    const err = await failure(driverWith({ netns: 'host' }).start(spec));
+    const err = await rejectionOf(driverWith({ netns: 'host' }).start(spec));
     expect(err.message).toMatch(
       /PUT \/network-interfaces\/eth0 \(HTTP 400\): Could not create the network device: .*Operation not permitted \(os error 1\)/,
     );
@@ -421,7 +397,7 @@ describe("the jail's cgroups", () => {
       parentCgroup: CPU_PARENT,
     });
     const spec = launchSpec();
-    const handle = await startVm(driver, spec);
+    const handle = await vms.start(driver, spec);
     const dir = `/sys/fs/cgroup/cpu/${CPU_PARENT}/${spec.id}`;
     expect(fs.readFileSync(path.join(dir, 'cpu.cfs_quota_us'), 'utf8').trim()).toBe('50000');
     const cpuLine = fs
@@ -430,7 +406,7 @@ describe("the jail's cgroups", () => {
       .find((l) => l.split(':')[1]?.split(',').includes('cpu'));
     expect(cpuLine?.split(':')[2]).toBe(`/${CPU_PARENT}/${spec.id}`);
     await expect(driver.stop(handle, 10_000)).resolves.toBe('graceful');
-    forget(handle);
+    vms.forget(handle);
     expect(fs.existsSync(dir)).toBe(false);
   });
 
@@ -455,7 +431,7 @@ describe("the jail's cgroups", () => {
       }),
     });
     const spec = launchSpec({ vcpus: 2, memoryMib: 256 });
-    const handle = await startVm(driver, spec);
+    const handle = await vms.start(driver, spec);
     const vmCgroup = path.join(root, 'firedeck', spec.id);
     expect(fs.readFileSync(path.join(vmCgroup, 'cpu.max'), 'utf8')).toBe('200000 100000\n');
     expect(fs.readFileSync(path.join(vmCgroup, 'memory.max'), 'utf8')).toBe(`${320 * 1024 * 1024}\n`);
@@ -468,7 +444,7 @@ describe("the jail's cgroups", () => {
 
   it('are refused before the jailer runs when the jailer would refuse them', async () => {
     const spec = launchSpec();
-    const err = await failure(driverWith({ cgroups: ['io.max=8:0 wbps=1048576'] }).start(spec));
+    const err = await rejectionOf(driverWith({ cgroups: ['io.max=8:0 wbps=1048576'] }).start(spec));
     expect(err.kind).toBe('invalid_params');
     expect(fs.existsSync(path.join(tmp, 'jails', 'firecracker-v1.17.0', spec.id))).toBe(false);
   });

@@ -6,9 +6,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
+import { expect } from 'vitest';
+import { FiredeckError } from '../../../src/shared/errors';
 import { ConsoleLog } from '../../../host-daemon/src/console/consoleLog';
 import { ConsolePump } from '../../../host-daemon/src/console/consolePump';
-import type { ConsoleSource } from '../../../host-daemon/src/vms/driver';
+import type { ConsoleSource, VmDriver, VmHandle, VmLaunchSpec } from '../../../host-daemon/src/vms/driver';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const firecrackerDouble = path.join(here, 'firecracker.mjs');
@@ -130,5 +132,48 @@ export class ConsoleWatch {
 
   private wake(): void {
     for (const w of [...this.waiters]) w();
+  }
+}
+
+/** The error a promise rejects with, checked to be of `type` (a FiredeckError unless told otherwise). */
+export async function rejectionOf<E extends Error = FiredeckError>(
+  promise: Promise<unknown>,
+  type: abstract new (...args: never[]) => E = FiredeckError as unknown as abstract new (...args: never[]) => E,
+): Promise<E> {
+  const err = await promise.then(
+    () => null,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(type);
+  return err as E;
+}
+
+/** The VMs and console watches a test file started, all ended by `cleanup()` (its afterEach). */
+export class TestVms {
+  private readonly started: { driver: VmDriver; handle: VmHandle }[] = [];
+  private readonly watches: ConsoleWatch[] = [];
+
+  async start(driver: VmDriver, spec: VmLaunchSpec): Promise<VmHandle> {
+    const handle = await driver.start(spec);
+    this.started.push({ driver, handle });
+    return handle;
+  }
+
+  /** A VM the test stopped itself. */
+  forget(handle: VmHandle): void {
+    const index = this.started.findIndex((entry) => entry.handle === handle);
+    if (index >= 0) this.started.splice(index, 1);
+  }
+
+  async watch(handle: VmHandle, dir: string, maxBytes?: number): Promise<ConsoleWatch> {
+    const console = new ConsoleWatch(handle.console, dir, maxBytes);
+    this.watches.push(console);
+    await console.start();
+    return console;
+  }
+
+  async cleanup(): Promise<void> {
+    for (const watch of this.watches.splice(0)) watch.stop();
+    for (const { driver, handle } of this.started.splice(0)) await driver.kill(handle);
   }
 }

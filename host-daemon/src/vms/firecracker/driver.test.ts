@@ -3,13 +3,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { FiredeckError } from '../../../../src/shared/errors';
 import {
-  ConsoleWatch,
+  TestVms,
+  type ConsoleWatch,
   firecrackerDouble,
   KEYBOARD_CONFIG,
   NO_KEYBOARD_CONFIG,
   readCalls,
+  rejectionOf,
   writeFirecracker,
   writeJailer,
   writeKernel,
@@ -40,9 +41,8 @@ let kernel: string;
 let rootfs: string;
 let configDrive: string;
 let vmCount = 0;
-const started: { driver: FirecrackerDriver; handle: VmHandle }[] = [];
+const vms = new TestVms();
 const children: ChildProcess[] = [];
-const watches: ConsoleWatch[] = [];
 
 beforeAll(() => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'fdt-fc-'));
@@ -58,8 +58,7 @@ beforeAll(() => {
 });
 
 afterEach(async () => {
-  for (const watch of watches.splice(0)) watch.stop();
-  for (const { driver, handle } of started.splice(0)) await driver.kill(handle);
+  await vms.cleanup();
   for (const child of children.splice(0)) {
     if (child.exitCode === null && child.signalCode === null) {
       const gone = new Promise((resolve) => child.once('exit', resolve));
@@ -99,22 +98,8 @@ function launchSpec(overrides: Partial<VmLaunchSpec> = {}): VmLaunchSpec {
   };
 }
 
-async function startVm(driver: FirecrackerDriver, spec: VmLaunchSpec): Promise<VmHandle> {
-  const handle = await driver.start(spec);
-  started.push({ driver, handle });
-  return handle;
-}
-
-function forget(handle: VmHandle): void {
-  const index = started.findIndex((entry) => entry.handle === handle);
-  if (index >= 0) started.splice(index, 1);
-}
-
-async function watch(handle: VmHandle, spec: VmLaunchSpec, maxBytes?: number): Promise<ConsoleWatch> {
-  const console = new ConsoleWatch(handle.console, path.join(tmp, `${spec.id}-state`), maxBytes);
-  watches.push(console);
-  await console.start();
-  return console;
+function watch(handle: VmHandle, spec: VmLaunchSpec, maxBytes?: number): Promise<ConsoleWatch> {
+  return vms.watch(handle, path.join(tmp, `${spec.id}-state`), maxBytes);
 }
 
 function calls(spec: VmLaunchSpec): Call[] {
@@ -131,15 +116,6 @@ function sizes(dir: string): Map<string, number> {
   return out;
 }
 
-async function failure(promise: Promise<unknown>): Promise<FiredeckError> {
-  const err = await promise.then(
-    () => null,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(FiredeckError);
-  return err as FiredeckError;
-}
-
 /** Runs the double by itself (no driver) for requests the driver would never send. */
 async function bareDouble(): Promise<FirecrackerApi> {
   const dir = fs.mkdtempSync(path.join(tmp, 'bare-'));
@@ -154,20 +130,11 @@ async function bareDouble(): Promise<FirecrackerApi> {
   return api;
 }
 
-async function rejection(promise: Promise<unknown>): Promise<FirecrackerApiError> {
-  const err = await promise.then(
-    () => null,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(FirecrackerApiError);
-  return err as FirecrackerApiError;
-}
-
 describe('FirecrackerDriver against the API double', () => {
   it('configures the VM through the API in order, with bodies the spec accepts, then starts it', async () => {
     const driver = direct({ vsock: true });
     const spec = launchSpec();
-    const handle = await startVm(driver, spec);
+    const handle = await vms.start(driver, spec);
 
     expect(handle.controlSocket).toBe(path.join(spec.runDir, 'firecracker.sock'));
     expect(handle.console).toEqual({ kind: 'fifo', path: path.join(spec.runDir, 'serial.fifo') });
@@ -233,12 +200,12 @@ describe('FirecrackerDriver against the API double', () => {
     const initrd = path.join(tmp, 'initrd.img');
     fs.writeFileSync(initrd, 'initramfs');
     const spec = launchSpec({ configDrivePath: null, initrdPath: initrd });
-    const handle = await startVm(driver, spec);
+    const handle = await vms.start(driver, spec);
     const console = await watch(handle, spec);
     await console.waitFor('vm');
 
     await expect(driver.stop(handle, 10_000)).resolves.toBe('graceful');
-    forget(handle);
+    vms.forget(handle);
     expect(pidAlive(handle.pid)).toBe(false);
     expect(fs.existsSync(handle.controlSocket)).toBe(false);
     const last = calls(spec).at(-1)!;
@@ -267,12 +234,12 @@ describe('FirecrackerDriver against the API double', () => {
       log: (l) => lines.push(l),
     });
     const spec = launchSpec({ kernelPath: unknownKernel });
-    const handle = await startVm(driver, spec);
+    const handle = await vms.start(driver, spec);
     const console = await watch(handle, spec);
 
     const before = Date.now();
     await expect(driver.stop(handle, 400)).resolves.toBe('killed');
-    forget(handle);
+    vms.forget(handle);
     expect(Date.now() - before).toBeGreaterThanOrEqual(390);
     expect(pidAlive(handle.pid)).toBe(false);
     expect(fs.existsSync(handle.controlSocket)).toBe(false);
@@ -295,13 +262,13 @@ describe('FirecrackerDriver against the API double', () => {
       log: (l) => lines.push(l),
     });
     const spec = launchSpec({ kernelPath: noKeyboard });
-    const handle = await startVm(driver, spec);
+    const handle = await vms.start(driver, spec);
     const console = await watch(handle, spec);
     await console.waitFor('vm');
 
     const before = Date.now();
     await expect(driver.stop(handle, 30_000)).resolves.toBe('killed');
-    forget(handle);
+    vms.forget(handle);
     // Not the 30 s the timeout allows: there was nothing to wait for.
     expect(Date.now() - before).toBeLessThan(5000);
     expect(pidAlive(handle.pid)).toBe(false);
@@ -333,7 +300,7 @@ describe('FirecrackerDriver against the API double', () => {
     // 8 MB from the guest, no rate limiter: the FIFO holds nothing on disk, the log rotates at its cap.
     const flooding = writeFirecracker(bin, 'firecracker-flood', ['--double-guest-output', String(8 * 1024 * 1024)]);
     const spec = launchSpec();
-    const handle = await startVm(direct({ binary: flooding, serialRateLimiter: null }), spec);
+    const handle = await vms.start(direct({ binary: flooding, serialRateLimiter: null }), spec);
     const console = await watch(handle, spec, 256 * 1024);
     await console.waitFor('flood-done', 60_000);
 
@@ -350,7 +317,7 @@ describe('FirecrackerDriver against the API double', () => {
       String(8 * 1024 * 1024),
     ]);
     const spec = launchSpec();
-    const handle = await startVm(direct({ binary: flooding }), spec);
+    const handle = await vms.start(direct({ binary: flooding }), spec);
     const console = await watch(handle, spec, 4 * 1024 * 1024);
     await console.waitFor('flood-done', 60_000);
     const guest = calls(spec).find((call) => call.method === 'GUEST')!.body as {
@@ -364,7 +331,7 @@ describe('FirecrackerDriver against the API double', () => {
 
   it('adopts a live VM from a fresh driver and refuses wrong pids and command lines', async () => {
     const spec = launchSpec();
-    const handle = await startVm(direct(), spec);
+    const handle = await vms.start(direct(), spec);
 
     // A restarted daemon: a new driver that did not spawn the process.
     const restarted = direct();
@@ -377,14 +344,14 @@ describe('FirecrackerDriver against the API double', () => {
 
     // Stopping an adopted VM has no exit event to await; it must still see the process end.
     await expect(restarted.stop(handle, 10_000)).resolves.toBe('graceful');
-    forget(handle);
+    vms.forget(handle);
     await expect(restarted.adopt(handle)).resolves.toBe(false);
   });
 
   it('surfaces a Firecracker 400 as a typed error with its fault message, leaving nothing running', async () => {
     // The RPC layer bounds vCPUs; the driver passes them on, and the spec caps vcpu_count at 32.
     const spec = launchSpec({ vcpus: 33 });
-    const err = await rejection(direct().start(spec));
+    const err = await rejectionOf(direct().start(spec), FirecrackerApiError);
     expect(err.method).toBe('PUT');
     expect(err.path).toBe('/machine-config');
     expect(err.status).toBe(400);
@@ -405,7 +372,7 @@ describe('FirecrackerDriver against the API double', () => {
   it('names a missing binary', async () => {
     const missing = path.join(bin, 'no-such-firecracker');
     const driver = direct({ binary: missing });
-    const err = await failure(driver.start(launchSpec()));
+    const err = await rejectionOf(driver.start(launchSpec()));
     expect(err.kind).toBe('unavailable');
     expect(err.message).toContain(missing);
     const availability = await driver.availability();
@@ -417,21 +384,21 @@ describe('FirecrackerDriver against the API double', () => {
     const bzImage = path.join(tmp, 'bzImage');
     fs.writeFileSync(bzImage, Buffer.concat([Buffer.alloc(0x202), Buffer.from('HdrS')]));
     const spec = launchSpec({ kernelPath: bzImage });
-    const err = await failure(direct().start(spec));
+    const err = await rejectionOf(direct().start(spec));
     expect(err.kind).toBe('invalid_params');
     expect(err.message).toMatch(/not an uncompressed vmlinux/);
     expect(fs.existsSync(path.join(spec.runDir, RUN_FILES.apiSocket))).toBe(false);
   });
 
   it('refuses qcow2 disks', async () => {
-    expect((await failure(direct().start(launchSpec({ rootfsFormat: 'qcow2' })))).kind).toBe('invalid_params');
+    expect((await rejectionOf(direct().start(launchSpec({ rootfsFormat: 'qcow2' })))).kind).toBe('invalid_params');
   });
 
   it('fails with the process log when Firecracker exits before its socket answers', async () => {
     const spec = launchSpec();
     fs.mkdirSync(spec.runDir, { recursive: true });
     const failing = writeFirecracker(bin, 'firecracker-bad-flag', ['--no-such-flag']);
-    const err = await failure(direct({ binary: failing }).start(spec));
+    const err = await rejectionOf(direct({ binary: failing }).start(spec));
     // Firecracker's arg parser error exits 153 (FcExitCode::ArgParsing).
     expect(err.message).toMatch(/exited \(code 153\) before its API socket answered/);
     expect(JSON.stringify(err.details)).toContain("Found argument 'no-such-flag' which wasn't expected");
@@ -451,7 +418,7 @@ describe('Firecracker releases', () => {
       expect(availability.reason).toMatch(/install a current Firecracker release/);
 
       const spec = launchSpec();
-      const err = await failure(driver.start(spec));
+      const err = await rejectionOf(driver.start(spec));
       expect(err.kind).toBe('unavailable');
       expect(err.message).toMatch(/is too old/);
       expect(err.hint).toMatch(/install a current Firecracker release/);
@@ -467,7 +434,7 @@ describe('Firecracker releases', () => {
       expect(availability.version).toBe(`Firecracker v${version}`);
       expect(availability.reason).toMatch(/has no serial rate limiter \(1\.16\.0\+\)/);
       const spec = launchSpec();
-      const handle = await startVm(driver, spec);
+      const handle = await vms.start(driver, spec);
       expect(calls(spec).find((call) => call.path === '/serial')).toMatchObject({
         status: 204,
         body: { serial_out_path: handle.console.path },
@@ -484,7 +451,7 @@ describe('Firecracker releases', () => {
       chrootBaseDir: path.join(tmp, 'jails'),
     };
     const driver = new FirecrackerDriver({ binary: firecracker, jailer: jailerOptions });
-    const err = await failure(driver.start(launchSpec()));
+    const err = await rejectionOf(driver.start(launchSpec()));
     expect(err.kind).toBe('unavailable');
     expect(err.message).toMatch(/Jailer v1\.16\.1 does not match Firecracker v1\.17\.0-dev/);
     expect((await driver.availability()).reason).toMatch(/install firecracker and jailer from the same release/);
@@ -518,7 +485,7 @@ describe('jailer settings the jailer would refuse', () => {
     for (const [over, message] of cases) {
       const driver = new FirecrackerDriver({ binary: firecracker, jailer: jailer(over) });
       const spec = launchSpec();
-      const err = await failure(driver.start(spec));
+      const err = await rejectionOf(driver.start(spec));
       expect(err.kind, JSON.stringify(over)).toBe('invalid_params');
       expect(err.message).toMatch(message);
       expect(err.hint).toBeTruthy();
@@ -614,7 +581,7 @@ describe('the API double is no rubber stamp', () => {
       ['/no-such-resource', {}, /Invalid request method and\/or path/],
     ];
     for (const [p, body, fault] of bad) {
-      const err = await rejection(api.request('PUT', p, body));
+      const err = await rejectionOf(api.request('PUT', p, body), FirecrackerApiError);
       expect(err.status, `${p} ${JSON.stringify(body)}`).toBe(400);
       expect(err.faultMessage).toMatch(fault);
     }
@@ -625,11 +592,15 @@ describe('the API double is no rubber stamp', () => {
 
   it('enforces the pre-boot and post-boot order', async () => {
     const api = await bareDouble();
-    expect((await rejection(api.action('SendCtrlAltDel'))).faultMessage).toMatch(/not supported before starting/);
-    expect((await rejection(api.action('InstanceStart'))).faultMessage).toMatch(/without kernel configuration/);
-    expect((await rejection(api.request('PATCH', '/vm', { state: 'Paused' }))).faultMessage).toMatch(
+    expect((await rejectionOf(api.action('SendCtrlAltDel'), FirecrackerApiError)).faultMessage).toMatch(
       /not supported before starting/,
     );
+    expect((await rejectionOf(api.action('InstanceStart'), FirecrackerApiError)).faultMessage).toMatch(
+      /without kernel configuration/,
+    );
+    expect(
+      (await rejectionOf(api.request('PATCH', '/vm', { state: 'Paused' }), FirecrackerApiError)).faultMessage,
+    ).toMatch(/not supported before starting/);
     await api.putBootSource({ kernel_image_path: kernel, boot_args: 'console=ttyS0' });
     await api.action('InstanceStart');
     await expect(api.describeInstance()).resolves.toMatchObject({ app_name: 'Firecracker', state: 'Running' });
@@ -640,27 +611,31 @@ describe('the API double is no rubber stamp', () => {
       api.putSerial({ serial_out_path: path.join(tmp, 'late.log') }),
       api.action('InstanceStart'),
     ]) {
-      expect((await rejection(attempt)).faultMessage).toMatch(/not supported after starting the microVM/);
+      expect((await rejectionOf(attempt, FirecrackerApiError)).faultMessage).toMatch(
+        /not supported after starting the microVM/,
+      );
     }
   });
 
   it('checks what Firecracker checks beyond the schema: files, root drives, the serial file at start', async () => {
     const api = await bareDouble();
-    expect((await rejection(api.putBootSource({ kernel_image_path: path.join(tmp, 'absent') }))).faultMessage).toMatch(
-      /kernel file cannot be opened: No such file or directory \(os error 2\)/,
-    );
+    expect(
+      (await rejectionOf(api.putBootSource({ kernel_image_path: path.join(tmp, 'absent') }), FirecrackerApiError))
+        .faultMessage,
+    ).toMatch(/kernel file cannot be opened: No such file or directory \(os error 2\)/);
     await api.putDrive({ drive_id: 'rootfs', path_on_host: rootfs, is_root_device: true, is_read_only: false });
     expect(
       (
-        await rejection(
+        await rejectionOf(
           api.putDrive({ drive_id: 'second', path_on_host: configDrive, is_root_device: true, is_read_only: true }),
+          FirecrackerApiError,
         )
       ).faultMessage,
     ).toMatch(/root block device already exists/);
     // PUT /serial only records the path; the file is opened when the VM is built, at InstanceStart.
     await api.putSerial({ serial_out_path: path.join(tmp, 'no-such-dir', 'serial') });
     await api.putBootSource({ kernel_image_path: kernel, boot_args: 'console=ttyS0' });
-    expect((await rejection(api.action('InstanceStart'))).faultMessage).toMatch(
+    expect((await rejectionOf(api.action('InstanceStart'), FirecrackerApiError)).faultMessage).toMatch(
       /Start microvm error: Failed to create device manager: Error creating serial device: No such file or directory/,
     );
   });
