@@ -8,10 +8,10 @@ import { defaultConfig, type DaemonConfig } from './config';
 import { dialStdio } from './rpc/dialStdio';
 import { RpcServer } from './rpc/server';
 import { groupId } from './system/users';
-import { probeDrivers } from './vms/availability';
 import { isHostCliCommand, runHostCli } from './cli/hostCli';
 import { QemuDriver } from './vms/qemu/qemuDriver';
 import { FirecrackerDriver } from './vms/firecracker/driver';
+import { firecrackerSettings } from './vms/firecracker/settings';
 import { registerVmHandlers } from './vms/vmHandlers';
 import { createVmRuntime } from './vms/vmRuntime';
 import { imagesInUse, imagesInUseAt } from './vms/imagesInUse';
@@ -97,9 +97,13 @@ async function serve(config: DaemonConfig): Promise<number> {
   };
 
   const vmImages = new ImageCatalog(config.stateDir);
+  const vmDrivers = [
+    new FirecrackerDriver({ ...firecrackerSettings(process.env, config), log }),
+    new QemuDriver(config),
+  ];
   const vmRuntime = createVmRuntime({
     config,
-    drivers: [new FirecrackerDriver(), new QemuDriver(config)],
+    drivers: vmDrivers,
     images: { resolve: async (ref) => vmImages.resolve(ref) },
     attachGid: groupId(config.group),
     log,
@@ -115,7 +119,7 @@ async function serve(config: DaemonConfig): Promise<number> {
   });
   registerImageHandlers(server, images);
   server.register('daemon.info', async (): Promise<DaemonInfo> => {
-    const drivers = await probeDrivers(config);
+    const drivers = await Promise.all(vmDrivers.map((d) => d.availability()));
     const firstAvailable =
       drivers.find((d) => d.name === 'firecracker' && d.available) ?? drivers.find((d) => d.available);
     return {

@@ -75,6 +75,8 @@ describe('walking skeleton: app → ssh2 → real sshd → firedeckd dial-stdio 
       const qemu = info.drivers.find((d) => d.name === 'qemu')!;
       expect(qemu.available).toBe(true);
       expect(qemu.accel).toBe('tcg');
+      // DaemonInfo.parse above holds every driver to its graceful-stop report; QEMU's is the ACPI button.
+      expect(qemu.gracefulStop).toEqual({ support: 'supported', reason: 'ACPI power button (QMP system_powerdown)' });
       channel.end();
     } finally {
       client.end();

@@ -42,6 +42,7 @@ export class ConsolePump {
   async start(): Promise<void> {
     await this.serveAttach();
     if (this.source.kind === 'unix-socket') await this.connectSerial(this.source.path);
+    else if (this.source.kind === 'fifo') this.readFifo(this.source.path);
     else this.followFile(this.source.path);
   }
 
@@ -51,9 +52,9 @@ export class ConsolePump {
     return () => this.followers.delete(listener);
   }
 
-  /** Writes to the guest's serial input (attach). */
+  /** Writes to the guest's serial input (attach); a FIFO console has none (Firecracker takes no serial input then). */
   write(data: Buffer | string): void {
-    this.serial?.write(data);
+    if (this.source.kind === 'unix-socket') this.serial?.write(data);
   }
 
   stop(): void {
@@ -104,6 +105,27 @@ export class ConsolePump {
         if (this.serial === socket) this.serial = null;
         if (!this.stopped) this.events.onDisconnect();
       });
+    });
+  }
+
+  /**
+   * Reads a FIFO the hypervisor holds open for writing. Opened without O_NONBLOCK a FIFO would block until a
+   * writer came; with it, the open succeeds at once and the stream ends (EOF) only when the last writer closes
+   * it, i.e. when the hypervisor exits. What the guest wrote while nobody read waits in the pipe (64 KiB).
+   */
+  private readFifo(fifo: string): void {
+    const fd = fs.openSync(fifo, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+    if (!fs.fstatSync(fd).isFIFO()) {
+      fs.closeSync(fd);
+      throw new Error(`${fifo} is not a FIFO`);
+    }
+    const stream = new net.Socket({ fd, readable: true, writable: false });
+    this.serial = stream;
+    stream.on('data', (chunk: Buffer) => this.ingest(chunk));
+    stream.on('error', () => undefined);
+    stream.on('close', () => {
+      if (this.serial === stream) this.serial = null;
+      if (!this.stopped) this.events.onDisconnect();
     });
   }
 

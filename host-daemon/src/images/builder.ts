@@ -5,6 +5,7 @@ import { FiredeckError } from '../../../src/shared/errors';
 import type { ImageManifest, ImagePackage } from '../../../src/shared/protocol/image';
 import { pidAlive } from '../system/processes';
 import { runCommand } from './command';
+import { checkFirecrackerKernel, defaultFirecrackerKernel, gracefulStopOf } from './firecrackerKernel';
 import { BUILDER_VERSION, loadRecipe, recipeFilePath, type LoadedRecipe, type Recipe } from './recipe';
 import { debianArchiveUri, npmRegistry } from './sources';
 import { baseLayerFile, layersDir, markLayerUsed, npmLayerFile } from './layerCache';
@@ -58,33 +59,6 @@ export interface BuildOptions {
 
 export function defaultCacheDir(): string {
   return process.env.FIREDECK_CACHE_DIR || '/var/cache/firedeck';
-}
-
-export function defaultFirecrackerKernel(): string | null {
-  return process.env.FIREDECK_FIRECRACKER_KERNEL || null;
-}
-
-/** Refuses anything but an uncompressed ELF kernel, the only kind Firecracker boots. */
-export function checkFirecrackerKernel(file: string): void {
-  const head = Buffer.alloc(4);
-  let fd: number;
-  try {
-    fd = fs.openSync(file, 'r');
-  } catch (err) {
-    throw new FiredeckError('not_found', `Firecracker kernel ${file} cannot be read: ${(err as Error).message}`, {
-      hint: 'set FIREDECK_FIRECRACKER_KERNEL to the path of an uncompressed vmlinux',
-    });
-  }
-  try {
-    fs.readSync(fd, head, 0, 4, 0);
-  } finally {
-    fs.closeSync(fd);
-  }
-  if (!head.equals(Buffer.from([0x7f, 0x45, 0x4c, 0x46]))) {
-    throw new FiredeckError('invalid_params', `Firecracker kernel ${file} is not an uncompressed vmlinux (ELF)`, {
-      hint: 'Firecracker boots an uncompressed vmlinux with virtio-mmio built in, not a bzImage/vmlinuz',
-    });
-  }
 }
 
 /** The file name of the Firecracker kernel inside a published version. */
@@ -189,10 +163,16 @@ export async function buildImage(options: BuildOptions): Promise<BuiltImage> {
     fs.copyFileSync(kernel.initrd, initrdPath);
     const firecrackerKernel =
       options.firecrackerKernel === undefined ? defaultFirecrackerKernel() : options.firecrackerKernel;
+    let firecrackerGracefulStop: ImageManifest['kernel']['firecrackerGracefulStop'] = null;
     if (firecrackerKernel !== null) {
       checkFirecrackerKernel(firecrackerKernel);
       fs.copyFileSync(firecrackerKernel, path.join(staging, FIRECRACKER_KERNEL_FILE), fs.constants.COPYFILE_FICLONE);
+      firecrackerGracefulStop = gracefulStopOf(firecrackerKernel);
       emit('rootfs', `firecracker kernel: ${firecrackerKernel}`);
+      emit(
+        'rootfs',
+        `firecracker graceful stop: ${firecrackerGracefulStop.support} (${firecrackerGracefulStop.reason})`,
+      );
     }
     await run('rootfs', [
       'mkfs.ext4',
@@ -250,6 +230,7 @@ export async function buildImage(options: BuildOptions): Promise<BuiltImage> {
         file: 'vmlinuz',
         initrd: 'initrd.img',
         firecrackerKernel: firecrackerKernel === null ? null : FIRECRACKER_KERNEL_FILE,
+        firecrackerGracefulStop,
       },
       rootfs: { file: 'rootfs.ext4', sizeBytes, sha256 },
       packages,

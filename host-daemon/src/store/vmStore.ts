@@ -9,6 +9,7 @@ import { statementCache, type Db } from './db';
 const ConsoleSourceSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('unix-socket'), path: z.string() }),
   z.object({ kind: z.literal('file'), path: z.string() }),
+  z.object({ kind: z.literal('fifo'), path: z.string() }),
 ]);
 const VmHandleSchema = z.object({
   pid: z.number().int().positive(),

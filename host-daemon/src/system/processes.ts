@@ -2,6 +2,7 @@ import fs from 'node:fs';
 
 /** Whether `pid` names a live (not zombie) process. */
 export function pidAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
   try {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
     // The state letter follows the parenthesised command name, which may itself contain spaces or parens.
@@ -19,6 +20,14 @@ export function readCmdline(pid: number): string | null {
   } catch {
     return null;
   }
+}
+
+/**
+ * The same live process as when a handle was made: running, with the recorded command line (a pid alone may
+ * have been reused after a reboot or a crash).
+ */
+export function isSameProcess(pid: number, cmdline: string): boolean {
+  return pidAlive(pid) && readCmdline(pid) === cmdline;
 }
 
 /**

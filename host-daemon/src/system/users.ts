@@ -1,16 +1,27 @@
 import fs from 'node:fs';
 
+/** The lines of a colon-separated database such as /etc/group or /etc/passwd, split in fields; none if unreadable. */
+function colonRecords(file: string): string[][] {
+  try {
+    return fs
+      .readFileSync(file, 'utf8')
+      .split('\n')
+      .map((line) => line.split(':'));
+  } catch {
+    return [];
+  }
+}
+
+const isId = (field: string | undefined): field is string => field !== undefined && /^\d+$/.test(field);
+
 /** The numeric id of a unix group from /etc/group, or null when the group does not exist. */
 export function groupId(name: string, groupFile = '/etc/group'): number | null {
-  let text: string;
-  try {
-    text = fs.readFileSync(groupFile, 'utf8');
-  } catch {
-    return null;
-  }
-  for (const line of text.split('\n')) {
-    const [group, , gid] = line.split(':');
-    if (group === name && gid !== undefined && /^\d+$/.test(gid)) return Number(gid);
-  }
-  return null;
+  const record = colonRecords(groupFile).find(([group, , gid]) => group === name && isId(gid));
+  return record === undefined ? null : Number(record[2]);
+}
+
+/** The uid and primary gid of a unix user from /etc/passwd, or null when the user does not exist. */
+export function userIds(name: string, passwdFile = '/etc/passwd'): { uid: number; gid: number } | null {
+  const record = colonRecords(passwdFile).find(([user, , uid, gid]) => user === name && isId(uid) && isId(gid));
+  return record === undefined ? null : { uid: Number(record[2]), gid: Number(record[3]) };
 }

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { execFile, spawnSync } from 'node:child_process';
 import { promisify } from 'node:util';
-import type { DriverAvailability } from '../../../src/shared/protocol/daemon';
+import type { DriverAvailability, GracefulStop } from '../../../src/shared/protocol/daemon';
 import type { DaemonConfig } from '../config';
 
 const run = promisify(execFile);
@@ -57,6 +57,9 @@ export function kvmAccessible(): boolean {
   }
 }
 
+/** QEMU presses the ACPI power button (QMP system_powerdown), which every image's kernel and systemd handle. */
+const QEMU_GRACEFUL_STOP: GracefulStop = { support: 'supported', reason: 'ACPI power button (QMP system_powerdown)' };
+
 export async function probeQemu(config: Pick<DaemonConfig, 'qemuAccel'>): Promise<DriverAvailability> {
   const binary = findExecutable('qemu-system-x86_64');
   if (binary === null) {
@@ -67,6 +70,7 @@ export async function probeQemu(config: Pick<DaemonConfig, 'qemuAccel'>): Promis
       version: null,
       accel: null,
       reason: 'qemu-system-x86_64 not found: apt-get install qemu-system-x86',
+      gracefulStop: QEMU_GRACEFUL_STOP,
     };
   }
   const kvm = kvmAccessible();
@@ -86,34 +90,6 @@ export async function probeQemu(config: Pick<DaemonConfig, 'qemuAccel'>): Promis
     version: await versionOf(binary),
     accel,
     reason,
+    gracefulStop: QEMU_GRACEFUL_STOP,
   };
-}
-
-export async function probeFirecracker(): Promise<DriverAvailability> {
-  const binary = findExecutable('firecracker');
-  if (binary === null) {
-    return {
-      name: 'firecracker',
-      available: false,
-      binary: null,
-      version: null,
-      accel: null,
-      reason: 'firecracker not found on PATH (install a release binary as /usr/local/bin/firecracker)',
-    };
-  }
-  if (!kvmAccessible()) {
-    return {
-      name: 'firecracker',
-      available: false,
-      binary,
-      version: await versionOf(binary),
-      accel: null,
-      reason: 'Firecracker needs /dev/kvm, which this host does not offer',
-    };
-  }
-  return { name: 'firecracker', available: true, binary, version: await versionOf(binary), accel: 'kvm', reason: null };
-}
-
-export async function probeDrivers(config: Pick<DaemonConfig, 'qemuAccel'>): Promise<DriverAvailability[]> {
-  return Promise.all([probeFirecracker(), probeQemu(config)]);
 }

@@ -1,8 +1,14 @@
 import type { DriverAvailability, DriverName } from '../../../src/shared/protocol/daemon';
 import type { VmKind } from '../../../src/shared/protocol/vm';
 
-/** Where a running VM's serial console can be read (and, for sockets, written). */
-export type ConsoleSource = { kind: 'unix-socket'; path: string } | { kind: 'file'; path: string };
+/**
+ * Where a running VM's serial console can be read (and, for sockets, written): QEMU's chardev socket, a file, or
+ * a FIFO the hypervisor writes into (Firecracker's `serial_out_path`; nothing lands on disk but the capped log).
+ */
+export type ConsoleSource =
+  | { kind: 'unix-socket'; path: string }
+  | { kind: 'file'; path: string }
+  | { kind: 'fifo'; path: string };
 
 /** Everything a driver needs to boot one VM; the daemon prepares every path before calling `start`. */
 export interface VmLaunchSpec {

@@ -5,6 +5,18 @@ export const PROTOCOL_VERSION = 1;
 export const DriverName = z.enum(['qemu', 'firecracker']);
 export type DriverName = z.infer<typeof DriverName>;
 
+/**
+ * Whether stopping a VM can ask its guest to shut down: QEMU presses the ACPI power button; Firecracker sends
+ * Ctrl-Alt-Del, which reaches the guest only when its kernel has CONFIG_SERIO_I8042 and CONFIG_KEYBOARD_ATKBD.
+ * Where it cannot, a stop ends the VM at once (as a power cut) instead of waiting for a shutdown that never comes.
+ */
+export const GracefulStop = z.object({
+  support: z.enum(['supported', 'unsupported', 'unknown']),
+  /** What the answer rests on, e.g. the kernel config it was read from. */
+  reason: z.string(),
+});
+export type GracefulStop = z.infer<typeof GracefulStop>;
+
 export const DriverAvailability = z.object({
   name: DriverName,
   available: z.boolean(),
@@ -15,6 +27,8 @@ export const DriverAvailability = z.object({
   accel: z.enum(['kvm', 'tcg']).nullable(),
   /** Why the driver is unavailable or degraded, in words an operator can act on. */
   reason: z.string().nullable(),
+  /** For Firecracker, of the kernel new images record (FIREDECK_FIRECRACKER_KERNEL); each image keeps its own. */
+  gracefulStop: GracefulStop,
 });
 export type DriverAvailability = z.infer<typeof DriverAvailability>;
 

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { GracefulStop } from './daemon';
 
 /** Name of a golden image (and of its recipe under `images/`). */
 export const ImageName = z.string().regex(/^[a-z][a-z0-9-]{0,31}$/, 'image names are 1-32 of a-z, 0-9, "-"');
@@ -31,6 +32,11 @@ export const ImageManifest = z.object({
     initrd: z.literal('initrd.img'),
     /** An uncompressed kernel for Firecracker, when one was configured for the build. */
     firecrackerKernel: z.string().nullable(),
+    /**
+     * Whether Firecracker's Ctrl-Alt-Del reaches a guest of that kernel, read from its config at build time;
+     * null without a Firecracker kernel, absent in manifests of older builds.
+     */
+    firecrackerGracefulStop: GracefulStop.nullable().optional(),
   }),
   rootfs: z.object({
     file: z.literal('rootfs.ext4'),

@@ -3,7 +3,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FiredeckError } from '../../../../src/shared/errors';
+import { rejectionOf } from '../../../../test/doubles/firecracker/harness';
 import { FirecrackerApi } from './api';
 
 let tmp: string;
@@ -26,19 +26,10 @@ async function listen(name: string, onConnection: (socket: net.Socket) => void):
   return socketPath;
 }
 
-async function failure(promise: Promise<unknown>): Promise<FiredeckError> {
-  const err = await promise.then(
-    () => null,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(FiredeckError);
-  return err as FiredeckError;
-}
-
 describe('FirecrackerApi transport', () => {
   it('reports a socket nobody listens on as unavailable, naming it', async () => {
     const socketPath = path.join(tmp, 'absent.sock');
-    const err = await failure(new FirecrackerApi(socketPath).describeInstance());
+    const err = await rejectionOf(new FirecrackerApi(socketPath).describeInstance());
     expect(err.kind).toBe('unavailable');
     expect(err.message).toContain(socketPath);
     expect(err.details).toMatchObject({ method: 'GET', path: '/', code: 'ENOENT' });
@@ -50,7 +41,7 @@ describe('FirecrackerApi transport', () => {
       held.push(socket);
     });
     const before = Date.now();
-    const err = await failure(new FirecrackerApi(socketPath, { timeoutMs: 200 }).action('InstanceStart'));
+    const err = await rejectionOf(new FirecrackerApi(socketPath, { timeoutMs: 200 }).action('InstanceStart'));
     expect(err.kind).toBe('timeout');
     expect(err.message).toContain('PUT /actions');
     expect(Date.now() - before).toBeGreaterThanOrEqual(190);
@@ -75,7 +66,7 @@ describe('FirecrackerApi transport', () => {
     expect(request).not.toMatch(/transfer-encoding/i);
     expect(request.endsWith('{"vcpu_count":1,"mem_size_mib":128}')).toBe(true);
 
-    const err = await failure(api.describeInstance());
+    const err = await rejectionOf(api.describeInstance());
     expect(err.message).toMatch(/did not answer with Firecracker's InstanceInfo/);
   });
 });

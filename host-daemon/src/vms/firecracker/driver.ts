@@ -1,47 +1,90 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { execFile, spawn } from 'node:child_process';
-import { promisify } from 'node:util';
+import { spawn } from 'node:child_process';
 import { FiredeckError, isFiredeckError } from '../../../../src/shared/errors';
-import type { DriverAvailability } from '../../../../src/shared/protocol/daemon';
+import type { DriverAvailability, GracefulStop } from '../../../../src/shared/protocol/daemon';
+import { cachedGracefulStopOf, checkFirecrackerKernel } from '../../images/firecrackerKernel';
+import { isSameProcess, pidAlive, readCmdline, waitForPidExit } from '../../system/processes';
 import { findExecutable, kvmAccessible } from '../availability';
 import type { VmDriver, VmHandle, VmInspection, VmLaunchSpec } from '../driver';
 import { FirecrackerApi, type TokenBucket } from './api';
 import {
+  controllerOf,
+  detectCgroupVersion,
+  LIMIT_CONTROLLERS,
+  vmCgroupDirs,
+  vmCgroupLimits,
+  type CgroupVersion,
+} from './cgroups';
+import {
+  canonicalExecFile,
+  checkJailerOptions,
   cleanupJail,
+  DEFAULT_PARENT_CGROUP,
   jailerArgs,
   jailLayout,
   jailLayoutOfSocket,
+  makeFifo,
+  netnsName,
   stageJail,
   type JailerOptions,
   type JailFile,
+  type JailLaunch,
   type JailLayout,
 } from './jailer';
-import { isRunning, isSameProcess, readCmdline, waitForProcessEnd } from './process';
-
-const run = promisify(execFile);
+import { createJailNetwork, hostPort, netnsPath } from './jailNetwork';
+import { readLaunchRecord, writeLaunchRecord } from './launchRecord';
+import {
+  atLeast,
+  probeRelease,
+  requireFirecracker,
+  requireJailer,
+  SERIAL_RATE_LIMITER_SINCE,
+  versionText,
+  type Release,
+} from './version';
 
 export interface FirecrackerDriverOptions {
   /** The firecracker binary: a name on PATH or an absolute path (default `firecracker`). */
   binary?: string;
-  /** Run Firecracker under the jailer; null or absent runs it directly as the daemon's user. */
-  jailer?: JailerOptions | null;
+  /**
+   * Run Firecracker under the jailer (the daemon's default, see settings.ts); null runs it directly as the
+   * daemon's user, which the daemon does only when told to (FIREDECK_FIRECRACKER_JAILER=off).
+   */
+  jailer: JailerOptions | null;
   /** Per API request (default 5 s). */
   apiTimeoutMs?: number;
   /** From spawn until the API socket answers (default 10 s; Firecracker itself needs ~12 ms). */
   startTimeoutMs?: number;
-  /** Attach a virtio-vsock device (guest CID 3) backed by `<runDir>/vsock.sock`. */
+  /** Attach a virtio-vsock device (guest CID 3) backed by `vsock.sock` beside the API socket. */
   vsock?: boolean;
-  /** Rate limit for the guest's serial output, which otherwise goes to the file unthrottled. */
-  serialRateLimiter?: TokenBucket;
+  /**
+   * Firecracker's own limit on the guest's serial output (bytes beyond it are dropped), set where the release
+   * supports it (1.16+); default DEFAULT_SERIAL_RATE_LIMITER, null for none.
+   */
+  serialRateLimiter?: TokenBucket | null;
+  /** The kernel new images record (FIREDECK_FIRECRACKER_KERNEL), whose graceful stop `availability` reports. */
+  kernel?: string | null;
+  /** The daemon's log. */
+  log?: (line: string) => void;
+  /** A settings problem found at daemon start (e.g. no jail user): the driver is unavailable, saying so. */
+  unavailable?: FiredeckError;
 }
 
-/** File names inside a VM's runDir. */
+/** 64 KiB/s after a 1 MiB burst for the boot: far beyond a console's needs, far below a flood's. */
+export const DEFAULT_SERIAL_RATE_LIMITER: TokenBucket = {
+  size: 64 * 1024,
+  refill_time: 1000,
+  one_time_burst: 1024 * 1024,
+};
+
+/** File names inside a VM's runDir (and, for the FIFO and vsock, inside its jail). */
 export const RUN_FILES = {
   apiSocket: 'firecracker.sock',
-  serial: 'serial.log',
+  serialFifo: 'serial.fifo',
   processLog: 'firecracker.log',
   vsock: 'vsock.sock',
+  record: 'firedeck-launch.json',
 } as const;
 
 // Firecracker's own defaults for a guest: reboot=k makes a guest reboot (and Ctrl-Alt-Del) end the process;
@@ -52,11 +95,14 @@ const FIRECRACKER_BOOT_ARGS = ['reboot=k', 'pci=off', 'i8042.noaux', 'i8042.nomu
 /** Longest path a unix socket address holds (sun_path is 108 bytes with its NUL). */
 const MAX_SOCKET_PATH = 107;
 
+type Exit = Promise<string>;
+
 /**
- * The Firecracker hypervisor: `firecracker --api-sock <runDir>/firecracker.sock` (optionally under the
- * jailer), configured through its REST API. Firecracker boots an uncompressed `vmlinux` (ELF) only, with
- * virtio-mmio, virtio-blk and virtio-net built in; `spec.kernelPath` must name such a kernel (the daemon's
- * config supplies it; a distribution's bzImage does not boot). Disks must be raw.
+ * The Firecracker hypervisor: `firecracker --api-sock …`, under the jailer unless told otherwise, configured
+ * through its REST API. Firecracker boots an uncompressed `vmlinux` (ELF) only, with virtio-mmio, virtio-blk and
+ * virtio-net built in; `spec.kernelPath` must name such a kernel (the image records one; a distribution's
+ * bzImage does not boot). Disks must be raw. The guest's serial output goes through a FIFO into the daemon's
+ * capped console log; nothing else of it is stored.
  */
 export class FirecrackerDriver implements VmDriver {
   readonly name = 'firecracker' as const;
@@ -65,21 +111,32 @@ export class FirecrackerDriver implements VmDriver {
   private readonly apiTimeoutMs: number;
   private readonly startTimeoutMs: number;
   private readonly vsock: boolean;
-  private readonly serialRateLimiter: TokenBucket | undefined;
-  /** Exit events of the processes this daemon spawned; adopted ones have none. */
+  private readonly serialRateLimiter: TokenBucket | null;
+  private readonly kernel: string | null;
+  private readonly log: (line: string) => void;
+  private readonly problem: FiredeckError | null;
+  /** Exit events of the processes this daemon spawned and that are Firecracker itself; adopted ones have none. */
   private readonly exits = new Map<number, Promise<void>>();
 
-  constructor(options: FirecrackerDriverOptions = {}) {
+  constructor(options: FirecrackerDriverOptions) {
     this.binary = options.binary ?? 'firecracker';
-    this.jailer = options.jailer ?? null;
+    this.jailer = options.jailer;
     this.apiTimeoutMs = options.apiTimeoutMs ?? 5000;
     this.startTimeoutMs = options.startTimeoutMs ?? 10_000;
     this.vsock = options.vsock ?? false;
-    this.serialRateLimiter = options.serialRateLimiter;
+    this.serialRateLimiter =
+      options.serialRateLimiter === undefined ? DEFAULT_SERIAL_RATE_LIMITER : options.serialRateLimiter;
+    this.kernel = options.kernel ?? null;
+    this.log = options.log ?? (() => undefined);
+    this.problem = options.unavailable ?? null;
   }
 
   async availability(): Promise<DriverAvailability> {
     const binary = findExecutable(this.binary);
+    const gracefulStop: GracefulStop =
+      this.kernel === null
+        ? { support: 'unknown', reason: 'no Firecracker kernel is configured (FIREDECK_FIRECRACKER_KERNEL)' }
+        : cachedGracefulStopOf(this.kernel);
     const unavailable = (reason: string, version: string | null = null): DriverAvailability => ({
       name: 'firecracker',
       available: false,
@@ -87,80 +144,87 @@ export class FirecrackerDriver implements VmDriver {
       version,
       accel: null,
       reason,
+      gracefulStop,
     });
     if (binary === null) {
       return unavailable(
         `${this.binary} not found (install a Firecracker release binary, e.g. /usr/local/bin/firecracker)`,
       );
     }
-    const version = await versionOf(binary);
-    if (this.jailer !== null && findExecutable(this.jailer.binary) === null) {
-      return unavailable(
-        `jailer binary ${this.jailer.binary} not found (it ships in the Firecracker release)`,
-        version,
+    if (this.problem !== null) return unavailable(explain(this.problem));
+    let release: Release;
+    try {
+      release = await requireFirecracker(binary);
+    } catch (err) {
+      return unavailable(explain(err), (await probeRelease(binary, 'Firecracker')).release?.text ?? null);
+    }
+    const notes: string[] = [];
+    if (this.jailer === null) {
+      notes.push('the jailer is off (FIREDECK_FIRECRACKER_JAILER=off): Firecracker runs unconfined, as root');
+    } else {
+      const jailerBinary = findExecutable(this.jailer.binary);
+      if (jailerBinary === null) {
+        return unavailable(
+          `jailer binary ${this.jailer.binary} not found (it ships in the Firecracker release)`,
+          release.text,
+        );
+      }
+      try {
+        await requireJailer(jailerBinary, release);
+        checkJailerOptions(this.jailer);
+        this.cgroupVersion();
+      } catch (err) {
+        return unavailable(explain(err), release.text);
+      }
+    }
+    if (this.serialRateLimiter !== null && !atLeast(release, SERIAL_RATE_LIMITER_SINCE)) {
+      notes.push(
+        `${release.text} has no serial rate limiter (${versionText(SERIAL_RATE_LIMITER_SINCE)}+): a guest's console output is bounded by the console log only`,
       );
     }
-    if (!kvmAccessible()) return unavailable('Firecracker needs /dev/kvm, which this host does not offer', version);
-    return { name: 'firecracker', available: true, binary, version, accel: 'kvm', reason: null };
+    if (!kvmAccessible())
+      return unavailable('Firecracker needs /dev/kvm, which this host does not offer', release.text);
+    return {
+      name: 'firecracker',
+      available: true,
+      binary,
+      version: release.text,
+      accel: 'kvm',
+      reason: notes.length === 0 ? null : notes.join('; '),
+      gracefulStop,
+    };
   }
 
   async start(spec: VmLaunchSpec): Promise<VmHandle> {
-    const binary = this.resolveBinary(this.binary, 'Firecracker binary');
-    const jailerBinary = this.jailer === null ? null : this.resolveBinary(this.jailer.binary, 'jailer binary');
+    if (this.problem !== null) throw this.problem;
+    const binary = resolveBinary(this.binary, 'Firecracker binary');
+    const release = await requireFirecracker(binary);
+    let jailerBinary: string | null = null;
+    if (this.jailer !== null) {
+      jailerBinary = resolveBinary(this.jailer.binary, 'jailer binary');
+      await requireJailer(jailerBinary, release);
+      checkJailerOptions(this.jailer);
+    }
     checkSpec(spec);
-    await checkKernel(spec.kernelPath);
+    checkKernel(spec.kernelPath);
+    const gracefulStop = cachedGracefulStopOf(spec.kernelPath);
+    const rateLimiter =
+      this.serialRateLimiter !== null && atLeast(release, SERIAL_RATE_LIMITER_SINCE) ? this.serialRateLimiter : null;
 
     await fs.promises.mkdir(spec.runDir, { recursive: true, mode: 0o750 });
-    const serialOnHost = path.join(spec.runDir, RUN_FILES.serial);
     const processLog = path.join(spec.runDir, RUN_FILES.processLog);
-    const jail = this.jailer === null ? null : jailLayout(this.jailer, binary, spec.id);
-    const apiSocket = jail?.apiSocketOnHost ?? path.join(spec.runDir, RUN_FILES.apiSocket);
-    const vsockOnHost =
-      jail === null ? path.join(spec.runDir, RUN_FILES.vsock) : path.join(jail.chrootDir, 'vsock.sock');
-    for (const socket of [apiSocket, vsockOnHost]) {
-      if (Buffer.byteLength(socket) > MAX_SOCKET_PATH) {
-        throw new FiredeckError('invalid_params', `socket path ${socket} is longer than ${MAX_SOCKET_PATH} bytes`, {
-          hint: 'use a shorter run directory or chroot base',
-        });
-      }
-      // Firecracker binds without unlinking; a file left by an earlier run would make it exit.
-      await fs.promises.rm(socket, { force: true });
-    }
-    // Opened here, not by Firecracker, so that the file exists (and is ours) before the guest writes to it.
-    await fs.promises.appendFile(serialOnHost, '', { mode: 0o640 });
-
-    let paths: GuestPaths;
-    let consolePath = serialOnHost;
-    if (jail !== null && this.jailer !== null) {
-      const jailer = this.jailer;
-      const staged = await this.stage(jail, jailer, spec, serialOnHost).catch(async (err: unknown) => {
-        await cleanupJail(jail, jailer);
-        throw err;
-      });
-      paths = staged.paths;
-      consolePath = staged.consolePath;
-    } else {
-      paths = {
-        kernel: spec.kernelPath,
-        initrd: spec.initrdPath,
-        rootfs: spec.rootfsPath,
-        configDrive: spec.configDrivePath,
-        serial: serialOnHost,
-        vsock: vsockOnHost,
-      };
-    }
+    const launch =
+      this.jailer === null
+        ? await this.prepareDirect(spec, gracefulStop)
+        : await this.prepareJail(spec, this.jailer, binary, gracefulStop);
 
     const logFd = fs.openSync(processLog, 'a', 0o640);
     let child;
     try {
-      const args =
-        jailerBinary !== null && this.jailer !== null
-          ? jailerArgs(this.jailer, binary, spec.id)
-          : ['--api-sock', apiSocket, '--id', spec.id];
-      child = spawn(jailerBinary ?? binary, args, {
-        // Its own session, so that signals to the daemon's group do not reach the VM; the jailer's
-        // --daemonize calls setsid() itself, which fails in a process that already leads a group.
-        detached: this.jailer?.daemonize !== true,
+      child = spawn(jailerBinary ?? binary, launch.args, {
+        // Its own session, so that signals to the daemon's group do not reach the VM (the jailer's
+        // --daemonize double-forks before its setsid(), which therefore works in a group leader too).
+        detached: true,
         stdio: ['ignore', logFd, logFd],
       });
     } finally {
@@ -170,8 +234,8 @@ export class FirecrackerDriver implements VmDriver {
       child.once('spawn', resolve);
       child.once('error', reject);
     });
-    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-      child.once('exit', (code, signal) => resolve({ code, signal }));
+    const childExit: Exit = new Promise((resolve) => {
+      child.once('exit', (code, signal) => resolve(signal ?? `code ${code}`));
     });
     child.unref();
 
@@ -182,38 +246,57 @@ export class FirecrackerDriver implements VmDriver {
           cause: err,
         });
       });
-      const api = new FirecrackerApi(apiSocket, { timeoutMs: this.apiTimeoutMs });
-      // Under --new-pid-ns the jailer exits once its child runs: that exit is no failure.
-      const diesEarly = this.jailer?.newPidNs === true ? null : exited;
-      await waitForApiSocket(api, this.startTimeoutMs, diesEarly, processLog);
-      pid = jail !== null && this.jailer?.newPidNs === true ? await readPidFile(jail.pidFile) : child.pid!;
+      const deadline = Date.now() + this.startTimeoutMs;
+      pid =
+        launch.jail === null
+          ? child.pid!
+          : await this.jailedPid(launch.jail, child.pid!, childExit, deadline, processLog);
       if (pid === child.pid) {
         const own = pid;
         this.exits.set(
           own,
-          exited.then(() => {
+          childExit.then(() => {
             this.exits.delete(own);
           }),
         );
       }
+      const api = new FirecrackerApi(launch.apiSocket, { timeoutMs: this.apiTimeoutMs });
+      // Without --daemonize and --new-pid-ns the jailer execs Firecracker in place: its exit is Firecracker's.
+      // Otherwise Firecracker is no child of ours, and only /proc tells whether it still runs.
+      await waitForApiSocket(
+        api,
+        Math.max(deadline - Date.now(), 1),
+        pid === child.pid ? childExit : null,
+        processLog,
+        pid === child.pid ? null : pid,
+      );
 
-      await this.configure(api, spec, paths);
+      await this.configure(api, spec, launch.paths, rateLimiter);
       await api.action('InstanceStart');
 
+      // Read after the API answered: until its exec the process is still the jailer.
       const cmdline = readCmdline(pid);
       if (cmdline === null) {
         throw new FiredeckError('internal', `firecracker (pid ${pid}) ended right after InstanceStart`, {
           details: { log: await tail(processLog) },
         });
       }
-      return { pid, cmdline, controlSocket: apiSocket, console: { kind: 'file', path: consolePath } };
+      return { pid, cmdline, controlSocket: launch.apiSocket, console: { kind: 'fifo', path: launch.fifo } };
     } catch (err) {
-      const victim = pid ?? child.pid;
-      if (victim !== undefined && isRunning(victim)) process.kill(victim, 'SIGKILL');
-      if (victim !== undefined && victim === child.pid) await exited;
-      else if (victim !== undefined) await waitForProcessEnd(victim, 5000);
+      for (const victim of new Set([pid, child.pid])) {
+        if (victim === null || victim === undefined || !pidAlive(victim)) continue;
+        try {
+          process.kill(victim, 'SIGKILL');
+        } catch {
+          // gone meanwhile
+        }
+        if (victim === child.pid) await childExit;
+        else await waitForPidExit(victim, 5000);
+      }
       if (pid !== null) this.exits.delete(pid);
-      await this.cleanup(apiSocket, vsockOnHost);
+      await this.cleanup(launch.apiSocket, launch.jail).catch((e: unknown) =>
+        this.log(`firecracker ${spec.id}: cleanup after a failed start: ${String(e)}`),
+      );
       throw err;
     }
   }
@@ -222,6 +305,17 @@ export class FirecrackerDriver implements VmDriver {
     if (!isSameProcess(handle.pid, handle.cmdline)) {
       await this.cleanupHandle(handle);
       return 'graceful';
+    }
+    const record = await readLaunchRecord(this.recordOf(handle));
+    if (record?.gracefulStop.support === 'unsupported') {
+      // Firecracker answers SendCtrlAltDel with 204 even when no guest driver receives it: waiting would only
+      // delay the kill by the whole timeout.
+      this.note(
+        handle,
+        `graceful stop is not possible for this VM (${record.gracefulStop.reason}); stopping it at once, as a power cut`,
+      );
+      await this.kill(handle);
+      return 'killed';
     }
     const api = new FirecrackerApi(handle.controlSocket, { timeoutMs: this.apiTimeoutMs });
     let asked = true;
@@ -236,6 +330,11 @@ export class FirecrackerDriver implements VmDriver {
       await this.cleanupHandle(handle);
       return 'graceful';
     }
+    if (asked)
+      this.note(
+        handle,
+        `the guest did not shut down within ${Math.round(timeoutMs / 1000)} s of Ctrl-Alt-Del; killing it`,
+      );
     await this.kill(handle);
     return 'killed';
   }
@@ -266,19 +365,186 @@ export class FirecrackerDriver implements VmDriver {
     }
   }
 
+  /**
+   * Whether the handle still names this VM's live Firecracker. A VM found gone (its process ended and nothing
+   * answers on its socket) has its jail, cgroups and network namespace removed; one that never got
+   * InstanceStart (the daemon died mid-start) is killed first, since nothing else would (a jailed process's
+   * command line names no path of the daemon's).
+   */
   async adopt(handle: VmHandle): Promise<boolean> {
-    if (!isSameProcess(handle.pid, handle.cmdline)) return false;
+    const api = new FirecrackerApi(handle.controlSocket, { timeoutMs: this.apiTimeoutMs });
+    let state: string | null = null;
     try {
-      const info = await new FirecrackerApi(handle.controlSocket, { timeoutMs: this.apiTimeoutMs }).describeInstance();
-      // A process that never got InstanceStart (the daemon died mid-start) is no VM to keep.
-      return info.state !== 'Not started';
+      state = (await api.describeInstance()).state;
     } catch (err) {
       if (!isFiredeckError(err)) throw err;
+    }
+    if (!isSameProcess(handle.pid, handle.cmdline)) {
+      if (state === null) await this.cleanupHandle(handle);
       return false;
+    }
+    if (state === null) return false;
+    if (state !== 'Not started') return true;
+    await this.kill(handle);
+    return false;
+  }
+
+  private async prepareDirect(spec: VmLaunchSpec, gracefulStop: GracefulStop): Promise<Launch> {
+    const apiSocket = path.join(spec.runDir, RUN_FILES.apiSocket);
+    const vsock = path.join(spec.runDir, RUN_FILES.vsock);
+    await clearSockets([apiSocket, vsock]);
+    const fifo = path.join(spec.runDir, RUN_FILES.serialFifo);
+    await makeFifo(fifo, process.getuid?.() ?? 0, process.getgid?.() ?? 0);
+    await writeLaunchRecord(path.join(spec.runDir, RUN_FILES.record), {
+      restore: [],
+      cgroupDirs: [],
+      netns: null,
+      hostDevice: null,
+      gracefulStop,
+    });
+    return {
+      args: ['--api-sock', apiSocket, '--id', spec.id],
+      apiSocket,
+      fifo,
+      jail: null,
+      paths: {
+        kernel: spec.kernelPath,
+        initrd: spec.initrdPath,
+        rootfs: spec.rootfsPath,
+        configDrive: spec.configDrivePath,
+        serial: fifo,
+        vsock,
+        tap: spec.tap,
+      },
+    };
+  }
+
+  private async prepareJail(
+    spec: VmLaunchSpec,
+    jailer: JailerOptions,
+    binary: string,
+    gracefulStop: GracefulStop,
+  ): Promise<Launch> {
+    // The jailer names the chroot after the canonical exec file (a symlink's target), so the driver does too.
+    const execFile = canonicalExecFile(binary);
+    const jail = jailLayout(jailer, execFile, spec.id);
+    const vsock = path.join(jail.chrootDir, RUN_FILES.vsock);
+    await clearSockets([jail.apiSocketOnHost, vsock]);
+
+    const cgroupVersion = this.cgroupVersion();
+    const cgroups =
+      cgroupVersion === null
+        ? []
+        : [
+            ...((jailer.limits ?? true) ? vmCgroupLimits(cgroupVersion, spec.vcpus, spec.memoryMib) : []),
+            ...(jailer.cgroups ?? []),
+          ];
+    const parent = jailer.parentCgroup ?? DEFAULT_PARENT_CGROUP;
+    const ownNetns = (jailer.netns ?? 'per-vm') === 'per-vm' && spec.tap !== null;
+    const netns = ownNetns ? netnsName(jailer, spec.id) : null;
+    // Read before the stale jail (and with it, maybe, the VM's device) is cleared away.
+    const port = ownNetns && spec.tap !== null ? await hostPort(spec.tap) : null;
+    const launch: JailLaunch = { cgroupVersion, cgroups, netnsPath: netns === null ? null : netnsPath(netns) };
+    const args = jailerArgs(jailer, execFile, spec.id, launch);
+
+    const files: JailFile[] = [
+      { name: 'vmlinux', hostPath: spec.kernelPath, kind: 'shared' },
+      { name: 'rootfs.img', hostPath: spec.rootfsPath, kind: 'disk' },
+    ];
+    if (spec.initrdPath !== null) files.push({ name: 'initrd', hostPath: spec.initrdPath, kind: 'shared' });
+    if (spec.configDrivePath !== null)
+      files.push({ name: 'config.img', hostPath: spec.configDrivePath, kind: 'private' });
+    const cgroupDirs =
+      cgroupVersion === null ? [] : vmCgroupDirs(cgroupVersion, cgroups, parent, spec.id, jailer.procMounts);
+    try {
+      const fifo = await stageJail(jail, jailer, files, RUN_FILES.serialFifo, {
+        cgroupDirs,
+        netns,
+        hostDevice: netns === null ? null : spec.tap,
+        gracefulStop,
+      });
+      let tap = spec.tap;
+      if (netns !== null && spec.tap !== null && port !== null) {
+        tap = (await createJailNetwork({ netns, hostDevice: spec.tap, uid: jailer.uid, gid: jailer.gid, port })).tap;
+      }
+      return {
+        args,
+        apiSocket: jail.apiSocketOnHost,
+        fifo,
+        jail,
+        paths: {
+          kernel: '/vmlinux',
+          initrd: spec.initrdPath === null ? null : '/initrd',
+          rootfs: '/rootfs.img',
+          configDrive: spec.configDrivePath === null ? null : '/config.img',
+          serial: `/${RUN_FILES.serialFifo}`,
+          vsock: `/${RUN_FILES.vsock}`,
+          tap,
+        },
+      };
+    } catch (err) {
+      await cleanupJail(jail, jailer).catch(() => undefined);
+      throw err;
     }
   }
 
-  private async configure(api: FirecrackerApi, spec: VmLaunchSpec, paths: GuestPaths): Promise<void> {
+  /** The cgroup version for the jailer, or null when no cgroup is set; throws when the host has no fit. */
+  private cgroupVersion(): CgroupVersion | null {
+    const jailer = this.jailer;
+    if (jailer === null) return null;
+    const limits = jailer.limits ?? true;
+    const extra = jailer.cgroups ?? [];
+    if (!limits && extra.length === 0) return null;
+    if (jailer.cgroupVersion !== undefined && jailer.cgroupVersion !== 'auto') return jailer.cgroupVersion;
+    const controllers = new Set<string>(extra.map(controllerOf));
+    if (limits) for (const c of LIMIT_CONTROLLERS) controllers.add(c);
+    return detectCgroupVersion([...controllers], jailer.procMounts);
+  }
+
+  /**
+   * Firecracker's pid under the jailer: from `<chroot>/<exec-file-name>.pid`, which the jailer writes in every
+   * mode (docs/jailer.md, env.rs save_exec_file_pid). With --daemonize (Firecracker ≥ 1.6 double-forks) or
+   * --new-pid-ns the jailer itself exits 0 once its child runs, and the grandchild writes the file after that:
+   * the jailer's exit is no failure, a non-zero one is.
+   */
+  private async jailedPid(
+    jail: JailLayout,
+    jailerPid: number,
+    jailerExit: Exit,
+    deadline: number,
+    processLog: string,
+  ): Promise<number> {
+    const detaches = (this.jailer?.daemonize ?? true) || this.jailer?.newPidNs === true;
+    let failed: string | null = null;
+    void jailerExit.then((how) => {
+      if (!detaches || how !== 'code 0') failed = how;
+    });
+    const pid = await waitForPidFile(jail.pidFile, deadline, () => failed);
+    if (pid === null) {
+      const how = failed as string | null;
+      throw new FiredeckError(
+        how === null ? 'timeout' : 'unavailable',
+        how === null
+          ? `the jailer wrote no pid file ${jail.pidFile} within ${this.startTimeoutMs} ms`
+          : `the jailer exited (${how}) before Firecracker ran`,
+        {
+          hint:
+            how === null && detaches
+              ? 'under --daemonize the jailed process has no output; check the jail setup (uid, chroot base, netns)'
+              : undefined,
+          details: { log: await tail(processLog), jailerPid },
+        },
+      );
+    }
+    return pid;
+  }
+
+  private async configure(
+    api: FirecrackerApi,
+    spec: VmLaunchSpec,
+    paths: GuestPaths,
+    rateLimiter: TokenBucket | null,
+  ): Promise<void> {
     const bootArgs = withFirecrackerBootArgs(spec.kernelArgs);
     await api.putBootSource(
       paths.initrd === null
@@ -295,78 +561,41 @@ export class FirecrackerDriver implements VmDriver {
       });
     }
     await api.putMachineConfig({ vcpu_count: spec.vcpus, mem_size_mib: spec.memoryMib });
-    if (spec.tap !== null) {
+    if (paths.tap !== null) {
       await api.putNetworkInterface(
         spec.mac === null
-          ? { iface_id: 'eth0', host_dev_name: spec.tap }
-          : { iface_id: 'eth0', host_dev_name: spec.tap, guest_mac: spec.mac },
+          ? { iface_id: 'eth0', host_dev_name: paths.tap }
+          : { iface_id: 'eth0', host_dev_name: paths.tap, guest_mac: spec.mac },
       );
     }
     await api.putSerial(
-      this.serialRateLimiter === undefined
+      rateLimiter === null
         ? { serial_out_path: paths.serial }
-        : { serial_out_path: paths.serial, rate_limiter: this.serialRateLimiter },
+        : { serial_out_path: paths.serial, rate_limiter: rateLimiter },
     );
     if (this.vsock) await api.putVsock({ guest_cid: 3, uds_path: paths.vsock });
   }
 
-  private async stage(
-    jail: JailLayout,
-    options: JailerOptions,
-    spec: VmLaunchSpec,
-    serialOnHost: string,
-  ): Promise<{ paths: GuestPaths; consolePath: string }> {
-    const files: JailFile[] = [
-      { name: 'vmlinux', hostPath: spec.kernelPath, writable: false, linkOnly: false },
-      { name: 'rootfs.img', hostPath: spec.rootfsPath, writable: true, linkOnly: true },
-    ];
-    if (spec.initrdPath !== null)
-      files.push({ name: 'initrd', hostPath: spec.initrdPath, writable: false, linkOnly: false });
-    if (spec.configDrivePath !== null) {
-      // Private to root (it holds secrets) but the jailed uid must read it; cleanup gives it back.
-      files.push({ name: 'config.img', hostPath: spec.configDrivePath, writable: true, linkOnly: false });
-    }
-    let consolePath = serialOnHost;
+  /** A line of the daemon's in the VM's console log (through its serial FIFO) and in the daemon's log. */
+  private note(handle: VmHandle, text: string): void {
+    this.log(`firecracker pid ${handle.pid}: ${text}`);
+    if (handle.console.kind !== 'fifo') return;
     try {
-      await stageJail(jail, options, [
-        ...files,
-        { name: 'serial.log', hostPath: serialOnHost, writable: true, linkOnly: true },
-      ]);
-    } catch (err) {
-      if (!isFiredeckError(err, 'invalid_state')) throw err;
-      // The serial log cannot be shared across filesystems: the console then lives in the chroot.
-      consolePath = path.join(jail.chrootDir, 'serial.log');
-      await stageJail(jail, options, files);
-      await fs.promises.writeFile(consolePath, '', { mode: 0o640 });
-      await fs.promises.chown(consolePath, options.uid, options.gid);
+      // Non-blocking: Firecracker holds the FIFO open read-write, so this never waits for a reader.
+      const fd = fs.openSync(handle.console.path, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK);
+      try {
+        fs.writeSync(fd, `\n[firedeckd] ${text}\n`);
+      } finally {
+        fs.closeSync(fd);
+      }
+    } catch {
+      // the console is gone with the process; the daemon's log has it
     }
-    return {
-      consolePath,
-      paths: {
-        kernel: '/vmlinux',
-        initrd: spec.initrdPath === null ? null : '/initrd',
-        rootfs: '/rootfs.img',
-        configDrive: spec.configDrivePath === null ? null : '/config.img',
-        serial: '/serial.log',
-        vsock: '/vsock.sock',
-      },
-    };
-  }
-
-  private resolveBinary(name: string, what: string): string {
-    const found = findExecutable(name);
-    if (found === null) {
-      throw new FiredeckError('unavailable', `${what} "${name}" not found or not executable`, {
-        hint: 'install the Firecracker release binaries (firecracker, jailer) or set the path in the daemon config',
-        details: { binary: name },
-      });
-    }
-    return found;
   }
 
   private async waitForEnd(pid: number, timeoutMs: number): Promise<boolean> {
     const exit = this.exits.get(pid);
-    if (exit === undefined) return waitForProcessEnd(pid, timeoutMs);
+    if (exit === undefined) return waitForPidExit(pid, timeoutMs);
     let timer: NodeJS.Timeout | undefined;
     const ended = await Promise.race([
       exit.then(() => true),
@@ -378,20 +607,25 @@ export class FirecrackerDriver implements VmDriver {
     return ended;
   }
 
-  private async cleanupHandle(handle: VmHandle): Promise<void> {
-    const jail = this.jailer === null ? null : jailLayoutOfSocket(this.jailer, handle.controlSocket);
-    const vsock =
-      jail === null
-        ? path.join(path.dirname(handle.controlSocket), RUN_FILES.vsock)
-        : path.join(jail.chrootDir, 'vsock.sock');
-    await this.cleanup(handle.controlSocket, vsock);
+  private jailOf(apiSocket: string): JailLayout | null {
+    return this.jailer === null ? null : jailLayoutOfSocket(this.jailer, apiSocket);
   }
 
-  /** Removes what a dead Firecracker leaves: its sockets and, when jailed, the chroot. The console log stays. */
-  private async cleanup(apiSocket: string, vsock: string): Promise<void> {
+  private recordOf(handle: VmHandle): string {
+    return this.jailOf(handle.controlSocket)?.record ?? path.join(path.dirname(handle.controlSocket), RUN_FILES.record);
+  }
+
+  private async cleanupHandle(handle: VmHandle): Promise<void> {
+    await this.cleanup(handle.controlSocket, this.jailOf(handle.controlSocket));
+  }
+
+  /**
+   * Removes what a dead Firecracker leaves: its sockets and, when jailed, the chroot, cgroups and network
+   * namespace. The console log (the daemon's) stays.
+   */
+  private async cleanup(apiSocket: string, jail: JailLayout | null): Promise<void> {
     await fs.promises.rm(apiSocket, { force: true });
-    await fs.promises.rm(vsock, { force: true });
-    const jail = this.jailer === null ? null : jailLayoutOfSocket(this.jailer, apiSocket);
+    await fs.promises.rm(path.join(path.dirname(apiSocket), RUN_FILES.vsock), { force: true });
     if (jail !== null && this.jailer !== null) await cleanupJail(jail, this.jailer);
   }
 }
@@ -403,6 +637,16 @@ interface GuestPaths {
   configDrive: string | null;
   serial: string;
   vsock: string;
+  /** The TAP Firecracker opens, in its own network namespace. */
+  tap: string | null;
+}
+
+interface Launch {
+  args: string[];
+  apiSocket: string;
+  fifo: string;
+  jail: JailLayout | null;
+  paths: GuestPaths;
 }
 
 /** The daemon's kernel command line plus Firecracker's defaults for keys it does not set. */
@@ -413,6 +657,34 @@ export function withFirecrackerBootArgs(kernelArgs: string): string {
     if (!keys.has(extra.split('=')[0])) tokens.push(extra);
   }
   return tokens.join(' ');
+}
+
+function explain(err: unknown): string {
+  const e = FiredeckError.from(err);
+  return e.hint === undefined ? e.message : `${e.message} (${e.hint})`;
+}
+
+function resolveBinary(name: string, what: string): string {
+  const found = findExecutable(name);
+  if (found === null) {
+    throw new FiredeckError('unavailable', `${what} "${name}" not found or not executable`, {
+      hint: 'install the Firecracker release binaries (firecracker, jailer) or set FIREDECK_FIRECRACKER_BINARY / FIREDECK_FIRECRACKER_JAILER_BINARY',
+      details: { binary: name },
+    });
+  }
+  return found;
+}
+
+async function clearSockets(sockets: string[]): Promise<void> {
+  for (const socket of sockets) {
+    if (Buffer.byteLength(socket) > MAX_SOCKET_PATH) {
+      throw new FiredeckError('invalid_params', `socket path ${socket} is longer than ${MAX_SOCKET_PATH} bytes`, {
+        hint: 'use a shorter run directory or chroot base',
+      });
+    }
+    // Firecracker binds without unlinking; a file left by an earlier run would make it exit.
+    await fs.promises.rm(socket, { force: true });
+  }
 }
 
 function checkSpec(spec: VmLaunchSpec): void {
@@ -431,42 +703,69 @@ function checkSpec(spec: VmLaunchSpec): void {
 }
 
 /** Firecracker loads an ELF vmlinux; a bzImage fails only at InstanceStart, so say it before spawning. */
-async function checkKernel(kernelPath: string): Promise<void> {
-  let head: Buffer;
+function checkKernel(kernelPath: string): void {
   try {
-    const file = await fs.promises.open(kernelPath, 'r');
-    try {
-      head = Buffer.alloc(4);
-      await file.read(head, 0, 4, 0);
-    } finally {
-      await file.close();
-    }
+    checkFirecrackerKernel(kernelPath);
   } catch (err) {
-    throw new FiredeckError('invalid_params', `kernel ${kernelPath} cannot be read: ${(err as Error).message}`, {
+    const e = FiredeckError.from(err);
+    throw new FiredeckError('invalid_params', e.message.replace(/^Firecracker kernel/, 'kernel'), {
+      hint: e.hint,
       cause: err,
-    });
-  }
-  if (!head.equals(Buffer.from([0x7f, 0x45, 0x4c, 0x46]))) {
-    throw new FiredeckError('invalid_params', `kernel ${kernelPath} is not an uncompressed vmlinux (ELF)`, {
-      hint: 'Firecracker cannot boot a compressed bzImage such as a distribution kernel; configure a vmlinux built with virtio-mmio, virtio-blk and virtio-net',
     });
   }
 }
 
 /**
+ * Waits for the jailer's pid file to hold a pid. The file appears empty (O_CREAT, then the write), so it is read
+ * again on every change of its directory; `failed` ends the wait early.
+ */
+async function waitForPidFile(file: string, deadline: number, failed: () => string | null): Promise<number | null> {
+  let wake: () => void = () => undefined;
+  const dir = path.dirname(file);
+  await fs.promises.mkdir(dir, { recursive: true });
+  const watcher = fs.watch(dir, () => wake());
+  try {
+    for (;;) {
+      try {
+        const text = (await fs.promises.readFile(file, 'utf8')).trim();
+        if (/^\d+$/.test(text) && Number(text) > 0) return Number(text);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      }
+      if (failed() !== null) return null;
+      const left = deadline - Date.now();
+      if (left <= 0) return null;
+      await new Promise<void>((resolve) => {
+        // The jailer's exit has no event on this directory: look again now and then.
+        const timer = setTimeout(resolve, Math.min(left, 50));
+        wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+  } finally {
+    watcher.close();
+  }
+}
+
+/**
  * Resolves once the API answers GET /. Wakes on changes in the socket's directory (the socket file appears
- * at bind); between bind and listen no event exists, so a refused connect retries after a short backoff.
+ * at bind); between bind and listen no event exists, so a refused connect retries after a short backoff. The
+ * process's end fails the wait: `exited` for a child of ours, else `pid`, looked up in /proc (Linux gives no
+ * event for the end of a process that is not one's child).
  */
 export async function waitForApiSocket(
   api: FirecrackerApi,
   timeoutMs: number,
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }> | null = null,
+  exited: Exit | null = null,
   processLog: string | null = null,
+  pid: number | null = null,
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let wake: () => void = () => undefined;
   const watcher = fs.watch(path.dirname(api.socketPath), () => wake());
-  let ended: { code: number | null; signal: NodeJS.Signals | null } | null = null;
+  let ended: string | null = null;
   void exited?.then((how) => {
     ended = how;
     wake();
@@ -480,13 +779,12 @@ export async function waitForApiSocket(
       } catch (err) {
         if (!isFiredeckError(err, 'unavailable')) throw err;
       }
-      const exit = ended as { code: number | null; signal: NodeJS.Signals | null } | null;
+      if (ended === null && pid !== null && !pidAlive(pid)) ended = `pid ${pid} ended`;
+      const exit = ended as string | null;
       if (exit !== null) {
-        throw new FiredeckError(
-          'unavailable',
-          `firecracker exited (${exit.signal ?? `code ${exit.code}`}) before its API socket answered`,
-          { details: { log: await tail(processLog) } },
-        );
+        throw new FiredeckError('unavailable', `firecracker exited (${exit}) before its API socket answered`, {
+          details: { log: await tail(processLog) },
+        });
       }
       const left = deadline - Date.now();
       if (left <= 0) {
@@ -499,8 +797,9 @@ export async function waitForApiSocket(
         );
       }
       const socketExists = fs.existsSync(api.socketPath);
+      const nap = socketExists ? Math.min(backoff, left) : pid !== null ? Math.min(50, left) : left;
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, socketExists ? Math.min(backoff, left) : left);
+        const timer = setTimeout(resolve, nap);
         wake = () => {
           clearTimeout(timer);
           resolve();
@@ -513,14 +812,6 @@ export async function waitForApiSocket(
   }
 }
 
-async function readPidFile(pidFile: string): Promise<number> {
-  const text = await fs.promises.readFile(pidFile, 'utf8');
-  const pid = Number.parseInt(text.trim(), 10);
-  if (!Number.isInteger(pid) || pid <= 0)
-    throw new FiredeckError('internal', `jailer pid file ${pidFile} holds no pid`);
-  return pid;
-}
-
 async function tail(file: string | null, lines = 20): Promise<string[]> {
   if (file === null) return [];
   try {
@@ -530,14 +821,5 @@ async function tail(file: string | null, lines = 20): Promise<string[]> {
       .slice(-lines);
   } catch {
     return [];
-  }
-}
-
-async function versionOf(binary: string): Promise<string | null> {
-  try {
-    const { stdout } = await run(binary, ['--version'], { timeout: 5000 });
-    return stdout.split('\n')[0]?.trim() || null;
-  } catch {
-    return null;
   }
 }
