@@ -1,4 +1,5 @@
 import path from 'node:path';
+import type { DriverName } from '../../src/shared/protocol/daemon';
 
 /** Where the daemon keeps things and how it names them. Flags override the environment, which overrides defaults. */
 export interface DaemonConfig {
@@ -14,6 +15,8 @@ export interface DaemonConfig {
   bridge: string;
   /** IPv4 CIDR the guests' addresses are leased from; the first usable address is the bridge's. */
   cidr: string;
+  /** The driver new VMs get unless they ask for one; `auto` (default) prefers Firecracker where usable. */
+  driver?: 'auto' | DriverName;
   /** QEMU acceleration: `auto` uses KVM only when it is usable. */
   qemuAccel: 'auto' | 'kvm' | 'tcg';
   /** Per-VM serial log cap in bytes; one rotated file of the same size is kept. */
@@ -41,6 +44,7 @@ export function defaultConfig(env: NodeJS.ProcessEnv = process.env): DaemonConfi
     devicePrefix: env.FIREDECK_DEVICE_PREFIX ?? 'fd',
     bridge: env.FIREDECK_BRIDGE ?? 'fdbr0',
     cidr: env.FIREDECK_CIDR ?? '10.213.0.0/24',
+    driver: parseDriver(env.FIREDECK_DRIVER),
     qemuAccel: parseAccel(env.FIREDECK_QEMU_ACCEL),
     consoleLogMaxBytes: positiveInt(env, 'FIREDECK_CONSOLE_LOG_MAX_BYTES', 8 * 1024 * 1024),
     browserVmTtlSeconds: positiveInt(env, 'FIREDECK_BROWSER_VM_TTL_SECONDS', 30 * 60),
@@ -48,6 +52,12 @@ export function defaultConfig(env: NodeJS.ProcessEnv = process.env): DaemonConfi
     stopTimeoutSeconds: positiveInt(env, 'FIREDECK_STOP_TIMEOUT_SECONDS', 30),
     statsIntervalMs: positiveInt(env, 'FIREDECK_STATS_INTERVAL_MS', 2000),
   };
+}
+
+function parseDriver(value: string | undefined): NonNullable<DaemonConfig['driver']> {
+  if (value === undefined || value === '') return 'auto';
+  if (value === 'auto' || value === 'firecracker' || value === 'qemu') return value;
+  throw new Error(`FIREDECK_DRIVER must be auto, firecracker or qemu (got ${JSON.stringify(value)})`);
 }
 
 function parseAccel(value: string | undefined): DaemonConfig['qemuAccel'] {

@@ -4,14 +4,16 @@ import { parseArgs } from 'node:util';
 import { FiredeckError } from '../../src/shared/errors';
 import { PROTOCOL_VERSION, type DaemonInfo } from '../../src/shared/protocol/daemon';
 import { FIREDECK_VERSION } from '../../src/shared/version';
+import { configCommand } from './cli/configCommand';
+import { doctorCommand } from './cli/doctorCommand';
 import { defaultConfig, type DaemonConfig } from './config';
+import { applyConfigFile } from './configFile';
 import { dialStdio } from './rpc/dialStdio';
 import { RpcServer } from './rpc/server';
 import { groupId } from './system/users';
+import { driverPreference } from './vms/availability';
 import { isHostCliCommand, runHostCli } from './cli/hostCli';
-import { QemuDriver } from './vms/qemu/qemuDriver';
-import { FirecrackerDriver } from './vms/firecracker/driver';
-import { firecrackerSettings } from './vms/firecracker/settings';
+import { createVmDrivers, probeDrivers } from './vms/vmDrivers';
 import { registerVmHandlers } from './vms/vmHandlers';
 import { createVmRuntime } from './vms/vmRuntime';
 import { imagesInUse, imagesInUseAt } from './vms/imagesInUse';
@@ -35,15 +37,22 @@ commands:
   shell         a shell in a CLI VM as user firedeck: firedeckd shell <vm> [-- command]
   vnc           a browser VM's desktop as raw RFB on stdin/stdout (the host authenticates): firedeckd vnc <vm>
   image         golden images: build, list, promote, rollback, gc (firedeckd image help)
+  doctor        check this host (KVM, drivers, bridge, nftables, disk, socket group, cgroup v2) [--json]
+  config        the settings: firedeckd config show (effective values and sources) | default (documented file)
 
 common options:
+  --config FILE     settings file (default /etc/firedeck/firedeckd.conf, env FIREDECK_CONFIG)
   --socket PATH     daemon socket (default /run/firedeck/firedeckd.sock, env FIREDECK_SOCKET)
   --state-dir DIR   persistent state (default /var/lib/firedeck, env FIREDECK_STATE_DIR)
   --run-dir DIR     volatile state (default /run/firedeck, env FIREDECK_RUN_DIR)
 `;
 
 async function main(argv: string[]): Promise<number> {
-  const [command, ...rest] = argv;
+  // The doctor reads the config file itself: a broken file is one of its findings, not a crash.
+  if (argv[0] === 'doctor') return doctorCommand(argv.slice(1));
+  const layer = applyConfigFile(argv, process.env);
+  if (layer.argv[0] === 'config') return configCommand(layer.argv.slice(1), layer);
+  const [command, ...rest] = layer.argv;
   if (isHostCliCommand(command)) return runHostCli(command, rest, defaultConfig());
   if (command === 'image') return runImageCommand(rest, defaultConfig(), { imagesInUse: imagesInUseAt });
   const { values } = parseArgs({
@@ -97,10 +106,7 @@ async function serve(config: DaemonConfig): Promise<number> {
   };
 
   const vmImages = new ImageCatalog(config.stateDir);
-  const vmDrivers = [
-    new FirecrackerDriver({ ...firecrackerSettings(process.env, config), log }),
-    new QemuDriver(config),
-  ];
+  const vmDrivers = createVmDrivers(config, process.env, log);
   const vmRuntime = createVmRuntime({
     config,
     drivers: vmDrivers,
@@ -119,9 +125,10 @@ async function serve(config: DaemonConfig): Promise<number> {
   });
   registerImageHandlers(server, images);
   server.register('daemon.info', async (): Promise<DaemonInfo> => {
-    const drivers = await Promise.all(vmDrivers.map((d) => d.availability()));
-    const firstAvailable =
-      drivers.find((d) => d.name === 'firecracker' && d.available) ?? drivers.find((d) => d.available);
+    const drivers = await probeDrivers(vmDrivers);
+    const firstAvailable = driverPreference(config)
+      .map((name) => drivers.find((d) => d.name === name && d.available))
+      .find((d) => d !== undefined);
     return {
       version: FIREDECK_VERSION,
       protocolVersion: PROTOCOL_VERSION,

@@ -67,6 +67,8 @@ export async function launchChromium(): Promise<ChromiumRig> {
  * first use, which this must not trigger: so the path is read from the package's files, never required).
  */
 export function findElectron(): string | null {
+  const packaged = packagedApp();
+  if (packaged !== null) return packaged;
   const require = createRequire(import.meta.url);
   let pkgDir: string;
   try {
@@ -80,20 +82,33 @@ export function findElectron(): string | null {
   return fs.existsSync(binary) ? binary : null;
 }
 
+/**
+ * FIREDECK_E2E_ELECTRON_APP: the executable of a packaged app (built with FIREDECK_FUSES=test) to run the Electron
+ * specs against instead of node_modules/electron with out/; the release workflow sets it. Set but missing is an error.
+ */
+function packagedApp(): string | null {
+  const file = process.env.FIREDECK_E2E_ELECTRON_APP;
+  if (!file) return null;
+  if (!fs.existsSync(file)) throw new Error(`test rig: FIREDECK_E2E_ELECTRON_APP=${file} does not exist`);
+  return file;
+}
+
 export interface ElectronRig {
   app: ElectronApplication;
   firstWindow(): Promise<Page>;
   close(): Promise<void>;
 }
 
-/** The built app (`out/main/index.js`) under Playwright's Electron launcher. */
+/** The built app (`out/main/index.js`, or the packaged app) under Playwright's Electron launcher. */
 export async function launchElectron(repoRoot: string, env: Record<string, string>): Promise<ElectronRig> {
   const executablePath = findElectron();
   if (executablePath === null)
     throw new Error('test rig: the Electron binary is not installed (node_modules/electron/dist)');
+  // A packaged app loads its own app.asar (and with its fuses, nothing else).
+  const appArgs = packagedApp() === null ? [path.join(repoRoot, 'out/main/index.js')] : [];
   const app = await _electron.launch({
     executablePath,
-    args: [path.join(repoRoot, 'out/main/index.js'), '--no-sandbox', '--disable-gpu'],
+    args: [...appArgs, '--no-sandbox', '--disable-gpu'],
     env: { ...(process.env as Record<string, string>), ...env },
   });
   return { app, firstWindow: () => app.firstWindow(), close: () => app.close() };

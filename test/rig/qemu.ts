@@ -17,8 +17,11 @@ export interface QemuGuestOptions {
   image: BootableImage;
   memoryMiB?: number;
   cpus?: number;
-  /** A private bridge `fdt…` with the host at 10.213.N.1/24 and a TAP for the guest at 10.213.N.2. */
-  network?: boolean;
+  /**
+   * A private bridge with the host at 10.213.N.1/24 and a TAP for the guest at 10.213.N.2: `true` picks N from
+   * 100–249 and names the devices `fdt…`; a suite with a range of its own passes it.
+   */
+  network?: boolean | GuestNetworkRange;
   /** Contents of `/config.json` on the FDCONFIG config drive (/dev/vdb); no drive when omitted. */
   config?: Record<string, unknown>;
   vmId?: string;
@@ -26,6 +29,12 @@ export interface QemuGuestOptions {
   extraKernelArgs?: string[];
   /** Serial bytes kept in memory for waitForConsole (the log file keeps everything). Default 4 MiB. */
   consoleBufferBytes?: number;
+}
+
+/** Where a suite's guest networks may live: third octets of 10.213.N.0/24 and a device name prefix (≤ 5 chars). */
+export interface GuestNetworkRange {
+  thirdOctets: number[];
+  devicePrefix: string;
 }
 
 export interface GuestNetwork {
@@ -112,7 +121,9 @@ export async function startQemuGuest(options: QemuGuestOptions): Promise<QemuGue
     const netArgs: string[] = [];
     let network: GuestNetwork | null = null;
     if (options.network) {
-      network = await createNetwork();
+      network = await createNetwork(
+        options.network === true ? { thirdOctets: between(100, 250), devicePrefix: 'fdt' } : options.network,
+      );
       const created = network;
       cleanups.push(() => removeNetwork(created));
       append.push(`ip=${network.guestIp}::${network.hostIp}:${network.netmask}:${hostname}:eth0:off`);
@@ -291,18 +302,21 @@ function once<T>(emitter: net.Server, event: string): Promise<T> {
   return new Promise((resolve) => emitter.once(event, (v: T) => resolve(v)));
 }
 
-/** A bridge and TAP named `fdt<hex>b` / `fdt<hex>t` on a free 10.213.N.0/24 (N from 100 to 249). */
-async function createNetwork(): Promise<GuestNetwork> {
+function between(from: number, to: number): number[] {
+  return Array.from({ length: to - from }, (_, i) => from + i);
+}
+
+/** A bridge and TAP named `<prefix><hex>b` / `<prefix><hex>t` on a free 10.213.N.0/24 of the range. */
+async function createNetwork(range: GuestNetworkRange): Promise<GuestNetwork> {
   requireTool('/usr/sbin/ip', 'iproute2');
   const used = await exec('/usr/sbin/ip', ['-4', '-o', 'addr', 'show']);
-  const free: number[] = [];
-  for (let n = 100; n < 250; n++) if (!used.includes(`10.213.${n}.`)) free.push(n);
+  const free = range.thirdOctets.filter((n) => !used.includes(`10.213.${n}.`));
   if (free.length === 0) throw new Error('qemu rig: no free 10.213.N.0/24 subnet for a test bridge');
   const n = free[crypto.randomInt(free.length)]!;
   const id = crypto.randomBytes(3).toString('hex');
   const network: GuestNetwork = {
-    bridge: `fdt${id}b`,
-    tap: `fdt${id}t`,
+    bridge: `${range.devicePrefix}${id}b`,
+    tap: `${range.devicePrefix}${id}t`,
     hostIp: `10.213.${n}.1`,
     guestIp: `10.213.${n}.2`,
     netmask: '255.255.255.0',

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { execFile, spawnSync } from 'node:child_process';
 import { promisify } from 'node:util';
-import type { DriverAvailability, GracefulStop } from '../../../src/shared/protocol/daemon';
+import type { DriverAvailability, DriverName, GracefulStop } from '../../../src/shared/protocol/daemon';
 import type { DaemonConfig } from '../config';
 
 const run = promisify(execFile);
@@ -27,7 +27,7 @@ function isExecutable(file: string): boolean {
   }
 }
 
-async function versionOf(binary: string): Promise<string | null> {
+export async function versionOf(binary: string): Promise<string | null> {
   try {
     const { stdout } = await run(binary, ['--version'], { timeout: 5000 });
     return stdout.split('\n')[0]?.trim() ?? null;
@@ -92,4 +92,11 @@ export async function probeQemu(config: Pick<DaemonConfig, 'qemuAccel'>): Promis
     reason,
     gracefulStop: QEMU_GRACEFUL_STOP,
   };
+}
+
+/** The drivers a new VM may get, best first: the one it asks for, else the configured one, else Firecracker then QEMU. */
+export function driverPreference(config: Pick<DaemonConfig, 'driver'>, requested?: DriverName): DriverName[] {
+  if (requested !== undefined) return [requested];
+  if (config.driver !== undefined && config.driver !== 'auto') return [config.driver];
+  return ['firecracker', 'qemu'];
 }

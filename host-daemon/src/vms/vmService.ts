@@ -14,6 +14,7 @@ import type { Lease, LeaseStore } from '../net/leases';
 import { deleteLink, ensureBridge, ensureTap, listLinks } from '../net/links';
 import type { VmRecord, VmStore } from '../store/vmStore';
 import { findProcesses, pidAlive, waitForPidExit } from '../system/processes';
+import { driverPreference } from './availability';
 import type { VmDriver, VmHandle, VmLaunchSpec } from './driver';
 import type { EventBus } from './eventBus';
 import { buildConfigDrive, ensureGuestKey, guestConfigFor, kernelCommandLine } from './guestConfig';
@@ -47,6 +48,8 @@ export interface VmServiceConfig {
   rootfsMode: 'clone' | 'overlay';
   /** Graceful stop budget when the caller gives none. */
   stopTimeoutSeconds: number;
+  /** The driver a VM gets when it asks for none (`auto`, the default: Firecracker where usable, else QEMU). */
+  driver?: 'auto' | DriverName;
 }
 
 export interface VmServiceDeps {
@@ -213,7 +216,7 @@ export class VmService {
   }
 
   private async pickDriver(requested: DriverName | undefined): Promise<VmDriver> {
-    const order: DriverName[] = requested ? [requested] : ['firecracker', 'qemu'];
+    const order = driverPreference(this.deps.config, requested);
     const reasons: string[] = [];
     for (const name of order) {
       const driver = this.deps.drivers.find((d) => d.name === name);
