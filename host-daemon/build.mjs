@@ -17,6 +17,20 @@ await build({
   format: 'cjs',
   sourcemap: values.release ? false : 'inline',
   external: ['better-sqlite3'],
+  // ssh2's optional native addons (sshcrypto, cpu-features) are required inside try/catch; bundled, they fail
+  // that require and ssh2 uses its JavaScript ciphers, so the bundle stays one file.
+  plugins: [
+    {
+      name: 'optional-native-addons',
+      setup(b) {
+        b.onResolve({ filter: /\.node$/ }, (args) => ({ path: args.path, namespace: 'optional-native' }));
+        b.onLoad({ filter: /.*/, namespace: 'optional-native' }, () => ({
+          contents: "throw new Error('native addon not bundled');",
+          loader: 'js',
+        }));
+      },
+    },
+  ],
   banner: { js: '#!/usr/bin/env node' },
   logLevel: 'warning',
 });

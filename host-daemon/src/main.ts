@@ -8,6 +8,7 @@ import { configCommand } from './cli/configCommand';
 import { doctorCommand } from './cli/doctorCommand';
 import { defaultConfig, type DaemonConfig } from './config';
 import { applyConfigFile } from './configFile';
+import { ChannelService } from './channels/channelService';
 import { dialStdio } from './rpc/dialStdio';
 import { RpcServer } from './rpc/server';
 import { groupId } from './system/users';
@@ -124,6 +125,8 @@ async function serve(config: DaemonConfig): Promise<number> {
     inUse: () => imagesInUse(vmRuntime.vms.list()),
   });
   registerImageHandlers(server, images);
+  const channels = new ChannelService(vmRuntime.vms, log);
+  server.registerChannelOpener((socket, id, params, caller) => channels.open(socket, id, params, caller));
   server.register('daemon.info', async (): Promise<DaemonInfo> => {
     const drivers = await probeDrivers(vmDrivers);
     const firstAvailable = driverPreference(config)

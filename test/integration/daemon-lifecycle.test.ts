@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isFiredeckError } from '../../src/shared/errors';
 import type { Vm } from '../../src/shared/protocol/vm';
-import { shellSshArgs } from '../../host-daemon/src/cli/shellCommand';
+import { connectGuest } from '../../host-daemon/src/guest/guestSsh';
 import { startDaemon, type DaemonRig } from '../rig/daemon';
 import { waitForOutput } from '../rig/tmp';
 import Database from 'better-sqlite3';
@@ -151,19 +151,15 @@ describe('firedeckd VM lifecycle on real QEMU guests', { timeout: 300_000 }, () 
     const other = path.join(daemon.runDir, 'other_ed25519');
     await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', other]);
     const otherKey = fs.readFileSync(`${other}.pub`, 'utf8').split(' ').slice(0, 2).join(' ');
-    const args = shellSshArgs({
-      address: vm.address!,
-      keyPath: path.join(daemon.stateDir, 'keys', 'guest_ed25519'),
-      hostKey: otherKey,
-      tty: false,
-      command: ['true'],
-    });
-    const refused = await run('ssh', args, { timeout: 30_000 }).then(
-      () => null,
-      (err: { code?: number; stderr?: string }) => err,
-    );
-    expect(refused?.code).toBe(255);
-    expect(refused?.stderr).toMatch(/host key verification failed|REMOTE HOST IDENTIFICATION HAS CHANGED/i);
+    // The daemon's guest SSH trusts only the pinned key: the same guest under another pinned key is refused.
+    await expect(
+      connectGuest({
+        vmName: 'net',
+        address: vm.address!,
+        hostKey: otherKey,
+        keyDir: path.join(daemon.stateDir, 'keys'),
+      }),
+    ).rejects.toMatchObject({ kind: 'host_key_mismatch' });
 
     const { stdout: ls } = await run(daemon.firedeckdCommand, ['vm', 'ls'], { timeout: 10_000 });
     expect(ls).toMatch(new RegExp(`${vm.id}\\s+net\\s+cli\\s+running\\s+${vm.address!.replace(/\./g, '\\.')}`));

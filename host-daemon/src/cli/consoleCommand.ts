@@ -1,9 +1,6 @@
-import net from 'node:net';
-import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { FiredeckError } from '../../../src/shared/errors';
-import type { DaemonClient } from './daemonClient';
-import { resolveVm } from './vmRef';
+import { DaemonChannel } from './channelClient';
 
 export const CONSOLE_USAGE = `usage: firedeckd console <vm> [--lines N] [--follow] [--attach]
 
@@ -14,13 +11,17 @@ export const CONSOLE_USAGE = `usage: firedeckd console <vm> [--lines N] [--follo
 
 const DETACH = 0x1d; // Ctrl-]
 
-/** `firedeckd console`: the serial console over the VM's attach socket, which the daemon's console pump serves. */
-export async function consoleCommand(
-  client: DaemonClient,
-  args: string[],
-  runDir: string,
-  io: { stdin: NodeJS.ReadStream; stdout: NodeJS.WriteStream; stderr: NodeJS.WriteStream },
-): Promise<number> {
+export interface CommandIo {
+  stdin: NodeJS.ReadStream;
+  stdout: NodeJS.WriteStream;
+  stderr: NodeJS.WriteStream;
+}
+
+/**
+ * `firedeckd console`: the serial console through the daemon (`channel.open` kind console): the capped log's
+ * tail, then with --follow or --attach the live console. The daemon reads the console; this process never does.
+ */
+export async function consoleCommand(socketPath: string, args: string[], io: CommandIo): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
     options: { lines: { type: 'string' }, follow: { type: 'boolean', short: 'f' }, attach: { type: 'boolean' } },
@@ -34,55 +35,40 @@ export async function consoleCommand(
   if (values.lines !== undefined && !/^\d{1,6}$/.test(values.lines)) {
     throw new FiredeckError('invalid_params', '--lines must be a whole number');
   }
-  const vm = await resolveVm(client, positionals[0]);
-  const lines = values.lines === undefined ? (values.attach ? 20 : 200) : Math.max(1, Number(values.lines));
-  const tail = await client.call('vm.console.tail', { id: vm.id, lines });
-  io.stdout.write(tail.lines.map((l) => l + '\n').join(''));
-  if (!values.follow && !values.attach) return 0;
-  if (vm.state !== 'booting' && vm.state !== 'running' && vm.state !== 'stopping') {
-    throw new FiredeckError('invalid_state', `VM ${vm.name} is ${vm.state}: nothing to follow`);
-  }
-  const socketPath = path.join(runDir, 'vms', vm.id, 'console.sock');
-  const socket = await new Promise<net.Socket>((resolve, reject) => {
-    const s = net.connect(socketPath);
-    s.once('connect', () => resolve(s));
-    s.once('error', (err) =>
-      reject(new FiredeckError('unavailable', `Cannot open the console of ${vm.name}: ${err.message}`)),
-    );
-  });
-  socket.pipe(io.stdout, { end: false });
-  if (!values.attach) {
-    io.stderr.write(`[following ${vm.name}; Ctrl-C stops]\n`);
-    await new Promise<void>((resolve) => socket.once('close', () => resolve()));
-    return 0;
-  }
-  io.stderr.write(`[attached to ${vm.name}; Ctrl-] detaches]\r\n`);
-  const raw = io.stdin.isTTY === true;
-  if (raw) io.stdin.setRawMode(true);
-  return new Promise<number>((resolve) => {
-    let done = false;
-    const finish = (): void => {
-      if (done) return;
-      done = true;
-      io.stdin.off('data', onInput);
-      if (raw) io.stdin.setRawMode(false);
-      io.stdin.pause();
-      socket.destroy();
-      io.stderr.write('\r\n[detached]\r\n');
-      resolve(0);
-    };
-    const onInput = (data: Buffer): void => {
+  const attach = values.attach === true;
+  const follow = values.follow === true;
+  const lines = values.lines === undefined ? (attach ? 20 : 200) : Math.min(100_000, Math.max(1, Number(values.lines)));
+  const raw = attach && io.stdin.isTTY === true;
+  let channel: DaemonChannel | null = null;
+  let detached = false;
+  const onLive = (): void => {
+    const name = channel?.result.vmName ?? positionals[0]!;
+    if (!attach) {
+      io.stderr.write(`[following ${name}; Ctrl-C stops]\n`);
+      return;
+    }
+    io.stderr.write(`[attached to ${name}; Ctrl-] detaches]\r\n`);
+    if (raw) io.stdin.setRawMode(true);
+    channel?.pumpInput(io.stdin, (data) => {
       const cut = data.indexOf(DETACH);
-      if (cut === -1) {
-        socket.write(data);
-        return;
-      }
-      if (cut > 0) socket.write(data.subarray(0, cut));
-      finish();
-    };
-    io.stdin.on('data', onInput);
-    io.stdin.resume();
-    io.stdin.once('end', finish);
-    socket.once('close', finish);
-  });
+      if (cut === -1) return data;
+      if (cut > 0) channel?.write(data.subarray(0, cut));
+      detached = true;
+      channel?.close();
+      return null;
+    });
+  };
+  channel = await DaemonChannel.open(
+    socketPath,
+    { kind: 'console', vm: positionals[0]!, lines, follow, attach },
+    { data: DaemonChannel.sink(io.stdout, () => channel), live: onLive },
+  );
+  const exit = await channel.exited;
+  if (attach) {
+    if (raw) io.stdin.setRawMode(false);
+    io.stdin.pause();
+    io.stderr.write('\r\n[detached]\r\n');
+  }
+  if (exit.error && !detached) throw FiredeckError.fromJSON(exit.error);
+  return 0;
 }

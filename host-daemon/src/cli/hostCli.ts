@@ -15,26 +15,21 @@ export function isHostCliCommand(command: string | undefined): command is HostCl
 /** Runs one operator command against the daemon's socket and returns the exit code. */
 export async function runHostCli(command: HostCliCommand, argv: string[], config: DaemonConfig): Promise<number> {
   const args = takeGlobalOptions(argv, config);
+  const io = { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr };
+  // Streams are channels through the daemon's socket: this process never reads a console file or a secret.
+  switch (command) {
+    case 'console':
+      return consoleCommand(config.socketPath, args, io);
+    case 'shell':
+      return shellCommand(config.socketPath, args, io);
+    case 'vnc':
+      return vncCommand(config.socketPath, args, io);
+    case 'vm':
+      break;
+  }
   const client = await DaemonClient.connect(config.socketPath);
   try {
-    switch (command) {
-      case 'vm':
-        return await vmCommand(client, args, process.stdout);
-      case 'console':
-        return await consoleCommand(client, args, config.runDir, {
-          stdin: process.stdin,
-          stdout: process.stdout,
-          stderr: process.stderr,
-        });
-      case 'shell':
-        return await shellCommand(client, args, config.stateDir);
-      case 'vnc':
-        return await vncCommand(client, args, config.stateDir, {
-          stdin: process.stdin,
-          stdout: process.stdout,
-          stderr: process.stderr,
-        });
-    }
+    return await vmCommand(client, args, process.stdout);
   } finally {
     client.close();
   }

@@ -23,6 +23,7 @@ export interface ConsolePumpEvents {
 export class ConsolePump {
   readonly scanner = new MarkerScanner();
   private readonly followers = new Set<(chunk: Buffer) => void>();
+  private readonly followerEnds = new Map<(chunk: Buffer) => void, () => void>();
   private serial: net.Socket | null = null;
   private fileWatcher: fs.FSWatcher | null = null;
   private attachServer: net.Server | null = null;
@@ -46,10 +47,14 @@ export class ConsolePump {
     else this.followFile(this.source.path);
   }
 
-  /** Subscribes to raw console bytes; returns the unsubscribe function. */
-  follow(listener: (chunk: Buffer) => void): () => void {
+  /** Subscribes to raw console bytes (`onEnd` when the pump stops); returns the unsubscribe function. */
+  follow(listener: (chunk: Buffer) => void, onEnd?: () => void): () => void {
     this.followers.add(listener);
-    return () => this.followers.delete(listener);
+    if (onEnd) this.followerEnds.set(listener, onEnd);
+    return () => {
+      this.followers.delete(listener);
+      this.followerEnds.delete(listener);
+    };
   }
 
   /** Writes to the guest's serial input (attach); a FIFO console has none (Firecracker takes no serial input then). */
@@ -64,6 +69,10 @@ export class ConsolePump {
     this.fileWatcher?.close();
     this.fileWatcher = null;
     for (const c of this.attachClients) c.destroy();
+    const ends = [...this.followerEnds.values()];
+    this.followers.clear();
+    this.followerEnds.clear();
+    for (const end of ends) end();
     this.attachServer?.close();
     this.attachServer = null;
     fs.rmSync(this.attachSocket, { force: true });

@@ -5,6 +5,7 @@ import type { z } from 'zod';
 import { FiredeckError } from '../../../src/shared/errors';
 import { LineFramer, encodeFrame } from '../../../src/shared/rpc/framing';
 import { classifyServerFrame, failureFrame, notificationFrame, successFrame } from '../../../src/shared/rpc/jsonrpc';
+import { CHANNEL_OPEN_METHOD } from '../../../src/shared/protocol/channel';
 import {
   isMethodName,
   methods,
@@ -44,6 +45,12 @@ export interface RpcServerOptions {
   maxBufferedBytes?: number;
   log?: (line: string) => void;
 }
+
+/**
+ * Takes over a connection whose request is `channel.open` (src/shared/protocol/channel.ts): answers it and
+ * carries the channel's frames on the same socket from then on.
+ */
+export type ChannelOpener = (socket: net.Socket, id: string | number, params: unknown, caller: Caller) => void;
 
 /** The hello a dialer sends first: not a method, so it never reaches a handler. */
 export const HELLO_NOTIFICATION = 'session.hello';
@@ -102,6 +109,7 @@ export class RpcServer {
   private server: net.Server | null = null;
   private readonly connections = new Set<net.Socket>();
   private readonly maxBufferedBytes: number;
+  private channelOpener: ChannelOpener | null = null;
 
   constructor(private readonly options: RpcServerOptions = {}) {
     this.maxBufferedBytes = options.maxBufferedBytes ?? 16 * 1024 * 1024;
@@ -110,6 +118,11 @@ export class RpcServer {
   register<M extends MethodName>(name: M, handler: Handler<M>): void {
     if (this.handlers.has(name)) throw new Error(`handler for ${name} registered twice`);
     this.handlers.set(name, handler as unknown as Handler<MethodName>);
+  }
+
+  /** Lets `channel.open` requests take over their connection. */
+  registerChannelOpener(opener: ChannelOpener): void {
+    this.channelOpener = opener;
   }
 
   /** Listens on `socketPath` (replacing a stale socket file) with the given mode and group. */
@@ -156,12 +169,36 @@ export class RpcServer {
     this.connections.add(socket);
     const connection = new RpcConnection(socket, this.maxBufferedBytes);
     const framer = new LineFramer();
-    socket.on('data', (chunk: Buffer) => {
-      for (const ev of framer.push(chunk)) {
-        if (ev.type === 'oversized') connection.send(failureFrame(null, ev.error));
-        else void this.handleFrame(connection, ev.text);
+    const onData = (chunk: Buffer): void => {
+      const events = framer.push(chunk);
+      for (const [i, ev] of events.entries()) {
+        if (ev.type === 'oversized') {
+          connection.send(failureFrame(null, ev.error));
+          continue;
+        }
+        const open = this.channelOpener ? channelOpenRequest(ev.text) : null;
+        if (!open) {
+          void this.handleFrame(connection, ev.text);
+          continue;
+        }
+        // From here on the connection carries the channel's binary frames, which the line framer must not see.
+        socket.off('data', onData);
+        socket.pause();
+        if (i !== events.length - 1 || chunk[chunk.length - 1] !== 0x0a) {
+          connection.send(
+            failureFrame(
+              open.id,
+              new FiredeckError('invalid_request', 'Send nothing after channel.open before its reply'),
+            ),
+          );
+          socket.end();
+          return;
+        }
+        this.channelOpener!(socket, open.id, open.params, connection.caller);
+        return;
       }
-    });
+    };
+    socket.on('data', onData);
     socket.on('error', () => undefined);
     socket.on('close', () => this.connections.delete(socket));
   }
@@ -227,6 +264,13 @@ export class RpcServer {
       }
     }
   }
+}
+
+function channelOpenRequest(text: string): { id: string | number; params: unknown } | null {
+  if (!text.includes(CHANNEL_OPEN_METHOD)) return null;
+  const incoming = classifyServerFrame(text);
+  if (incoming.type !== 'request' || incoming.message.method !== CHANNEL_OPEN_METHOD) return null;
+  return { id: incoming.message.id, params: incoming.message.params };
 }
 
 function parseHello(params: unknown): Caller {

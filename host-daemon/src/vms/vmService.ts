@@ -157,10 +157,15 @@ export class VmService {
   }
 
   /** Raw console bytes as they arrive; fails when the VM has no live console. */
-  followConsole(id: string, listener: (chunk: Buffer) => void): () => void {
+  followConsole(id: string, listener: (chunk: Buffer) => void, onEnd?: () => void): () => void {
     const pump = this.pumps.get(id);
     if (!pump) throw new FiredeckError('invalid_state', `VM ${id} has no live console`);
-    return pump.follow(listener);
+    return pump.follow(listener, onEnd);
+  }
+
+  /** To the guest's serial input (`firedeckd console --attach`); a no-op without a live console. */
+  writeConsole(id: string, data: Buffer): void {
+    this.pumps.get(id)?.write(data);
   }
 
   // ---- create --------------------------------------------------------------------------------------------

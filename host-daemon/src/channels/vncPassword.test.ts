@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { readVncPassword } from './vncCommand';
+import { readVncPassword } from './channelService';
 
 describe('readVncPassword', () => {
   const dirs: string[] = [];
@@ -22,12 +22,12 @@ describe('readVncPassword', () => {
 
   it("reads the VM's password from its secrets file", () => {
     const dir = stateDirWith(JSON.stringify({ vncPassword: 'Ab3_x-9Q', agentToken: 't' }));
-    expect(readVncPassword(dir, 'vm-0123456789abcdef', 'desk')).toBe('Ab3_x-9Q');
+    expect(readVncPassword(path.join(dir, 'vms', 'vm-0123456789abcdef'), 'desk')).toBe('Ab3_x-9Q');
   });
 
   it('says the VM has no VNC password when the file is missing', () => {
     const dir = stateDirWith(null);
-    expect(() => readVncPassword(dir, 'vm-0123456789abcdef', 'desk')).toThrow(
+    expect(() => readVncPassword(path.join(dir, 'vms', 'vm-0123456789abcdef'), 'desk')).toThrow(
       expect.objectContaining({ kind: 'invalid_state', message: 'VM desk has no VNC password' }),
     );
   });
@@ -36,7 +36,7 @@ describe('readVncPassword', () => {
     const dir = stateDirWith('{"vncPassword": 42, "secret": "do-not-print"}');
     let message = '';
     try {
-      readVncPassword(dir, 'vm-0123456789abcdef', 'desk');
+      readVncPassword(path.join(dir, 'vms', 'vm-0123456789abcdef'), 'desk');
     } catch (err) {
       message = (err as Error).message;
       expect(err).toMatchObject({ kind: 'invalid_state' });
