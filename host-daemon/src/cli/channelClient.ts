@@ -16,6 +16,7 @@ import {
 import { encodeFrame } from '../../../src/shared/rpc/framing';
 import { classifyClientFrame, notificationFrame, requestFrame } from '../../../src/shared/rpc/jsonrpc';
 import { HELLO_NOTIFICATION } from '../rpc/server';
+import { unreachable } from './daemonClient';
 
 /** The longest `channel.open` reply line we wait for before the binary frames. */
 const MAX_REPLY_BYTES = 64 * 1024;
@@ -175,19 +176,7 @@ function connect(socketPath: string): Promise<net.Socket> {
     const socket = net.connect(socketPath);
     socket.once('connect', () => resolve(socket));
     socket.once('error', (err: NodeJS.ErrnoException) => {
-      const hint =
-        err.code === 'ENOENT' || err.code === 'ECONNREFUSED'
-          ? 'Start it with: systemctl start firedeckd'
-          : err.code === 'EACCES'
-            ? "Add this user to the group 'firedeck'."
-            : undefined;
-      reject(
-        new FiredeckError(
-          'unavailable',
-          `Cannot reach firedeckd at ${socketPath}: ${err.message}`,
-          hint ? { hint } : {},
-        ),
-      );
+      reject(unreachable(socketPath, err));
     });
   });
 }

@@ -47,19 +47,7 @@ export class DaemonClient {
         resolve(new DaemonClient(socket));
       });
       socket.once('error', (err: NodeJS.ErrnoException) => {
-        const hint =
-          err.code === 'ENOENT' || err.code === 'ECONNREFUSED'
-            ? 'Start it with: systemctl start firedeckd'
-            : err.code === 'EACCES'
-              ? "Add this user to the group 'firedeck'."
-              : undefined;
-        reject(
-          new FiredeckError(
-            'unavailable',
-            `Cannot reach firedeckd at ${socketPath}: ${err.message}`,
-            hint ? { hint } : {},
-          ),
-        );
+        reject(unreachable(socketPath, err));
       });
     });
   }
@@ -83,4 +71,19 @@ export class DaemonClient {
   close(): void {
     this.socket.end();
   }
+}
+
+/** The typed error for a daemon socket that cannot be reached, with the fix for the usual causes. */
+export function unreachable(socketPath: string, err: NodeJS.ErrnoException): FiredeckError {
+  const hint =
+    err.code === 'ENOENT' || err.code === 'ECONNREFUSED'
+      ? 'Start it with: systemctl start firedeckd'
+      : err.code === 'EACCES'
+        ? "Add this user to the group 'firedeck'."
+        : undefined;
+  return new FiredeckError(
+    'unavailable',
+    `Cannot reach firedeckd at ${socketPath}: ${err.message}`,
+    hint ? { hint } : {},
+  );
 }
