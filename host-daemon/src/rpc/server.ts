@@ -233,7 +233,7 @@ export class RpcServer {
         failureFrame(
           id,
           new FiredeckError('invalid_params', `Invalid params for ${method}: ${summarizeIssues(parsed.error)}`, {
-            details: { issues: parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })) },
+            details: { issues: parsed.error.issues.map(issueDetail) },
           }),
         ),
       );
@@ -242,12 +242,9 @@ export class RpcServer {
     const handler = this.handlers.get(method)!;
     let error: FiredeckError | null = null;
     try {
+      // Validation once per boundary: the daemon checks params; its results are typed, and clients check them.
       const result = await handler(parsed.data, { connection, caller: connection.caller });
-      const checked = def.result.safeParse(result);
-      if (!checked.success) {
-        throw new FiredeckError('internal', `Daemon produced an invalid result for ${method}`);
-      }
-      connection.send(successFrame(id, checked.data));
+      connection.send(successFrame(id, result));
     } catch (err) {
       error = FiredeckError.from(err);
       if (error.kind === 'internal') this.options.log?.(`${method} failed: ${describe(err)}`);
@@ -279,6 +276,12 @@ function parseHello(params: unknown): Caller {
   const user = typeof p.user === 'string' && /^[A-Za-z0-9._-]{1,64}$/.test(p.user) ? p.user : 'unknown';
   const uid = typeof p.uid === 'number' && Number.isInteger(p.uid) ? p.uid : null;
   return { user, uid };
+}
+
+/** One zod issue as the error's data carries it; an unknown field is named in `keys` (params are strict). */
+function issueDetail(issue: z.ZodError['issues'][number]): { path: string; message: string; keys?: string[] } {
+  const detail = { path: issue.path.join('.'), message: issue.message };
+  return issue.code === 'unrecognized_keys' ? { ...detail, keys: issue.keys } : detail;
 }
 
 function summarizeIssues(error: z.ZodError): string {
