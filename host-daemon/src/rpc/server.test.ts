@@ -65,6 +65,11 @@ beforeAll(async () => {
   server.register('vm.get', ({ id }) => {
     throw new FiredeckError('not_found', `No VM ${id}`, { hint: 'vm.list shows the VMs' });
   });
+  // A slow call: it answers only once the client has ended its side of the connection.
+  server.register('vm.waitReady', async ({ id }, { connection }) => {
+    await connection.inputEnded;
+    throw new FiredeckError('timeout', `VM ${id} was not ready in time`);
+  });
   server.register('vm.destroy', ({ id }) => {
     throw new FiredeckError('not_found', `No VM ${id}`);
   });
@@ -186,6 +191,49 @@ describe('RpcServer (JSON-RPC 2.0 over a unix socket)', () => {
     );
     expect(frames[0]).toMatchObject({ id: 10 });
     expect(audited.at(-1)).toMatchObject({ method: 'vm.destroy', caller: { user: 'ops', uid: 1000 } });
+  });
+
+  it('answers every call in flight after the client ends its side, then ends the connection (half-close)', async () => {
+    const { frames, serverEnded } = await new Promise<{ frames: Record<string, unknown>[]; serverEnded: boolean }>(
+      (resolve, reject) => {
+        const socket = net.connect(socketPath);
+        const framer = new LineFramer();
+        const frames: Record<string, unknown>[] = [];
+        let serverEnded = false;
+        socket.on('data', (chunk: Buffer) => {
+          for (const ev of framer.push(chunk)) if (ev.type === 'frame') frames.push(JSON.parse(ev.text));
+        });
+        socket.once('end', () => (serverEnded = true));
+        socket.once('close', () => resolve({ frames, serverEnded }));
+        socket.once('error', reject);
+        socket.once('connect', () =>
+          // Two slow calls and a fast one, then end of input at once, as `printf … | firedeckd dial-stdio` does.
+          socket.end(
+            '{"jsonrpc":"2.0","id":1,"method":"vm.waitReady","params":{"id":"vm-0000abcd"}}\n' +
+              '{"jsonrpc":"2.0","id":2,"method":"vm.waitReady","params":{"id":"vm-0000beef"}}\n' +
+              '{"jsonrpc":"2.0","id":3,"method":"daemon.info","params":{}}\n',
+          ),
+        );
+      },
+    );
+    expect(frames.map((f) => f.id).sort()).toEqual([1, 2, 3]);
+    expect(frames.find((f) => f.id === 1)).toMatchObject({
+      error: { message: 'VM vm-0000abcd was not ready in time', data: { kind: 'timeout' } },
+    });
+    expect(frames.find((f) => f.id === 3)).toMatchObject({ result: { hostname: 'h' } });
+    expect(serverEnded).toBe(true);
+  });
+
+  it('ends a connection whose client ended with nothing in flight', async () => {
+    const ended = await new Promise<boolean>((resolve, reject) => {
+      const socket = net.connect(socketPath);
+      let serverEnded = false;
+      socket.once('end', () => (serverEnded = true));
+      socket.once('close', () => resolve(serverEnded));
+      socket.once('error', reject);
+      socket.once('connect', () => socket.end());
+    });
+    expect(ended).toBe(true);
   });
 
   it('refuses to start over a live socket', async () => {
