@@ -8,7 +8,8 @@ import { openDb, type Db } from '../store/db';
 import { VmStore } from '../store/vmStore';
 import type { VmDriver } from './driver';
 import { EventBus } from './eventBus';
-import { VmService, type ImageResolver } from './vmService';
+import type { ImageResolver } from './bootImage';
+import { VmService } from './vmService';
 import { VmStatsSampler } from './vmStats';
 
 /** The daemon's VM side, assembled from config: store, leases, event bus, lifecycle and audit. */
