@@ -1,15 +1,10 @@
 import type { Vm, VmCreateParams } from '../../../src/shared/protocol/vm';
-import type { Subnet } from '../net/cidr';
-import type { LeaseStore } from '../net/leases';
-import type { VmRecord, VmStore } from '../store/vmStore';
-import type { ImageResolver } from './bootImage';
-import type { VmDriver } from './driver';
-import type { EventBus } from './eventBus';
+import type { VmRecord } from '../store/vmStore';
 import { reconcile, type ReconcileConfig, type ReconcileReport } from './reconcile';
 import { VmReaper } from './reaper';
 import { VmConsoles } from './vmConsoles';
 import { VmDisks, type GuestSecrets, type VmDisksConfig } from './vmDisks';
-import { VmLifecycle, type VmLifecycleConfig } from './vmLifecycle';
+import { VmLifecycle, type VmLifecycleConfig, type VmLifecycleDeps } from './vmLifecycle';
 import { VmLocks } from './vmLocks';
 
 export type { ReconcileReport } from './reconcile';
@@ -19,15 +14,10 @@ export interface VmServiceConfig extends VmDisksConfig, VmLifecycleConfig, Recon
   consoleLogMaxBytes: number;
 }
 
-export interface VmServiceDeps {
+/** What VmService needs from outside: the lifecycle's dependencies but the parts it builds itself. */
+export interface VmServiceDeps
+  extends Omit<VmLifecycleDeps, 'config' | 'disks' | 'consoles' | 'locks' | 'onExpiriesChanged'> {
   config: VmServiceConfig;
-  subnet: Subnet;
-  vms: VmStore;
-  leases: LeaseStore;
-  drivers: VmDriver[];
-  images: ImageResolver;
-  events: EventBus;
-  log: (line: string) => void;
   /** Group that may use attach sockets (the daemon's socket group). */
   attachGid: number | null;
 }
