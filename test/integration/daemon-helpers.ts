@@ -1,9 +1,8 @@
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
-import { LineFramer, encodeFrame } from '../../src/shared/rpc/framing';
-import { classifyClientFrame, requestFrame } from '../../src/shared/rpc/jsonrpc';
-import { EventEnvelope, type DaemonEvent } from '../../src/shared/protocol/events';
+import type { DaemonEvent } from '../../src/shared/protocol/events';
+import { connectRpc } from '../rig/daemon';
 
 /** A live `events.subscribe` connection that keeps every event it receives. */
 export interface EventLog {
@@ -15,29 +14,15 @@ export interface EventLog {
 }
 
 export async function subscribeEvents(socketPath: string): Promise<EventLog> {
-  const socket = net.connect(socketPath);
-  await new Promise<void>((resolve, reject) => {
-    socket.once('connect', () => resolve());
-    socket.once('error', reject);
-  });
   const events: DaemonEvent[] = [];
+  const dropped: string[] = [];
   const waiters = new Set<() => void>();
-  const framer = new LineFramer(64 * 1024 * 1024);
-  let subscribed: () => void = () => undefined;
-  const ready = new Promise<void>((resolve) => (subscribed = resolve));
-  socket.on('data', (chunk: Buffer) => {
-    for (const ev of framer.push(chunk)) {
-      if (ev.type !== 'frame') continue;
-      const msg = classifyClientFrame(ev.text);
-      if (msg.type === 'success') subscribed();
-      if (msg.type === 'notification' && msg.message.method === 'event') {
-        events.push(EventEnvelope.parse(msg.message.params).event);
-        for (const w of [...waiters]) w();
-      }
-    }
+  const link = await connectRpc(socketPath, { onDropped: (e) => dropped.push(e.message) });
+  link.rpc.onEvent((envelope) => {
+    events.push(envelope.event);
+    for (const w of [...waiters]) w();
   });
-  socket.write(encodeFrame(requestFrame(1, 'events.subscribe', {})));
-  await ready;
+  await link.rpc.call('events.subscribe', {});
   const waitFor = (pred: (e: DaemonEvent) => boolean, timeoutMs: number, what: string): Promise<DaemonEvent> =>
     new Promise((resolve, reject) => {
       const check = (): boolean => {
@@ -52,11 +37,16 @@ export async function subscribeEvents(socketPath: string): Promise<EventLog> {
       };
       const timer = setTimeout(() => {
         waiters.delete(check);
-        reject(new Error(`no event ${what} within ${timeoutMs} ms; saw: ${events.map((e) => e.type).join(', ')}`));
+        reject(
+          new Error(
+            `no event ${what} within ${timeoutMs} ms; saw: ${events.map((e) => e.type).join(', ')}` +
+              (dropped.length > 0 ? `; dropped: ${dropped.join('; ')}` : ''),
+          ),
+        );
       }, timeoutMs);
       if (!check()) waiters.add(check);
     });
-  return { events, waitFor: waitFor as EventLog['waitFor'], close: () => socket.destroy() };
+  return { events, waitFor: waitFor as EventLog['waitFor'], close: () => link.destroy() };
 }
 
 /** Connects to a VM's console attach socket and resolves when `pattern` shows up in what the guest writes. */

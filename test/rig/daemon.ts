@@ -4,8 +4,8 @@ import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FiredeckError } from '../../src/shared/errors';
-import { LineFramer, encodeFrame } from '../../src/shared/rpc/framing';
-import { classifyClientFrame, requestFrame } from '../../src/shared/rpc/jsonrpc';
+import { LineFramer } from '../../src/shared/rpc/framing';
+import { RpcClient, type RpcClientOptions } from '../../src/shared/rpc/rpcClient';
 import type { MethodName, ParamsOf, ResultOf } from '../../src/shared/protocol/methods';
 import { makeTempDir, waitForOutput } from './tmp';
 
@@ -126,44 +126,38 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<DaemonRi
   };
 }
 
-let nextId = 1;
+/** The shared RpcClient on a fresh connection to the daemon's socket; `close()` ends that connection. */
+export function connectRpc(
+  socketPath: string,
+  options: Omit<RpcClientOptions, 'write'> = {},
+): Promise<{ rpc: RpcClient; close(): void; destroy(): void }> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(socketPath);
+    socket.once('error', reject);
+    socket.once('connect', () => {
+      socket.off('error', reject);
+      const rpc = new RpcClient({ callTimeoutMs: 300_000, ...options, write: (frame) => socket.write(frame) });
+      socket.on('data', (chunk: Buffer) => rpc.push(chunk));
+      socket.on('error', (err) => rpc.linkClosed(FiredeckError.from(err, 'disconnected')));
+      socket.on('close', () => rpc.linkClosed());
+      resolve({ rpc, close: () => socket.end(), destroy: () => socket.destroy() });
+    });
+  });
+}
 
 /** One JSON-RPC call on a fresh connection; errors come back as FiredeckError. */
-export function callDaemon<M extends MethodName>(
+export async function callDaemon<M extends MethodName>(
   socketPath: string,
   method: M,
   params: ParamsOf<M>,
   timeoutMs = 300_000,
 ): Promise<ResultOf<M>> {
-  const id = nextId++;
-  return new Promise((resolve, reject) => {
-    const socket = net.connect(socketPath);
-    const framer = new LineFramer();
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(new Error(`${method}: no answer within ${timeoutMs} ms`));
-    }, timeoutMs);
-    socket.once('connect', () => socket.write(encodeFrame(requestFrame(id, method, params))));
-    socket.on('data', (chunk: Buffer) => {
-      for (const ev of framer.push(chunk)) {
-        if (ev.type !== 'frame') continue;
-        const msg = classifyClientFrame(ev.text);
-        if (msg.type === 'success' && msg.message.id === id) {
-          clearTimeout(timer);
-          socket.end();
-          resolve(msg.message.result as ResultOf<M>);
-        } else if (msg.type === 'failure' && msg.message.id === id) {
-          clearTimeout(timer);
-          socket.end();
-          reject(FiredeckError.fromJSON(msg.message.error));
-        }
-      }
-    });
-    socket.once('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-  });
+  const link = await connectRpc(socketPath, { callTimeoutMs: timeoutMs });
+  try {
+    return await link.rpc.call(method, params);
+  } finally {
+    link.close();
+  }
 }
 
 function rawExchange(socketPath: string, text: string, count: number): Promise<unknown[]> {
