@@ -1,8 +1,10 @@
 import { execFileSync } from 'node:child_process';
-import fs from 'node:fs';
 import net from 'node:net';
 import type { DaemonEvent } from '../../src/shared/protocol/events';
 import { connectRpc } from '../rig/daemon';
+
+/** Alive and not a zombie (a daemonized QEMU's parent may not reap it at once). */
+export { pidAlive } from '../../host-daemon/src/system/processes';
 
 /** A live `events.subscribe` connection that keeps every event it receives. */
 export interface EventLog {
@@ -104,15 +106,4 @@ export function linksWithPrefix(prefix: string): string[] {
 /** Removes the network devices a suite's daemon made (bridge and TAPs with the suite's prefix). */
 export function removeLinks(prefix: string): void {
   for (const name of linksWithPrefix(prefix)) execFileSync('ip', ['link', 'del', name]);
-}
-
-/** Alive and not a zombie (a daemonized QEMU's parent may not reap it at once). */
-export function pidAlive(pid: number): boolean {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-    return state !== 'Z' && state !== 'X';
-  } catch {
-    return false;
-  }
 }

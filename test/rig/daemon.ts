@@ -7,6 +7,7 @@ import { FiredeckError } from '../../src/shared/errors';
 import { LineFramer } from '../../src/shared/rpc/framing';
 import { RpcClient, type RpcClientOptions } from '../../src/shared/rpc/rpcClient';
 import type { MethodName, ParamsOf, ResultOf } from '../../src/shared/protocol/methods';
+import { stopChild } from '../../host-daemon/src/system/processes';
 import { makeTempDir, waitForOutput } from './tmp';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -92,13 +93,6 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<DaemonRi
     });
     await waitForOutput(proc.stderr!, /serving .*firedeckd\.sock/, 30_000, 'firedeckd serve');
   };
-  const exited = (): Promise<void> =>
-    new Promise((resolve) => {
-      const proc = child;
-      if (!proc || proc.exitCode !== null || proc.signalCode !== null) resolve();
-      else proc.once('exit', () => resolve());
-    });
-
   await launch();
 
   return {
@@ -112,15 +106,13 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<DaemonRi
     call: (method, params) => callDaemon(socketPath, method, params),
     raw: (text, count) => rawExchange(socketPath, text, count),
     async kill9() {
-      child?.kill('SIGKILL');
-      await exited();
+      if (child) await stopChild(child, 'SIGKILL');
     },
     async restart() {
       await launch();
     },
     async stop() {
-      child?.kill('SIGTERM');
-      await exited();
+      if (child) await stopChild(child);
       if (base) fs.rmSync(base, { recursive: true, force: true });
     },
   };
