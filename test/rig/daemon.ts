@@ -2,6 +2,7 @@ import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { FiredeckError } from '../../src/shared/errors';
 import { LineFramer } from '../../src/shared/rpc/framing';
@@ -152,32 +153,48 @@ export async function callDaemon<M extends MethodName>(
   }
 }
 
-function rawExchange(socketPath: string, text: string, count: number): Promise<unknown[]> {
+/**
+ * The first `count` frames (parsed, whatever their shape) that `from` carries, for tests of the wire itself;
+ * rejects when it closes first or at the deadline, with `context()` (e.g. the peer's stderr) in the message.
+ */
+export function collectFrames(
+  from: Readable,
+  count: number,
+  options: { timeoutMs?: number; context?: () => string } = {},
+): Promise<Record<string, unknown>[]> {
   return new Promise((resolve, reject) => {
-    const socket = net.connect(socketPath);
     const framer = new LineFramer(64 * 1024 * 1024);
-    const frames: unknown[] = [];
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(new Error(`expected ${count} frames, got ${frames.length}: ${JSON.stringify(frames)}`));
-    }, 10_000);
-    socket.once('connect', () => socket.write(text));
-    socket.on('data', (chunk: Buffer) => {
-      for (const ev of framer.push(chunk)) {
-        if (ev.type === 'frame') frames.push(JSON.parse(ev.text));
-        if (frames.length >= count) {
-          clearTimeout(timer);
-          socket.end();
-          resolve(frames);
-          return;
-        }
+    const frames: Record<string, unknown>[] = [];
+    const fail = (why: string): void => {
+      clearTimeout(timer);
+      reject(
+        new Error(
+          `${why}: got ${frames.length} of ${count} frames ${JSON.stringify(frames)} ${options.context?.() ?? ''}`,
+        ),
+      );
+    };
+    const timer = setTimeout(() => fail('no more frames in time'), options.timeoutMs ?? 10_000);
+    from.on('data', (chunk: Buffer) => {
+      for (const ev of framer.push(chunk))
+        if (ev.type === 'frame') frames.push(JSON.parse(ev.text) as Record<string, unknown>);
+      if (frames.length >= count) {
+        clearTimeout(timer);
+        resolve(frames.slice(0, count));
       }
     });
-    socket.once('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
+    from.once('close', () => fail('closed'));
+    from.once('error', (err: Error) => fail(err.message));
   });
+}
+
+async function rawExchange(socketPath: string, text: string, count: number): Promise<unknown[]> {
+  const socket = net.connect(socketPath);
+  socket.once('connect', () => socket.write(text));
+  try {
+    return await collectFrames(socket, count);
+  } finally {
+    socket.destroy();
+  }
 }
 
 function shellQuote(s: string): string {
