@@ -6,6 +6,38 @@ import { connectRpc } from '../rig/daemon';
 /** Alive and not a zombie (a daemonized QEMU's parent may not reap it at once). */
 export { pidAlive } from '../../host-daemon/src/system/processes';
 
+/**
+ * Things that arrive (events, console output) and the checks waiting on them: `until` resolves with a
+ * probe's first answer other than undefined, probed now and on every `arrived()`, and rejects at the deadline.
+ */
+function arrivals(): {
+  arrived(): void;
+  until<T>(probe: () => T | undefined, timeoutMs: number, failure: () => string): Promise<T>;
+} {
+  const waiters = new Set<() => void>();
+  return {
+    arrived: () => {
+      for (const w of [...waiters]) w();
+    },
+    until: (probe, timeoutMs, failure) =>
+      new Promise((resolve, reject) => {
+        const check = (): void => {
+          const hit = probe();
+          if (hit === undefined) return;
+          waiters.delete(check);
+          clearTimeout(timer);
+          resolve(hit);
+        };
+        const timer = setTimeout(() => {
+          waiters.delete(check);
+          reject(new Error(failure()));
+        }, timeoutMs);
+        waiters.add(check);
+        check();
+      }),
+  };
+}
+
 /** A live `events.subscribe` connection that keeps every event it receives. */
 export interface EventLog {
   events: DaemonEvent[];
@@ -18,36 +50,21 @@ export interface EventLog {
 export async function subscribeEvents(socketPath: string): Promise<EventLog> {
   const events: DaemonEvent[] = [];
   const dropped: string[] = [];
-  const waiters = new Set<() => void>();
+  const news = arrivals();
   const link = await connectRpc(socketPath, { onDropped: (e) => dropped.push(e.message) });
   link.rpc.onEvent((envelope) => {
     events.push(envelope.event);
-    for (const w of [...waiters]) w();
+    news.arrived();
   });
   await link.rpc.call('events.subscribe', {});
   const waitFor = (pred: (e: DaemonEvent) => boolean, timeoutMs: number, what: string): Promise<DaemonEvent> =>
-    new Promise((resolve, reject) => {
-      const check = (): boolean => {
-        const hit = events.find(pred);
-        if (hit) {
-          waiters.delete(check);
-          clearTimeout(timer);
-          resolve(hit);
-          return true;
-        }
-        return false;
-      };
-      const timer = setTimeout(() => {
-        waiters.delete(check);
-        reject(
-          new Error(
-            `no event ${what} within ${timeoutMs} ms; saw: ${events.map((e) => e.type).join(', ')}` +
-              (dropped.length > 0 ? `; dropped: ${dropped.join('; ')}` : ''),
-          ),
-        );
-      }, timeoutMs);
-      if (!check()) waiters.add(check);
-    });
+    news.until(
+      () => events.find(pred),
+      timeoutMs,
+      () =>
+        `no event ${what} within ${timeoutMs} ms; saw: ${events.map((e) => e.type).join(', ')}` +
+        (dropped.length > 0 ? `; dropped: ${dropped.join('; ')}` : ''),
+    );
   return { events, waitFor: waitFor as EventLog['waitFor'], close: () => link.destroy() };
 }
 
@@ -60,33 +77,22 @@ export function consoleAttach(socketPath: string): Promise<{
   return new Promise((resolve, reject) => {
     const socket = net.connect(socketPath);
     let seen = '';
-    const waiters = new Set<() => void>();
+    const output = arrivals();
     socket.on('data', (chunk: Buffer) => {
       seen += chunk.toString('utf8');
       if (seen.length > 1 << 20) seen = seen.slice(-(1 << 19));
-      for (const w of [...waiters]) w();
+      output.arrived();
     });
     socket.once('error', reject);
     socket.once('connect', () =>
       resolve({
         write: (text) => socket.write(text),
         waitFor: (pattern, timeoutMs) =>
-          new Promise((res, rej) => {
-            const check = (): void => {
-              const m = pattern.exec(seen);
-              if (m) {
-                waiters.delete(check);
-                clearTimeout(timer);
-                res(m[0]);
-              }
-            };
-            const timer = setTimeout(() => {
-              waiters.delete(check);
-              rej(new Error(`console: no ${pattern} within ${timeoutMs} ms; last output:\n${seen.slice(-1500)}`));
-            }, timeoutMs);
-            waiters.add(check);
-            check();
-          }),
+          output.until(
+            () => pattern.exec(seen)?.[0],
+            timeoutMs,
+            () => `console: no ${pattern} within ${timeoutMs} ms; last output:\n${seen.slice(-1500)}`,
+          ),
         close: () => socket.destroy(),
       }),
     );
