@@ -1,10 +1,9 @@
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { DaemonInfo } from '../../src/shared/protocol/daemon';
-import { LineFramer } from '../../src/shared/rpc/framing';
+import { DaemonClient } from './cli/daemonClient';
 import { defaultConfig } from './config';
 import { createDaemon, type Daemon } from './daemon';
 import { createVmDrivers } from './vms/vmDrivers';
@@ -14,24 +13,14 @@ let daemon: Daemon;
 let socketPath: string;
 let probes: Map<string, number>;
 
-/** One `daemon.info` request on its own connection, as a client of the socket sends it. */
-function daemonInfo(id: number): Promise<DaemonInfo> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect(socketPath);
-    const framer = new LineFramer(1024 * 1024);
-    socket.once('connect', () => socket.write(`${JSON.stringify({ jsonrpc: '2.0', id, method: 'daemon.info' })}\n`));
-    socket.on('data', (chunk: Buffer) => {
-      for (const ev of framer.push(chunk)) {
-        if (ev.type !== 'frame') continue;
-        const frame = JSON.parse(ev.text) as { id?: number; result?: DaemonInfo; error?: unknown };
-        if (frame.id !== id) continue;
-        socket.end();
-        if (frame.result) resolve(frame.result);
-        else reject(new Error(`daemon.info failed: ${JSON.stringify(frame.error)}`));
-      }
-    });
-    socket.once('error', reject);
-  });
+/** `daemon.info` as the host CLI asks it: on a connection of its own. */
+async function daemonInfo(): Promise<DaemonInfo> {
+  const client = await DaemonClient.connect(socketPath);
+  try {
+    return await client.call('daemon.info', {});
+  } finally {
+    client.close();
+  }
 }
 
 beforeEach(async () => {
@@ -66,11 +55,14 @@ afterEach(async () => {
 
 describe('daemon.info', () => {
   it('probes each driver once, however often and however concurrently it is asked', async () => {
-    const first = await daemonInfo(1);
-    const more = await Promise.all([daemonInfo(2), daemonInfo(3), daemonInfo(4)]);
-    const last = await daemonInfo(5);
+    const first = await daemonInfo();
+    const more = await Promise.all([daemonInfo(), daemonInfo(), daemonInfo()]);
+    const client = await DaemonClient.connect(socketPath);
+    const sameLink = await Promise.all([client.call('daemon.info', {}), client.call('daemon.info', {})]);
+    client.close();
+    const last = await daemonInfo();
     expect(Object.fromEntries(probes)).toEqual({ firecracker: 1, qemu: 1 });
-    for (const info of [...more, last]) {
+    for (const info of [...more, ...sameLink, last]) {
       expect(info.drivers).toEqual(first.drivers);
       expect(info.defaultDriver).toBe(first.defaultDriver);
     }
