@@ -3,8 +3,8 @@ import os from 'node:os';
 import { FiredeckError, type RpcErrorObject } from '../../../src/shared/errors';
 import { methods, type MethodName, type ParamsOf, type ResultOf } from '../../../src/shared/protocol/methods';
 import { LineFramer, encodeFrame } from '../../../src/shared/rpc/framing';
-import { classifyClientFrame, notificationFrame, requestFrame } from '../../../src/shared/rpc/jsonrpc';
-import { HELLO_NOTIFICATION } from '../rpc/server';
+import { sessionHelloFrame } from '../../../src/shared/protocol/session';
+import { classifyClientFrame, requestFrame } from '../../../src/shared/rpc/jsonrpc';
 
 /** The host-side CLI's connection to firedeckd: typed calls, results validated against the method schemas. */
 export class DaemonClient {
@@ -42,7 +42,7 @@ export class DaemonClient {
       const socket = net.connect(socketPath);
       socket.once('connect', () => {
         const info = os.userInfo();
-        socket.write(encodeFrame(notificationFrame(HELLO_NOTIFICATION, { user: info.username, uid: info.uid })));
+        socket.write(sessionHelloFrame({ user: info.username, uid: info.uid }));
         socket.on('error', () => undefined);
         resolve(new DaemonClient(socket));
       });
