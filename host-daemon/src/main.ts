@@ -9,7 +9,6 @@ import { doctorCommand } from './cli/doctorCommand';
 import { defaultConfig, type DaemonConfig } from './config';
 import { applyConfigFile } from './configFile';
 import { ChannelService } from './channels/channelService';
-import { dialStdio } from './rpc/dialStdio';
 import { RpcServer } from './rpc/server';
 import { groupId } from './system/users';
 import { driverPreference } from './vms/availability';
@@ -80,8 +79,6 @@ async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'serve':
       return serve(config);
-    case 'dial-stdio':
-      return dialStdio(config.socketPath);
     case 'version':
       process.stdout.write(`firedeckd ${FIREDECK_VERSION}\n`);
       return 0;

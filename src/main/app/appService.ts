@@ -15,6 +15,7 @@ import {
   type HostStatus,
   type ChannelOpenParams,
 } from '../../shared/app/contract';
+import type { HostCommand } from '../../shared/protocol/hostCommand';
 import { FIREDECK_VERSION } from '../../shared/version';
 import { ChannelBroker } from '../channels/channelBroker';
 import { HostConnection, toAppError, type Backoff } from '../hosts/hostConnection';
@@ -246,18 +247,16 @@ export class AppService {
   }
 
   private async openChannel(params: ChannelOpenParams, ctx: CallContext): Promise<{ channelId: string }> {
-    const conn = this.connection(params.hostId);
-    const link = conn.link();
-    const cmd = conn.daemonCommand;
-    const size = { cols: params.cols ?? 80, rows: params.rows ?? 24 };
-    const [command, options] =
+    const command: HostCommand =
       params.kind === 'console'
-        ? [`${cmd} console ${params.vmId}${params.follow === false ? '' : ' --follow'}`, {}]
+        ? { name: 'console', vm: params.vmId, lines: null, follow: params.follow !== false, attach: false }
         : params.kind === 'shell'
-          ? [`${cmd} shell ${params.vmId}`, { pty: size }]
-          : [`${cmd} vnc ${params.vmId}`, {}];
+          ? { name: 'shell', vm: params.vmId, command: [] }
+          : { name: 'vnc', vm: params.vmId };
+    const size = { cols: params.cols ?? 80, rows: params.rows ?? 24 };
+    const exec = await this.connection(params.hostId).execDaemon(command, params.kind === 'shell' ? { pty: size } : {});
     const out = ctx.channelOutput;
-    const channelId = await this.channels.open(ctx.sessionId, link, command, options, {
+    const channelId = this.channels.open(ctx.sessionId, exec, command.name, {
       data: (id, chunk) =>
         out ? out.data(id, chunk) : ctx.emit({ type: 'channel.data', channelId: id, data: chunk.toString('base64') }),
       closed: (id, error) => {
