@@ -179,6 +179,20 @@ export const AppEvent = z.discriminatedUnion('type', [
 ]);
 export type AppEvent = z.infer<typeof AppEvent>;
 
+/**
+ * What the preload exposes as `window.firedeck` ({@link BRIDGE_GLOBAL}): one named method per app call (nothing
+ * else reaches IPC), plus a listener for pushed events. Errors come back inside the envelope, whole. The preload
+ * builds it and the renderer calls it, both from this one declaration.
+ */
+export type FiredeckBridge = {
+  readonly [N in AppCallName]: (params: AppParams<N>) => Promise<AppEnvelope<AppResult<N>>>;
+} & {
+  readonly onEvent: (listener: (event: AppEvent) => void) => () => void;
+};
+
+/** The window property the preload puts the bridge on. */
+export const BRIDGE_GLOBAL = 'firedeck';
+
 /** The one IPC channel name the preload may use for calls, and the one it listens on for events. */
 export const IPC_CALL_CHANNEL = 'firedeck:call';
 export const IPC_EVENT_CHANNEL = 'firedeck:event';
