@@ -10,7 +10,7 @@ import {
   shell,
   type IpcMainInvokeEvent,
 } from 'electron';
-import { FiredeckError } from '../shared/errors';
+import { FiredeckError, toAppError } from '../shared/errors';
 import type { ChannelPortNotice } from '../shared/app/channelPort';
 import {
   appCalls,
@@ -92,7 +92,10 @@ void app
         frame !== null &&
         isTrustedSender(frame.url, frame === win.webContents.mainFrame, rendererUrl);
       if (!trusted) {
-        return { ok: false, error: { kind: 'permission_denied', message: 'IPC from an unexpected frame was refused' } };
+        return {
+          ok: false,
+          error: toAppError(new FiredeckError('permission_denied', 'IPC from an unexpected frame was refused')),
+        };
       }
       const outcome = await service.dispatch(name, params, ctx);
       if (name === 'channels.open' && outcome.ok && !win.isDestroyed()) {

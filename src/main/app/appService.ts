@@ -1,6 +1,6 @@
 import os from 'node:os';
 import type { z } from 'zod';
-import { FiredeckError } from '../../shared/errors';
+import { FiredeckError, toAppError } from '../../shared/errors';
 import {
   LOCAL_HOST_ID,
   appCalls,
@@ -18,7 +18,7 @@ import {
 import type { HostCommand } from '../../shared/protocol/hostCommand';
 import { FIREDECK_VERSION } from '../../shared/version';
 import { ChannelBroker } from '../channels/channelBroker';
-import { HostConnection, toAppError, type Backoff } from '../hosts/hostConnection';
+import { HostConnection, type Backoff } from '../hosts/hostConnection';
 import type { HostRegistry } from '../hosts/hostRegistry';
 import type { PinnedHostKey } from '../ssh/hostKey';
 import { LocalTransport } from '../ssh/localTransport';
@@ -181,7 +181,7 @@ export class AppService {
       const value = await handler(parsed.data, ctx);
       return { ok: true, value: def.result.parse(value) };
     } catch (err) {
-      return { ok: false, error: toAppError(FiredeckError.from(err)) };
+      return { ok: false, error: toAppError(err) };
     }
   }
 

@@ -1,5 +1,5 @@
-import { FiredeckError, isFiredeckError } from '../../shared/errors';
-import type { AppError, HostStatus } from '../../shared/app/contract';
+import { FiredeckError, isFiredeckError, toAppError } from '../../shared/errors';
+import type { HostStatus } from '../../shared/app/contract';
 import type { EventEnvelope } from '../../shared/protocol/events';
 import type { DaemonInfo } from '../../shared/protocol/daemon';
 import { hostCommandLine, type HostCommand } from '../../shared/protocol/hostCommand';
@@ -236,11 +236,4 @@ function describeDialFailure(stderr: string, code: number | null, where: string)
   if (line) return `firedeckd on ${where}: ${line.replace(/^firedeckd dial-stdio: /, '')}`;
   if (code === 127) return `firedeckd is not installed on ${where} (command not found)`;
   return `firedeckd dial-stdio on ${where} exited${code === null ? '' : ` with code ${code}`}`;
-}
-
-export function toAppError(e: FiredeckError): AppError {
-  const out: AppError = { kind: e.kind, message: e.message };
-  if (e.hint !== undefined) out.hint = e.hint;
-  if (e.details !== undefined) out.details = e.details;
-  return out;
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { AppError } from '../errors';
 import { DaemonInfo } from '../protocol/daemon';
 import { EventEnvelope } from '../protocol/events';
 
@@ -72,14 +73,8 @@ export type HostInput = z.input<typeof HostInput>;
 export const ConnectionState = z.enum(['disconnected', 'connecting', 'connected', 'reconnecting', 'failed']);
 export type ConnectionState = z.infer<typeof ConnectionState>;
 
-/** What the UI needs to show a connection failure and its fix. */
-export const AppError = z.object({
-  kind: z.string(),
-  message: z.string(),
-  hint: z.string().optional(),
-  details: z.record(z.string(), z.unknown()).optional(),
-});
-export type AppError = z.infer<typeof AppError>;
+/** An error in the form the UI shows (declared with the other error conversions in src/shared/errors.ts). */
+export { AppError };
 
 export const HostStatus = z.object({
   hostId: HostId,
