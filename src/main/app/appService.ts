@@ -164,7 +164,10 @@ export class AppService {
     this.connections.clear();
   }
 
-  /** Validates, runs and wraps one call; never throws, so every outcome crosses the boundary whole. */
+  /**
+   * Validates the params (the renderer is not trusted), runs and wraps one call; never throws, so every outcome
+   * crosses the boundary whole. Results are main's own, typed by the handlers: the renderer trusts them as they are.
+   */
   async dispatch(name: unknown, params: unknown, ctx: CallContext): Promise<AppEnvelope<unknown>> {
     try {
       if (!isAppCallName(name))
@@ -179,7 +182,7 @@ export class AppService {
       }
       const handler = this.handlers[name] as (p: unknown, c: CallContext) => Promise<unknown> | unknown;
       const value = await handler(parsed.data, ctx);
-      return { ok: true, value: def.result.parse(value) };
+      return { ok: true, value };
     } catch (err) {
       return { ok: false, error: toAppError(err) };
     }

@@ -69,6 +69,8 @@ export const HostInput = z.object({
   }),
 });
 export type HostInput = z.input<typeof HostInput>;
+/** A host's settings once main checked them (trimmed, port defaulted). */
+export type CheckedHostInput = z.output<typeof HostInput>;
 
 export const ConnectionState = z.enum(['disconnected', 'connecting', 'connected', 'reconnecting', 'failed']);
 export type ConnectionState = z.infer<typeof ConnectionState>;
