@@ -1,7 +1,9 @@
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Vm } from '../../src/shared/protocol/vm';
-import { startDaemon, type DaemonRig } from '../rig/daemon';
+import { CONSOLE_LINE_MAX_CHARS, type Vm } from '../../src/shared/protocol/vm';
+import { callDaemon, startDaemon, type DaemonRig } from '../rig/daemon';
 import { installTestImage } from '../rig/testImage';
 import { removeLinks } from './daemon-helpers';
 
@@ -76,5 +78,40 @@ describe('every reply reaches the client', () => {
     expect(frames).toEqual([
       expect.objectContaining({ id: 7, result: expect.objectContaining({ protocolVersion: 1 }) }),
     ]);
+  });
+
+  it('a console log holding one 1.2 MB line without a newline: vm.console.tail answers, firedeckd console shows it', async () => {
+    const vm = await daemon.call('vm.create', {
+      name: 'longline',
+      kind: 'cli',
+      owner: 'alice',
+      image: 'test',
+      start: false,
+    });
+    // What a guest writing one endless line to its serial console leaves in the log the daemon serves.
+    let line = '';
+    for (let i = 0; line.length < 1_200_000; i++) line += `<${i}>`;
+    fs.appendFileSync(path.join(daemon.stateDir, 'vms', vm.id, 'console.log'), `booted\n${line}`);
+
+    // The rig's client has the frame cap: a reply over it would never resolve (the hang of the issue).
+    const tail = await callDaemon(daemon.socketPath, 'vm.console.tail', { id: vm.id, lines: 200 }, 20_000);
+    expect(tail.truncated).toBe(true);
+    expect(tail.lines.length).toBeGreaterThan(50);
+    expect(tail.lines.every((l) => l.length <= CONSOLE_LINE_MAX_CHARS)).toBe(true);
+    expect(tail.lines.join('')).toBe(line.slice(-tail.lines.join('').length));
+
+    const { stdout, code } = await new Promise<{ stdout: string; code: number }>((resolve) => {
+      execFile(
+        daemon.firedeckdCommand,
+        ['console', 'longline', '--lines', '500'],
+        { timeout: 30_000, maxBuffer: 64 << 20 },
+        (err, out) => resolve({ stdout: out, code: err ? Number((err as { code?: number }).code ?? 1) : 0 }),
+      );
+    });
+    expect(code).toBe(0);
+    const shown = stdout.split('\n').filter((l) => l !== '');
+    expect(shown.every((l) => l.length <= CONSOLE_LINE_MAX_CHARS)).toBe(true);
+    expect(shown.join('')).toBe(line.slice(-shown.join('').length));
+    expect(shown.join('').length).toBeGreaterThan(500_000);
   });
 });

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { IsoTime, OwnerId, SafeName, VmId } from './common';
+import { MAX_FRAME_BYTES } from '../rpc/framing';
 import { DriverName } from './daemon';
 
 export const VmKind = z.enum(['cli', 'browser']);
@@ -86,3 +87,15 @@ export const VmConsoleTailParams = z
   })
   .strict();
 export const VmConsoleTail = z.object({ lines: z.array(z.string()), truncated: z.boolean() });
+
+/**
+ * A console line longer than this many characters is cut into pieces of this many: the log view wraps it so,
+ * and `vm.console.tail` returns it so, whatever a guest writes without a newline.
+ */
+export const CONSOLE_LINE_MAX_CHARS = 8192;
+
+/**
+ * At most this many bytes of lines (as JSON) in one `vm.console.tail` reply: the newest lines that fit, with
+ * `truncated` set, so that the reply stays under the frame cap with room for its envelope.
+ */
+export const CONSOLE_TAIL_MAX_BYTES = MAX_FRAME_BYTES - 64 * 1024;
