@@ -14,8 +14,8 @@ import {
   type ChannelOpenParams,
 } from '../../../src/shared/protocol/channel';
 import { encodeFrame } from '../../../src/shared/rpc/framing';
-import { classifyClientFrame, notificationFrame, requestFrame } from '../../../src/shared/rpc/jsonrpc';
-import { HELLO_NOTIFICATION } from '../rpc/server';
+import { sessionHelloFrame } from '../../../src/shared/protocol/session';
+import { classifyClientFrame, requestFrame } from '../../../src/shared/rpc/jsonrpc';
 import { unreachable } from './daemonClient';
 
 /** The longest `channel.open` reply line we wait for before the binary frames. */
@@ -47,7 +47,7 @@ export class DaemonChannel {
     const socket = await connect(socketPath);
     const info = os.userInfo();
     socket.write(
-      encodeFrame(notificationFrame(HELLO_NOTIFICATION, { user: info.username, uid: info.uid })) +
+      sessionHelloFrame({ user: info.username, uid: info.uid }) +
         encodeFrame(requestFrame(1, CHANNEL_OPEN_METHOD, params)),
     );
     return new Promise<DaemonChannel>((resolve, reject) => {

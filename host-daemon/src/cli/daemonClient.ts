@@ -1,10 +1,8 @@
 import net from 'node:net';
 import os from 'node:os';
 import { FiredeckError } from '../../../src/shared/errors';
-import { encodeFrame } from '../../../src/shared/rpc/framing';
-import { notificationFrame } from '../../../src/shared/rpc/jsonrpc';
+import { sessionHelloFrame } from '../../../src/shared/protocol/session';
 import { RpcClient } from '../../../src/shared/rpc/rpcClient';
-import { HELLO_NOTIFICATION } from '../rpc/server';
 
 /**
  * The host-side CLI's connection to firedeckd: the shared RpcClient on the daemon's socket, after the hello
@@ -23,7 +21,7 @@ export class DaemonClient extends RpcClient {
       const socket = net.connect(socketPath);
       socket.once('connect', () => {
         const info = os.userInfo();
-        socket.write(encodeFrame(notificationFrame(HELLO_NOTIFICATION, { user: info.username, uid: info.uid })));
+        socket.write(sessionHelloFrame({ user: info.username, uid: info.uid }));
         resolve(new DaemonClient(socket));
       });
       socket.once('error', (err: NodeJS.ErrnoException) => {

@@ -7,6 +7,12 @@ import { LineFramer, encodeFrame } from '../../../src/shared/rpc/framing';
 import { classifyServerFrame, failureFrame, notificationFrame, successFrame } from '../../../src/shared/rpc/jsonrpc';
 import { CHANNEL_OPEN_METHOD } from '../../../src/shared/protocol/channel';
 import {
+  callerFromHello,
+  SESSION_HELLO_METHOD,
+  UNKNOWN_CALLER,
+  type SessionCaller,
+} from '../../../src/shared/protocol/session';
+import {
   isMethodName,
   methods,
   type MethodName,
@@ -14,11 +20,8 @@ import {
   type ResultOf,
 } from '../../../src/shared/protocol/methods';
 
-/** Who is on the other end of a connection, as `firedeckd dial-stdio` announced it. */
-export interface Caller {
-  user: string;
-  uid: number | null;
-}
+/** Who is on the other end of a connection, as its `session.hello` announced it. */
+export type Caller = SessionCaller;
 
 export interface CallContext {
   connection: RpcConnection;
@@ -52,13 +55,10 @@ export interface RpcServerOptions {
  */
 export type ChannelOpener = (socket: net.Socket, id: string | number, params: unknown, caller: Caller) => void;
 
-/** The hello a dialer sends first: not a method, so it never reaches a handler. */
-export const HELLO_NOTIFICATION = 'session.hello';
-
 /** One client connection: frames in, responses and notifications out, closed on overflow. */
 export class RpcConnection {
   readonly id = randomUUID();
-  caller: Caller = { user: 'unknown', uid: null };
+  caller: Caller = UNKNOWN_CALLER;
   /** Set by the first `session.hello`; later ones are ignored. */
   helloSeen = false;
   /** Settles when the client has ended its side (no more requests); replies and events may still go out. */
@@ -238,9 +238,9 @@ export class RpcServer {
     if (incoming.type === 'notification') {
       // Only the first hello counts: `dial-stdio` sends it before it passes the remote side's bytes on, so a
       // later one from the other end of the SSH link cannot rename the caller the audit log records.
-      if (incoming.message.method === HELLO_NOTIFICATION && !connection.helloSeen) {
+      if (incoming.message.method === SESSION_HELLO_METHOD && !connection.helloSeen) {
         connection.helloSeen = true;
-        connection.caller = parseHello(incoming.message.params);
+        connection.caller = callerFromHello(incoming.message.params);
       }
       return; // Notifications get no response (JSON-RPC 2.0 §4.1).
     }
@@ -293,14 +293,6 @@ function channelOpenRequest(text: string): { id: string | number; params: unknow
   const incoming = classifyServerFrame(text);
   if (incoming.type !== 'request' || incoming.message.method !== CHANNEL_OPEN_METHOD) return null;
   return { id: incoming.message.id, params: incoming.message.params };
-}
-
-function parseHello(params: unknown): Caller {
-  if (typeof params !== 'object' || params === null) return { user: 'unknown', uid: null };
-  const p = params as { user?: unknown; uid?: unknown };
-  const user = typeof p.user === 'string' && /^[A-Za-z0-9._-]{1,64}$/.test(p.user) ? p.user : 'unknown';
-  const uid = typeof p.uid === 'number' && Number.isInteger(p.uid) ? p.uid : null;
-  return { user, uid };
 }
 
 /** One zod issue as the error's data carries it; an unknown field is named in `keys` (params are strict). */
