@@ -125,7 +125,7 @@ async function serve(config: DaemonConfig): Promise<number> {
     inUse: () => imagesInUse(vmRuntime.vms.list()),
   });
   registerImageHandlers(server, images);
-  const channels = new ChannelService(vmRuntime.vms, log);
+  const channels = new ChannelService(vmRuntime.vms, log, (record) => vmRuntime.recordCall(record));
   server.registerChannelOpener((socket, id, params, caller) => channels.open(socket, id, params, caller));
   server.register('daemon.info', async (): Promise<DaemonInfo> => {
     const drivers = await probeDrivers(vmDrivers);

@@ -19,8 +19,8 @@ export interface VmRuntime {
   vms: VmService;
   /** Live VMs' CPU and memory, published as `vm.stats` events. */
   stats: VmStatsSampler;
-  /** Feed for RpcServer's `onMutatingCall`: one append-only audit row per mutating call. */
-  recordCall(record: CallRecord): void;
+  /** Feed for RpcServer's `onMutatingCall` (and ChannelService's `channel.open`): one append-only audit row each. */
+  recordCall(record: Omit<CallRecord, 'method'> & { method: string }): void;
   close(): void;
 }
 
