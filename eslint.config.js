@@ -111,6 +111,21 @@ export default tseslint.config(
     },
   },
   {
+    files: ['host-daemon/src/store/**/*.ts'],
+    rules: {
+      'no-restricted-imports': restrict([
+        {
+          group: ['**/src/main/**', '**/src/renderer/**', '**/src/preload/**', 'electron', 'react'],
+          message: 'The daemon never imports the app.',
+        },
+        {
+          group: ['../vms/*', '**/vms/**'],
+          message: 'The store sits below the VMs: the types it persists live in store/ (e.g. store/vmHandle.ts).',
+        },
+      ]),
+    },
+  },
+  {
     files: ['**/*.test.ts', '**/*.test.tsx', 'test/**/*.ts', 'bench/**/*.ts'],
     rules: { 'no-restricted-imports': 'off', '@typescript-eslint/no-non-null-assertion': 'off' },
   },

@@ -3,8 +3,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { LineFramer, encodeFrame } from '../src/shared/rpc/framing';
-import { requestFrame } from '../src/shared/rpc/jsonrpc';
+import { RpcClient } from '../src/shared/rpc/rpcClient';
 import { openDb } from '../host-daemon/src/store/db';
 import { VmStore } from '../host-daemon/src/store/vmStore';
 import { startDaemon, type DaemonRig } from '../test/rig/daemon';
@@ -130,31 +129,28 @@ describe('firedeckd bench', () => {
     cleanups.push(() => {
       channel.kill();
     });
-    const framer = new LineFramer();
-    let onFrame: (() => void) | null = null;
-    channel.stdout!.on('data', (chunk: Buffer) => {
-      for (const ev of framer.push(chunk)) if (ev.type === 'frame') onFrame?.();
-    });
-    const call = (id: number): Promise<number> =>
-      new Promise((resolve) => {
-        const t0 = process.hrtime.bigint();
-        onFrame = () => resolve(ms(t0));
-        channel.stdin!.write(encodeFrame(requestFrame(id, 'vm.list', {})));
-      });
-    await call(0); // connection set-up is not part of a round trip
-    const rpc: number[] = [];
-    for (let i = 1; i <= 500; i++) rpc.push(await call(i));
+    const rpc = new RpcClient({ write: (frame) => channel.stdin!.write(frame) });
+    channel.stdout!.on('data', (chunk: Buffer) => rpc.push(chunk));
+    channel.once('close', () => rpc.linkClosed());
+    const call = async (): Promise<number> => {
+      const t0 = process.hrtime.bigint();
+      await rpc.call('vm.list', {});
+      return ms(t0);
+    };
+    await call(); // connection set-up is not part of a round trip
+    const roundTrips: number[] = [];
+    for (let i = 1; i <= 500; i++) roundTrips.push(await call());
     channel.stdin!.end();
 
     console.log(
       [
         'RPC over SSH:',
-        `  vm.list on an open dial-stdio channel  p50 ${percentile(rpc, 50).toFixed(2)} ms  p99 ${percentile(rpc, 99).toFixed(2)} ms (500 calls)`,
+        `  vm.list on an open dial-stdio channel  p50 ${percentile(roundTrips, 50).toFixed(2)} ms  p99 ${percentile(roundTrips, 99).toFixed(2)} ms (500 calls)`,
         `  ssh host true (baseline)               p50 ${percentile(sshTrue, 50).toFixed(1)} ms  p99 ${percentile(sshTrue, 99).toFixed(1)} ms (20 runs)`,
-        `  ratio ssh-true / rpc (p50) = ${(percentile(sshTrue, 50) / percentile(rpc, 50)).toFixed(0)}x`,
+        `  ratio ssh-true / rpc (p50) = ${(percentile(sshTrue, 50) / percentile(roundTrips, 50)).toFixed(0)}x`,
       ].join('\n'),
     );
-    expect(rpc).toHaveLength(500);
+    expect(roundTrips).toHaveLength(500);
   });
 
   it('daemon RSS with 100 VM records vs none', async () => {

@@ -1,31 +1,20 @@
 import fs from 'node:fs';
-import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { FiredeckError } from '../../src/shared/errors';
-import { PROTOCOL_VERSION, type DaemonInfo } from '../../src/shared/protocol/daemon';
 import { FIREDECK_VERSION } from '../../src/shared/version';
 import { configCommand } from './cli/configCommand';
+import { createDaemon } from './daemon';
 import { doctorCommand } from './cli/doctorCommand';
 import { defaultConfig, type DaemonConfig } from './config';
 import { applyConfigFile } from './configFile';
-import { ChannelService } from './channels/channelService';
 import { dialStdio } from './rpc/dialStdio';
-import { RpcServer } from './rpc/server';
-import { groupId } from './system/users';
-import { driverPreference } from './vms/availability';
 import { isHostCliCommand, runHostCli } from './cli/hostCli';
-import { createVmDrivers, probeDrivers } from './vms/vmDrivers';
-import { registerVmHandlers } from './vms/vmHandlers';
-import { createVmRuntime } from './vms/vmRuntime';
-import { imagesInUse, imagesInUseAt } from './vms/imagesInUse';
-import { ImageCatalog } from './images/catalog';
 import { runImageCommand } from './images/cli';
-import { registerImageHandlers } from './images/handlers';
-import { ImageService } from './images/service';
+import { imagesInUseAt } from './vms/imagesInUse';
 
 /**
- * firedeckd's one wiring file: flags → config → services → RPC server.
- * Subcommands: serve, dial-stdio, version.
+ * firedeckd's entry point: flags → config → command. `serve` builds every service in one place (daemon.ts,
+ * the composition root) and runs it until SIGTERM.
  */
 const USAGE = `usage: firedeckd <command> [options]
 
@@ -98,70 +87,20 @@ async function main(argv: string[]): Promise<number> {
 }
 
 async function serve(config: DaemonConfig): Promise<number> {
-  const startedAt = new Date().toISOString();
   // The run dir is traversable so that members of the socket's group can reach it; the socket itself is 0660.
   fs.mkdirSync(config.runDir, { recursive: true, mode: 0o755 });
   fs.mkdirSync(config.stateDir, { recursive: true, mode: 0o750 });
   const log = (line: string): void => {
     process.stderr.write(`${new Date().toISOString()} ${line}\n`);
   };
-
-  const vmImages = new ImageCatalog(config.stateDir);
-  const vmDrivers = createVmDrivers(config, process.env, log);
-  const vmRuntime = createVmRuntime({
-    config,
-    drivers: vmDrivers,
-    images: { resolve: async (ref) => vmImages.resolve(ref) },
-    attachGid: groupId(config.group),
-    log,
-  });
-  const server = new RpcServer({ log, onMutatingCall: (record) => vmRuntime.recordCall(record) });
-  let reconciled: (done: unknown) => void = () => undefined;
-  const vmsReconciled = new Promise<unknown>((resolve) => (reconciled = resolve));
-  registerVmHandlers(server, vmRuntime.vms, vmRuntime.events, vmsReconciled, vmRuntime.stats);
-  const images = new ImageService({
-    catalog: vmImages,
-    emit: (event) => vmRuntime.events.emit(event),
-    inUse: () => imagesInUse(vmRuntime.vms.list()),
-  });
-  registerImageHandlers(server, images);
-  const channels = new ChannelService(vmRuntime.vms, log, (record) => vmRuntime.recordCall(record));
-  server.registerChannelOpener((socket, id, params, caller) => channels.open(socket, id, params, caller));
-  server.register('daemon.info', async (): Promise<DaemonInfo> => {
-    const drivers = await probeDrivers(vmDrivers);
-    const firstAvailable = driverPreference(config)
-      .map((name) => drivers.find((d) => d.name === name && d.available))
-      .find((d) => d !== undefined);
-    return {
-      version: FIREDECK_VERSION,
-      protocolVersion: PROTOCOL_VERSION,
-      hostname: os.hostname(),
-      pid: process.pid,
-      startedAt,
-      drivers,
-      defaultDriver: firstAvailable?.name ?? null,
-    };
-  });
-
-  // listen() first: it refuses to run beside a live daemon, which must never be reconciled under its feet.
-  await server.listen(config.socketPath, 0o660, groupId(config.group));
-  try {
-    reconciled(await vmRuntime.vms.reconcile());
-  } catch (err) {
-    await server.close();
-    vmRuntime.close();
-    throw err;
-  }
+  const daemon = createDaemon(config, { log, env: process.env });
+  await daemon.start();
   log(`firedeckd ${FIREDECK_VERSION} serving ${config.socketPath}`);
 
   return new Promise<number>((resolve) => {
     const stop = (signal: string): void => {
       log(`${signal}: shutting down (VMs keep running)`);
-      images.cancelAll();
-      void server.close().then(() => {
-        vmRuntime.close();
-        resolve(0);
-      });
+      void daemon.close().then(() => resolve(0));
     };
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));

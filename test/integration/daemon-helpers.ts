@@ -1,9 +1,42 @@
 import { execFileSync } from 'node:child_process';
-import fs from 'node:fs';
 import net from 'node:net';
-import { LineFramer, encodeFrame } from '../../src/shared/rpc/framing';
-import { classifyClientFrame, requestFrame } from '../../src/shared/rpc/jsonrpc';
-import { EventEnvelope, type DaemonEvent } from '../../src/shared/protocol/events';
+import type { DaemonEvent } from '../../src/shared/protocol/events';
+import { connectRpc } from '../rig/daemon';
+
+/** Alive and not a zombie (a daemonized QEMU's parent may not reap it at once). */
+export { pidAlive } from '../../host-daemon/src/system/processes';
+
+/**
+ * Things that arrive (events, console output) and the checks waiting on them: `until` resolves with a
+ * probe's first answer other than undefined, probed now and on every `arrived()`, and rejects at the deadline.
+ */
+function arrivals(): {
+  arrived(): void;
+  until<T>(probe: () => T | undefined, timeoutMs: number, failure: () => string): Promise<T>;
+} {
+  const waiters = new Set<() => void>();
+  return {
+    arrived: () => {
+      for (const w of [...waiters]) w();
+    },
+    until: (probe, timeoutMs, failure) =>
+      new Promise((resolve, reject) => {
+        const check = (): void => {
+          const hit = probe();
+          if (hit === undefined) return;
+          waiters.delete(check);
+          clearTimeout(timer);
+          resolve(hit);
+        };
+        const timer = setTimeout(() => {
+          waiters.delete(check);
+          reject(new Error(failure()));
+        }, timeoutMs);
+        waiters.add(check);
+        check();
+      }),
+  };
+}
 
 /** A live `events.subscribe` connection that keeps every event it receives. */
 export interface EventLog {
@@ -15,48 +48,24 @@ export interface EventLog {
 }
 
 export async function subscribeEvents(socketPath: string): Promise<EventLog> {
-  const socket = net.connect(socketPath);
-  await new Promise<void>((resolve, reject) => {
-    socket.once('connect', () => resolve());
-    socket.once('error', reject);
-  });
   const events: DaemonEvent[] = [];
-  const waiters = new Set<() => void>();
-  const framer = new LineFramer(64 * 1024 * 1024);
-  let subscribed: () => void = () => undefined;
-  const ready = new Promise<void>((resolve) => (subscribed = resolve));
-  socket.on('data', (chunk: Buffer) => {
-    for (const ev of framer.push(chunk)) {
-      if (ev.type !== 'frame') continue;
-      const msg = classifyClientFrame(ev.text);
-      if (msg.type === 'success') subscribed();
-      if (msg.type === 'notification' && msg.message.method === 'event') {
-        events.push(EventEnvelope.parse(msg.message.params).event);
-        for (const w of [...waiters]) w();
-      }
-    }
+  const dropped: string[] = [];
+  const news = arrivals();
+  const link = await connectRpc(socketPath, { onDropped: (e) => dropped.push(e.message) });
+  link.rpc.onEvent((envelope) => {
+    events.push(envelope.event);
+    news.arrived();
   });
-  socket.write(encodeFrame(requestFrame(1, 'events.subscribe', {})));
-  await ready;
+  await link.rpc.call('events.subscribe', {});
   const waitFor = (pred: (e: DaemonEvent) => boolean, timeoutMs: number, what: string): Promise<DaemonEvent> =>
-    new Promise((resolve, reject) => {
-      const check = (): boolean => {
-        const hit = events.find(pred);
-        if (hit) {
-          waiters.delete(check);
-          clearTimeout(timer);
-          resolve(hit);
-          return true;
-        }
-        return false;
-      };
-      const timer = setTimeout(() => {
-        waiters.delete(check);
-        reject(new Error(`no event ${what} within ${timeoutMs} ms; saw: ${events.map((e) => e.type).join(', ')}`));
-      }, timeoutMs);
-      if (!check()) waiters.add(check);
-    });
-  return { events, waitFor: waitFor as EventLog['waitFor'], close: () => socket.destroy() };
+    news.until(
+      () => events.find(pred),
+      timeoutMs,
+      () =>
+        `no event ${what} within ${timeoutMs} ms; saw: ${events.map((e) => e.type).join(', ')}` +
+        (dropped.length > 0 ? `; dropped: ${dropped.join('; ')}` : ''),
+    );
+  return { events, waitFor: waitFor as EventLog['waitFor'], close: () => link.destroy() };
 }
 
 /** Connects to a VM's console attach socket and resolves when `pattern` shows up in what the guest writes. */
@@ -68,33 +77,22 @@ export function consoleAttach(socketPath: string): Promise<{
   return new Promise((resolve, reject) => {
     const socket = net.connect(socketPath);
     let seen = '';
-    const waiters = new Set<() => void>();
+    const output = arrivals();
     socket.on('data', (chunk: Buffer) => {
       seen += chunk.toString('utf8');
       if (seen.length > 1 << 20) seen = seen.slice(-(1 << 19));
-      for (const w of [...waiters]) w();
+      output.arrived();
     });
     socket.once('error', reject);
     socket.once('connect', () =>
       resolve({
         write: (text) => socket.write(text),
         waitFor: (pattern, timeoutMs) =>
-          new Promise((res, rej) => {
-            const check = (): void => {
-              const m = pattern.exec(seen);
-              if (m) {
-                waiters.delete(check);
-                clearTimeout(timer);
-                res(m[0]);
-              }
-            };
-            const timer = setTimeout(() => {
-              waiters.delete(check);
-              rej(new Error(`console: no ${pattern} within ${timeoutMs} ms; last output:\n${seen.slice(-1500)}`));
-            }, timeoutMs);
-            waiters.add(check);
-            check();
-          }),
+          output.until(
+            () => pattern.exec(seen)?.[0],
+            timeoutMs,
+            () => `console: no ${pattern} within ${timeoutMs} ms; last output:\n${seen.slice(-1500)}`,
+          ),
         close: () => socket.destroy(),
       }),
     );
@@ -114,15 +112,4 @@ export function linksWithPrefix(prefix: string): string[] {
 /** Removes the network devices a suite's daemon made (bridge and TAPs with the suite's prefix). */
 export function removeLinks(prefix: string): void {
   for (const name of linksWithPrefix(prefix)) execFileSync('ip', ['link', 'del', name]);
-}
-
-/** Alive and not a zombie (a daemonized QEMU's parent may not reap it at once). */
-export function pidAlive(pid: number): boolean {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-    return state !== 'Z' && state !== 'X';
-  } catch {
-    return false;
-  }
 }

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Vm } from '../../src/shared/protocol/vm';
 import { startDaemon, type DaemonRig } from '../rig/daemon';
 import { installTestImage } from '../rig/testImage';
+import { waitForPidExit } from '../../host-daemon/src/system/processes';
 import { consoleAttach, linkExists, pidAlive, removeLinks } from './daemon-helpers';
 
 const PREFIX = 'fdt3r';
@@ -30,12 +31,8 @@ afterAll(async () => {
 });
 
 async function waitForExit(pid: number, timeoutMs: number): Promise<void> {
-  // The VM is not our child: no exit event reaches us, so poll /proc with a deadline.
-  const deadline = Date.now() + timeoutMs;
-  while (pidAlive(pid)) {
-    if (Date.now() > deadline) throw new Error(`pid ${pid} still alive after ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  // The VM is not our child: no exit event reaches us.
+  if (!(await waitForPidExit(pid, timeoutMs))) throw new Error(`pid ${pid} still alive after ${timeoutMs} ms`);
 }
 
 describe('firedeckd restart safety', { timeout: 600_000 }, () => {

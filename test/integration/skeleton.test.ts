@@ -2,10 +2,10 @@ import { Client, type ClientChannel } from 'ssh2';
 import crypto from 'node:crypto';
 import os from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LineFramer, encodeFrame } from '../../src/shared/rpc/framing';
+import { encodeFrame } from '../../src/shared/rpc/framing';
 import { DaemonInfo } from '../../src/shared/protocol/daemon';
 import { FIREDECK_VERSION } from '../../src/shared/version';
-import { startDaemon, type DaemonRig } from '../rig/daemon';
+import { collectFrames, startDaemon, type DaemonRig } from '../rig/daemon';
 import { startSshd, type Sshd } from '../rig/sshd';
 
 let daemon: DaemonRig;
@@ -46,20 +46,11 @@ function exec(client: Client, command: string): Promise<ClientChannel> {
 
 /** Sends frames on the dial-stdio channel and collects `count` answers. */
 function converse(channel: ClientChannel, lines: string[], count: number): Promise<Record<string, unknown>[]> {
-  return new Promise((resolve, reject) => {
-    const framer = new LineFramer();
-    const frames: Record<string, unknown>[] = [];
-    let stderr = '';
-    channel.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    channel.on('data', (chunk: Buffer) => {
-      for (const ev of framer.push(chunk)) if (ev.type === 'frame') frames.push(JSON.parse(ev.text));
-      if (frames.length >= count) resolve(frames);
-    });
-    channel.on('close', () => {
-      if (frames.length < count) reject(new Error(`channel closed after ${frames.length} frames; stderr: ${stderr}`));
-    });
-    for (const l of lines) channel.write(encodeFrame(l));
-  });
+  let stderr = '';
+  channel.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const frames = collectFrames(channel, count, { timeoutMs: 60_000, context: () => `stderr: ${stderr}` });
+  for (const l of lines) channel.write(encodeFrame(l));
+  return frames;
 }
 
 describe('walking skeleton: app → ssh2 → real sshd → firedeckd dial-stdio → daemon socket', () => {

@@ -2,11 +2,13 @@ import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { FiredeckError } from '../../src/shared/errors';
-import { LineFramer, encodeFrame } from '../../src/shared/rpc/framing';
-import { classifyClientFrame, requestFrame } from '../../src/shared/rpc/jsonrpc';
+import { LineFramer } from '../../src/shared/rpc/framing';
+import { RpcClient, type RpcClientOptions } from '../../src/shared/rpc/rpcClient';
 import type { MethodName, ParamsOf, ResultOf } from '../../src/shared/protocol/methods';
+import { stopChild } from '../../host-daemon/src/system/processes';
 import { makeTempDir, waitForOutput } from './tmp';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -92,13 +94,6 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<DaemonRi
     });
     await waitForOutput(proc.stderr!, /serving .*firedeckd\.sock/, 30_000, 'firedeckd serve');
   };
-  const exited = (): Promise<void> =>
-    new Promise((resolve) => {
-      const proc = child;
-      if (!proc || proc.exitCode !== null || proc.signalCode !== null) resolve();
-      else proc.once('exit', () => resolve());
-    });
-
   await launch();
 
   return {
@@ -112,86 +107,94 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<DaemonRi
     call: (method, params) => callDaemon(socketPath, method, params),
     raw: (text, count) => rawExchange(socketPath, text, count),
     async kill9() {
-      child?.kill('SIGKILL');
-      await exited();
+      if (child) await stopChild(child, 'SIGKILL');
     },
     async restart() {
       await launch();
     },
     async stop() {
-      child?.kill('SIGTERM');
-      await exited();
+      if (child) await stopChild(child);
       if (base) fs.rmSync(base, { recursive: true, force: true });
     },
   };
 }
 
-let nextId = 1;
+/** The shared RpcClient on a fresh connection to the daemon's socket; `close()` ends that connection. */
+export function connectRpc(
+  socketPath: string,
+  options: Omit<RpcClientOptions, 'write'> = {},
+): Promise<{ rpc: RpcClient; close(): void; destroy(): void }> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(socketPath);
+    socket.once('error', reject);
+    socket.once('connect', () => {
+      socket.off('error', reject);
+      const rpc = new RpcClient({ callTimeoutMs: 300_000, ...options, write: (frame) => socket.write(frame) });
+      socket.on('data', (chunk: Buffer) => rpc.push(chunk));
+      socket.on('error', (err) => rpc.linkClosed(FiredeckError.from(err, 'disconnected')));
+      socket.on('close', () => rpc.linkClosed());
+      resolve({ rpc, close: () => socket.end(), destroy: () => socket.destroy() });
+    });
+  });
+}
 
 /** One JSON-RPC call on a fresh connection; errors come back as FiredeckError. */
-export function callDaemon<M extends MethodName>(
+export async function callDaemon<M extends MethodName>(
   socketPath: string,
   method: M,
   params: ParamsOf<M>,
   timeoutMs = 300_000,
 ): Promise<ResultOf<M>> {
-  const id = nextId++;
+  const link = await connectRpc(socketPath, { callTimeoutMs: timeoutMs });
+  try {
+    return await link.rpc.call(method, params);
+  } finally {
+    link.close();
+  }
+}
+
+/**
+ * The first `count` frames (parsed, whatever their shape) that `from` carries, for tests of the wire itself;
+ * rejects when it closes first or at the deadline, with `context()` (e.g. the peer's stderr) in the message.
+ */
+export function collectFrames(
+  from: Readable,
+  count: number,
+  options: { timeoutMs?: number; context?: () => string } = {},
+): Promise<Record<string, unknown>[]> {
   return new Promise((resolve, reject) => {
-    const socket = net.connect(socketPath);
-    const framer = new LineFramer();
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(new Error(`${method}: no answer within ${timeoutMs} ms`));
-    }, timeoutMs);
-    socket.once('connect', () => socket.write(encodeFrame(requestFrame(id, method, params))));
-    socket.on('data', (chunk: Buffer) => {
-      for (const ev of framer.push(chunk)) {
-        if (ev.type !== 'frame') continue;
-        const msg = classifyClientFrame(ev.text);
-        if (msg.type === 'success' && msg.message.id === id) {
-          clearTimeout(timer);
-          socket.end();
-          resolve(msg.message.result as ResultOf<M>);
-        } else if (msg.type === 'failure' && msg.message.id === id) {
-          clearTimeout(timer);
-          socket.end();
-          reject(FiredeckError.fromJSON(msg.message.error));
-        }
+    const framer = new LineFramer(64 * 1024 * 1024);
+    const frames: Record<string, unknown>[] = [];
+    const fail = (why: string): void => {
+      clearTimeout(timer);
+      reject(
+        new Error(
+          `${why}: got ${frames.length} of ${count} frames ${JSON.stringify(frames)} ${options.context?.() ?? ''}`,
+        ),
+      );
+    };
+    const timer = setTimeout(() => fail('no more frames in time'), options.timeoutMs ?? 10_000);
+    from.on('data', (chunk: Buffer) => {
+      for (const ev of framer.push(chunk))
+        if (ev.type === 'frame') frames.push(JSON.parse(ev.text) as Record<string, unknown>);
+      if (frames.length >= count) {
+        clearTimeout(timer);
+        resolve(frames.slice(0, count));
       }
     });
-    socket.once('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
+    from.once('close', () => fail('closed'));
+    from.once('error', (err: Error) => fail(err.message));
   });
 }
 
-function rawExchange(socketPath: string, text: string, count: number): Promise<unknown[]> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect(socketPath);
-    const framer = new LineFramer(64 * 1024 * 1024);
-    const frames: unknown[] = [];
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(new Error(`expected ${count} frames, got ${frames.length}: ${JSON.stringify(frames)}`));
-    }, 10_000);
-    socket.once('connect', () => socket.write(text));
-    socket.on('data', (chunk: Buffer) => {
-      for (const ev of framer.push(chunk)) {
-        if (ev.type === 'frame') frames.push(JSON.parse(ev.text));
-        if (frames.length >= count) {
-          clearTimeout(timer);
-          socket.end();
-          resolve(frames);
-          return;
-        }
-      }
-    });
-    socket.once('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-  });
+async function rawExchange(socketPath: string, text: string, count: number): Promise<unknown[]> {
+  const socket = net.connect(socketPath);
+  socket.once('connect', () => socket.write(text));
+  try {
+    return await collectFrames(socket, count);
+  } finally {
+    socket.destroy();
+  }
 }
 
 function shellQuote(s: string): string {

@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { tcgDirectBootArgs } from '../../host-daemon/src/images/bootTest';
+import { childExited, stopChild } from '../../host-daemon/src/system/processes';
 import { makeTempDir, requireTool } from './tmp';
 
 /** Kernel, initrd and rootfs of an image (a TestImage or a catalog's ResolvedImage). */
@@ -168,14 +169,9 @@ export async function startQemuGuest(options: QemuGuestOptions): Promise<QemuGue
     child.stderr!.on('data', (d: Buffer) => {
       stderr += d.toString();
     });
-    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-      child.once('exit', (code, signal) => resolve({ code, signal }));
-    });
+    const exited = childExited(child);
     cleanups.push(async () => {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGKILL');
-        await exited;
-      }
+      await stopChild(child, 'SIGKILL');
     });
     const early = exited.then(({ code }) => {
       throw new Error(`qemu exited (${code}) before connecting its sockets: ${stderr.trim()}`);

@@ -2,6 +2,7 @@ import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { stopChild } from '../../host-daemon/src/system/processes';
 import { freePort, makeTempDir, requireTool, waitForOutput } from './tmp';
 
 export interface SshdOptions {
@@ -84,7 +85,6 @@ export async function startSshd(options: SshdOptions = {}): Promise<Sshd> {
   const child: ChildProcess = spawn(sshd, ['-D', '-e', '-f', configPath], { stdio: ['ignore', 'ignore', 'pipe'] });
   const log = fs.createWriteStream(path.join(dir, 'sshd.log'));
   child.stderr!.pipe(log);
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   try {
     await waitForOutput(child.stderr!, /Server listening on 127\.0\.0\.1 port \d+/, 10_000, 'sshd');
   } catch (err) {
@@ -108,10 +108,7 @@ export async function startSshd(options: SshdOptions = {}): Promise<Sshd> {
     hostKeyPath,
     pid: child.pid!,
     async stop() {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGTERM');
-        await exited;
-      }
+      await stopChild(child);
       fs.rmSync(dir, { recursive: true, force: true });
     },
   };

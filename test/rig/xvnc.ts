@@ -3,6 +3,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { stopChild } from '../../host-daemon/src/system/processes';
 import { freePort, makeTempDir, requireTool } from './tmp';
 
 export interface Xvnc {
@@ -66,12 +67,10 @@ export async function startXvnc(options: XvncOptions = {}): Promise<Xvnc> {
   );
   const log = fs.createWriteStream(path.join(dir, 'Xvnc.log'));
   child.stderr!.pipe(log);
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   try {
     await waitForListening(host, port, child, 15_000);
   } catch (err) {
-    child.kill('SIGKILL');
-    await exited;
+    await stopChild(child, 'SIGKILL');
     fs.rmSync(dir, { recursive: true, force: true });
     throw err;
   }
@@ -84,10 +83,7 @@ export async function startXvnc(options: XvncOptions = {}): Promise<Xvnc> {
     dir,
     pid: child.pid!,
     async stop() {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGTERM');
-        await exited;
-      }
+      await stopChild(child);
       fs.rmSync(dir, { recursive: true, force: true });
     },
   };

@@ -1,40 +1,21 @@
 import net from 'node:net';
 import os from 'node:os';
-import { FiredeckError, type RpcErrorObject } from '../../../src/shared/errors';
-import { methods, type MethodName, type ParamsOf, type ResultOf } from '../../../src/shared/protocol/methods';
-import { LineFramer, encodeFrame } from '../../../src/shared/rpc/framing';
-import { classifyClientFrame, notificationFrame, requestFrame } from '../../../src/shared/rpc/jsonrpc';
+import { FiredeckError } from '../../../src/shared/errors';
+import { encodeFrame } from '../../../src/shared/rpc/framing';
+import { notificationFrame } from '../../../src/shared/rpc/jsonrpc';
+import { RpcClient } from '../../../src/shared/rpc/rpcClient';
 import { HELLO_NOTIFICATION } from '../rpc/server';
 
-/** The host-side CLI's connection to firedeckd: typed calls, results validated against the method schemas. */
-export class DaemonClient {
-  private nextId = 1;
-  private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
-  private readonly notificationListeners = new Set<(method: string, params: unknown) => void>();
-
+/**
+ * The host-side CLI's connection to firedeckd: the shared RpcClient on the daemon's socket, after the hello
+ * that names the caller. Calls wait as long as the daemon works on them (`vm.waitReady` names its own limit).
+ */
+export class DaemonClient extends RpcClient {
   private constructor(private readonly socket: net.Socket) {
-    const framer = new LineFramer();
-    socket.on('data', (chunk: Buffer) => {
-      for (const ev of framer.push(chunk)) {
-        if (ev.type !== 'frame') continue;
-        const msg = classifyClientFrame(ev.text);
-        if (msg.type === 'success' || msg.type === 'failure') {
-          const id = msg.message.id;
-          const p = typeof id === 'number' ? this.pending.get(id) : undefined;
-          if (!p || typeof id !== 'number') continue;
-          this.pending.delete(id);
-          if (msg.type === 'success') p.resolve(msg.message.result);
-          else p.reject(FiredeckError.fromJSON(msg.message.error as RpcErrorObject));
-        } else if (msg.type === 'notification') {
-          for (const l of this.notificationListeners) l(msg.message.method, msg.message.params);
-        }
-      }
-    });
-    socket.on('close', () => {
-      for (const p of this.pending.values())
-        p.reject(new FiredeckError('disconnected', 'firedeckd closed the connection'));
-      this.pending.clear();
-    });
+    super({ write: (frame) => socket.write(frame), callTimeoutMs: 0 });
+    socket.on('data', (chunk: Buffer) => this.push(chunk));
+    socket.on('error', () => undefined);
+    socket.on('close', () => this.linkClosed(new FiredeckError('disconnected', 'firedeckd closed the connection')));
   }
 
   static connect(socketPath: string): Promise<DaemonClient> {
@@ -43,29 +24,12 @@ export class DaemonClient {
       socket.once('connect', () => {
         const info = os.userInfo();
         socket.write(encodeFrame(notificationFrame(HELLO_NOTIFICATION, { user: info.username, uid: info.uid })));
-        socket.on('error', () => undefined);
         resolve(new DaemonClient(socket));
       });
       socket.once('error', (err: NodeJS.ErrnoException) => {
         reject(unreachable(socketPath, err));
       });
     });
-  }
-
-  async call<M extends MethodName>(method: M, params: ParamsOf<M>): Promise<ResultOf<M>> {
-    const id = this.nextId++;
-    const raw = await new Promise<unknown>((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
-      this.socket.write(encodeFrame(requestFrame(id, method, params)));
-    });
-    const checked = methods[method].result.safeParse(raw);
-    if (!checked.success) throw new FiredeckError('internal', `firedeckd answered ${method} with an unexpected result`);
-    return checked.data as ResultOf<M>;
-  }
-
-  onNotification(listener: (method: string, params: unknown) => void): () => void {
-    this.notificationListeners.add(listener);
-    return () => this.notificationListeners.delete(listener);
   }
 
   close(): void {

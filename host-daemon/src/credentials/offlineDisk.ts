@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { FiredeckError } from '../../../src/shared/errors';
-import { pidAlive } from '../system/processes';
+import { pidAlive, procStatFields } from '../system/processes';
 import {
   catPath,
   checkFilesystem,
@@ -634,12 +634,7 @@ function readIntent(state: string): Intent | null {
 
 function processStart(pid: number): string | null {
   if (!pidAlive(pid)) return null;
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? null;
-  } catch {
-    return null;
-  }
+  return procStatFields(pid)?.[19] ?? null;
 }
 
 /**

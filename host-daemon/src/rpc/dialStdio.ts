@@ -7,7 +7,8 @@ import { HELLO_NOTIFICATION } from './server';
 /**
  * `firedeckd dial-stdio`: bridges this process's stdin/stdout to the daemon's socket, the way
  * `docker system dial-stdio` does, so that an SSH exec channel becomes an RPC connection.
- * Resolves with the exit code.
+ * When stdin ends, only this side of the socket ends: the daemon still writes the replies of the calls in
+ * flight, then ends its side, and this process exits after printing them. Resolves with the exit code.
  */
 export function dialStdio(socketPath: string): Promise<number> {
   return new Promise((resolve) => {
@@ -15,6 +16,7 @@ export function dialStdio(socketPath: string): Promise<number> {
     socket.once('connect', () => {
       const info = os.userInfo();
       socket.write(encodeFrame(notificationFrame(HELLO_NOTIFICATION, { user: info.username, uid: info.uid })));
+      // pipe() ends the socket's writable side when stdin ends (a half-close); replies keep coming.
       process.stdin.pipe(socket);
       socket.pipe(process.stdout);
     });
@@ -28,7 +30,11 @@ export function dialStdio(socketPath: string): Promise<number> {
       process.stderr.write(`firedeckd dial-stdio: ${why}\n`);
       resolve(1);
     });
-    socket.once('close', () => resolve(0));
-    process.stdin.once('end', () => socket.end());
+    socket.once('close', () => {
+      // The daemon ended the connection: stop reading stdin too, or an open stdin would keep this process alive.
+      process.stdin.unpipe(socket);
+      process.stdin.destroy();
+      resolve(0);
+    });
   });
 }

@@ -5,17 +5,34 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FiredeckError } from '../../../src/shared/errors';
 import { LineFramer } from '../../../src/shared/rpc/framing';
+import { methods, type MethodName } from '../../../src/shared/protocol/methods';
 import { RpcServer, type CallRecord } from './server';
 
 let dir: string;
 let socketPath: string;
 let server: RpcServer;
 const audited: CallRecord[] = [];
+/** A server with a handler for every mutating method that records when it runs: none should, for bad params. */
+let strictServer: RpcServer;
+let strictSocket: string;
+const ran: string[] = [];
+/** Params that pass each mutating method's schema, so an extra field is the only thing wrong with them. */
+const validParams: Record<string, Record<string, unknown>> = {
+  'vm.create': { name: 'web', kind: 'cli', owner: 'alice', image: 'test' },
+  'vm.start': { id: 'vm-0000abcd' },
+  'vm.stop': { id: 'vm-0000abcd' },
+  'vm.restart': { id: 'vm-0000abcd' },
+  'vm.destroy': { id: 'vm-0000abcd' },
+  'image.build': { recipe: 'test' },
+  'image.promote': { name: 'test', version: '20261203T000000-0123456789ab' },
+  'image.rollback': { name: 'test' },
+  'image.gc': {},
+};
 
 /** Sends raw text and returns the first `count` frames the server answers with. */
-function exchange(text: string, count: number): Promise<Record<string, unknown>[]> {
+function exchange(text: string, count: number, at: string = socketPath): Promise<Record<string, unknown>[]> {
   return new Promise((resolve, reject) => {
-    const socket = net.connect(socketPath);
+    const socket = net.connect(at);
     const framer = new LineFramer(64 * 1024 * 1024);
     const frames: Record<string, unknown>[] = [];
     socket.once('connect', () => socket.write(text));
@@ -48,13 +65,29 @@ beforeAll(async () => {
   server.register('vm.get', ({ id }) => {
     throw new FiredeckError('not_found', `No VM ${id}`, { hint: 'vm.list shows the VMs' });
   });
+  // A slow call: it answers only once the client has ended its side of the connection.
+  server.register('vm.waitReady', async ({ id }, { connection }) => {
+    await connection.inputEnded;
+    throw new FiredeckError('timeout', `VM ${id} was not ready in time`);
+  });
   server.register('vm.destroy', ({ id }) => {
     throw new FiredeckError('not_found', `No VM ${id}`);
   });
   await server.listen(socketPath, 0o600);
+
+  strictServer = new RpcServer();
+  for (const m of Object.keys(validParams) as MethodName[]) {
+    strictServer.register(m, () => {
+      ran.push(m);
+      throw new FiredeckError('internal', 'must not run');
+    });
+  }
+  strictSocket = path.join(dir, 'strict.sock');
+  await strictServer.listen(strictSocket, 0o600);
 });
 
 afterAll(async () => {
+  await strictServer.close();
   await server.close();
   fs.rmSync(dir, { recursive: true, force: true });
 });
@@ -75,6 +108,48 @@ describe('RpcServer (JSON-RPC 2.0 over a unix socket)', () => {
     const [f] = await exchange('{"jsonrpc":"2.0","id":"a","method":"vm.get","params":{"id":"../etc"}}\n', 1);
     expect(f).toMatchObject({ id: 'a', error: { code: -32602 } });
     expect(JSON.stringify(f)).toContain('id');
+  });
+
+  it('refuses an unknown field on every mutating method with -32602 naming it, before any handler runs', async () => {
+    const mutating = (Object.keys(methods) as MethodName[]).filter((m) => methods[m].mutating);
+    // A new mutating method must be added to `validParams`, so this test keeps covering all of them.
+    expect(mutating.sort()).toEqual(Object.keys(validParams).sort());
+    for (const m of mutating) {
+      expect(methods[m].params.safeParse(validParams[m]).success, `${m} params in this test`).toBe(true);
+    }
+    const requests = mutating.map((m, i) =>
+      JSON.stringify({ jsonrpc: '2.0', id: i, method: m, params: { ...validParams[m], misspeltField: 1 } }),
+    );
+    const frames = await exchange(requests.join('\n') + '\n', mutating.length, strictSocket);
+    for (const [i, m] of mutating.entries()) {
+      const f = frames.find((fr) => fr.id === i)!;
+      expect(f, m).toMatchObject({ error: { code: -32602, data: { kind: 'invalid_params' } } });
+      const error = (f as { error: { message: string; data: { details: { issues: { keys?: string[] }[] } } } }).error;
+      expect(error.message, m).toContain('misspeltField');
+      expect(error.data.details.issues, m).toContainEqual(expect.objectContaining({ keys: ['misspeltField'] }));
+    }
+    expect(ran).toEqual([]);
+  });
+
+  it('declares every params object strict, reads as well as writes', () => {
+    for (const m of Object.keys(methods) as MethodName[]) {
+      const parsed = methods[m].params.safeParse({ misspeltField: 1 });
+      expect(parsed.success, m).toBe(false);
+      expect(parsed.error?.issues, m).toContainEqual(
+        expect.objectContaining({ code: 'unrecognized_keys', keys: ['misspeltField'] }),
+      );
+    }
+  });
+
+  it('refuses vm.create with memoryMiB (the field is memoryMib) instead of creating a VM with default memory', async () => {
+    const [f] = await exchange(
+      '{"jsonrpc":"2.0","id":"m","method":"vm.create","params":{"name":"web","kind":"cli","owner":"alice","image":"test","memoryMiB":4096}}\n',
+      1,
+      strictSocket,
+    );
+    expect(f).toMatchObject({ id: 'm', error: { code: -32602 } });
+    expect((f as { error: { message: string } }).error.message).toContain('memoryMiB');
+    expect(ran).toEqual([]);
   });
 
   it('answers a non-request object with -32600', async () => {
@@ -116,6 +191,49 @@ describe('RpcServer (JSON-RPC 2.0 over a unix socket)', () => {
     );
     expect(frames[0]).toMatchObject({ id: 10 });
     expect(audited.at(-1)).toMatchObject({ method: 'vm.destroy', caller: { user: 'ops', uid: 1000 } });
+  });
+
+  it('answers every call in flight after the client ends its side, then ends the connection (half-close)', async () => {
+    const { frames, serverEnded } = await new Promise<{ frames: Record<string, unknown>[]; serverEnded: boolean }>(
+      (resolve, reject) => {
+        const socket = net.connect(socketPath);
+        const framer = new LineFramer();
+        const frames: Record<string, unknown>[] = [];
+        let serverEnded = false;
+        socket.on('data', (chunk: Buffer) => {
+          for (const ev of framer.push(chunk)) if (ev.type === 'frame') frames.push(JSON.parse(ev.text));
+        });
+        socket.once('end', () => (serverEnded = true));
+        socket.once('close', () => resolve({ frames, serverEnded }));
+        socket.once('error', reject);
+        socket.once('connect', () =>
+          // Two slow calls and a fast one, then end of input at once, as `printf … | firedeckd dial-stdio` does.
+          socket.end(
+            '{"jsonrpc":"2.0","id":1,"method":"vm.waitReady","params":{"id":"vm-0000abcd"}}\n' +
+              '{"jsonrpc":"2.0","id":2,"method":"vm.waitReady","params":{"id":"vm-0000beef"}}\n' +
+              '{"jsonrpc":"2.0","id":3,"method":"daemon.info","params":{}}\n',
+          ),
+        );
+      },
+    );
+    expect(frames.map((f) => f.id).sort()).toEqual([1, 2, 3]);
+    expect(frames.find((f) => f.id === 1)).toMatchObject({
+      error: { message: 'VM vm-0000abcd was not ready in time', data: { kind: 'timeout' } },
+    });
+    expect(frames.find((f) => f.id === 3)).toMatchObject({ result: { hostname: 'h' } });
+    expect(serverEnded).toBe(true);
+  });
+
+  it('ends a connection whose client ended with nothing in flight', async () => {
+    const ended = await new Promise<boolean>((resolve, reject) => {
+      const socket = net.connect(socketPath);
+      let serverEnded = false;
+      socket.once('end', () => (serverEnded = true));
+      socket.once('close', () => resolve(serverEnded));
+      socket.once('error', reject);
+      socket.once('connect', () => socket.end());
+    });
+    expect(ended).toBe(true);
   });
 
   it('refuses to start over a live socket', async () => {

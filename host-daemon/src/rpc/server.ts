@@ -61,6 +61,8 @@ export class RpcConnection {
   caller: Caller = { user: 'unknown', uid: null };
   /** Set by the first `session.hello`; later ones are ignored. */
   helloSeen = false;
+  /** Settles when the client has ended its side (no more requests); replies and events may still go out. */
+  readonly inputEnded: Promise<void>;
   private readonly closeHandlers = new Set<() => void>();
   private closed = false;
 
@@ -68,6 +70,7 @@ export class RpcConnection {
     private readonly socket: net.Socket,
     private readonly maxBufferedBytes: number,
   ) {
+    this.inputEnded = new Promise((resolve) => socket.once('end', () => resolve()));
     socket.on('close', () => {
       this.closed = true;
       for (const h of this.closeHandlers) h();
@@ -89,7 +92,7 @@ export class RpcConnection {
   }
 
   send(frame: string): void {
-    if (this.closed) return;
+    if (this.closed || this.socket.writableEnded) return;
     if (this.socket.writableLength > this.maxBufferedBytes) {
       // A reader that stopped reading would make us hold its events forever: cut it off instead.
       this.socket.destroy(new Error('client too slow: output buffer exceeded'));
@@ -143,7 +146,8 @@ export class RpcServer {
       }
       fs.unlinkSync(socketPath);
     }
-    const server = net.createServer((socket) => this.accept(socket));
+    // Half-open: a client that ends its side (dial-stdio whose stdin ended) still gets every reply in flight.
+    const server = net.createServer({ allowHalfOpen: true }, (socket) => this.accept(socket));
     this.server = server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -169,6 +173,13 @@ export class RpcServer {
     this.connections.add(socket);
     const connection = new RpcConnection(socket, this.maxBufferedBytes);
     const framer = new LineFramer();
+    // Calls still being handled; once the client has ended its side, this side ends after the last reply.
+    let inFlight = 0;
+    let inputEnded = false;
+    let channel = false;
+    const endWhenAnswered = (): void => {
+      if (inputEnded && inFlight === 0 && !socket.writableEnded) socket.end();
+    };
     const onData = (chunk: Buffer): void => {
       const events = framer.push(chunk);
       for (const [i, ev] of events.entries()) {
@@ -178,12 +189,17 @@ export class RpcServer {
         }
         const open = this.channelOpener ? channelOpenRequest(ev.text) : null;
         if (!open) {
-          void this.handleFrame(connection, ev.text);
+          inFlight++;
+          void this.handleFrame(connection, ev.text).finally(() => {
+            inFlight--;
+            endWhenAnswered();
+          });
           continue;
         }
         // From here on the connection carries the channel's binary frames, which the line framer must not see.
         socket.off('data', onData);
         socket.pause();
+        channel = true;
         if (i !== events.length - 1 || chunk[chunk.length - 1] !== 0x0a) {
           connection.send(
             failureFrame(
@@ -199,6 +215,15 @@ export class RpcServer {
       }
     };
     socket.on('data', onData);
+    socket.on('end', () => {
+      inputEnded = true;
+      // A channel's client sends end of input as an `eof` frame; ending its side of the socket detaches.
+      if (channel) {
+        if (!socket.writableEnded) socket.end();
+        return;
+      }
+      endWhenAnswered();
+    });
     socket.on('error', () => undefined);
     socket.on('close', () => this.connections.delete(socket));
   }
@@ -233,7 +258,7 @@ export class RpcServer {
         failureFrame(
           id,
           new FiredeckError('invalid_params', `Invalid params for ${method}: ${summarizeIssues(parsed.error)}`, {
-            details: { issues: parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })) },
+            details: { issues: parsed.error.issues.map(issueDetail) },
           }),
         ),
       );
@@ -242,12 +267,9 @@ export class RpcServer {
     const handler = this.handlers.get(method)!;
     let error: FiredeckError | null = null;
     try {
+      // Validation once per boundary: the daemon checks params; its results are typed, and clients check them.
       const result = await handler(parsed.data, { connection, caller: connection.caller });
-      const checked = def.result.safeParse(result);
-      if (!checked.success) {
-        throw new FiredeckError('internal', `Daemon produced an invalid result for ${method}`);
-      }
-      connection.send(successFrame(id, checked.data));
+      connection.send(successFrame(id, result));
     } catch (err) {
       error = FiredeckError.from(err);
       if (error.kind === 'internal') this.options.log?.(`${method} failed: ${describe(err)}`);
@@ -279,6 +301,12 @@ function parseHello(params: unknown): Caller {
   const user = typeof p.user === 'string' && /^[A-Za-z0-9._-]{1,64}$/.test(p.user) ? p.user : 'unknown';
   const uid = typeof p.uid === 'number' && Number.isInteger(p.uid) ? p.uid : null;
   return { user, uid };
+}
+
+/** One zod issue as the error's data carries it; an unknown field is named in `keys` (params are strict). */
+function issueDetail(issue: z.ZodError['issues'][number]): { path: string; message: string; keys?: string[] } {
+  const detail = { path: issue.path.join('.'), message: issue.message };
+  return issue.code === 'unrecognized_keys' ? { ...detail, keys: issue.keys } : detail;
 }
 
 function summarizeIssues(error: z.ZodError): string {

@@ -126,6 +126,11 @@ export const migrations: readonly Migration[] = [
   },
 ];
 
+/** The daemon's SQLite store inside its state dir. */
+export function stateDbPath(stateDir: string): string {
+  return path.join(stateDir, 'firedeck.db');
+}
+
 /** Opens (creating if needed) the daemon's SQLite store with WAL and foreign keys, and migrates it. */
 export function openDb(file: string, steps: readonly Migration[] = migrations): Db {
   fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o750 });

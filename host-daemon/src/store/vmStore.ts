@@ -2,21 +2,9 @@ import { z } from 'zod';
 import { FiredeckError } from '../../../src/shared/errors';
 import { DriverName } from '../../../src/shared/protocol/daemon';
 import { Vm, VmKind, VmState } from '../../../src/shared/protocol/vm';
-import type { VmHandle } from '../vms/driver';
 import type { Statement } from 'better-sqlite3';
 import { statementCache, type Db } from './db';
-
-const ConsoleSourceSchema = z.discriminatedUnion('kind', [
-  z.object({ kind: z.literal('unix-socket'), path: z.string() }),
-  z.object({ kind: z.literal('file'), path: z.string() }),
-  z.object({ kind: z.literal('fifo'), path: z.string() }),
-]);
-const VmHandleSchema = z.object({
-  pid: z.number().int().positive(),
-  cmdline: z.string(),
-  controlSocket: z.string(),
-  console: ConsoleSourceSchema,
-});
+import { VmHandleSchema, type VmHandle } from './vmHandle';
 
 const VmRowSchema = z.object({
   id: z.string(),

@@ -1,16 +1,28 @@
+import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+
+/**
+ * The fields of /proc/<pid>/stat after the command name, so `[0]` is the state letter, `[2]` the process group
+ * and `[19]` the start time; null when there is no such process.
+ */
+export function procStatFields(pid: number): string[] | null {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The fields follow the parenthesised command name, which may itself contain spaces or parens.
+    return stat
+      .slice(stat.lastIndexOf(')') + 2)
+      .trimEnd()
+      .split(' ');
+  } catch {
+    return null;
+  }
+}
 
 /** Whether `pid` names a live (not zombie) process. */
 export function pidAlive(pid: number): boolean {
   if (!Number.isInteger(pid) || pid <= 0) return false;
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // The state letter follows the parenthesised command name, which may itself contain spaces or parens.
-    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-    return state !== 'Z' && state !== 'X' && state !== '';
-  } catch {
-    return false;
-  }
+  const state = procStatFields(pid)?.[0];
+  return state !== undefined && state !== 'Z' && state !== 'X' && state !== '';
 }
 
 /** /proc/<pid>/cmdline with its NUL separators kept; null when the process is gone. */
@@ -61,4 +73,23 @@ export function findProcesses(needle: string): Map<number, string> {
     if (cmdline !== null && cmdline.includes(needle) && pidAlive(pid)) found.set(pid, cmdline);
   }
   return found;
+}
+
+export interface ChildExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+/** Resolves when a child of ours has exited (at once if it already has), with its code or signal. */
+export function childExited(child: ChildProcess): Promise<ChildExit> {
+  if (child.exitCode !== null || child.signalCode !== null) {
+    return Promise.resolve({ code: child.exitCode, signal: child.signalCode });
+  }
+  return new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+}
+
+/** Sends `signal` to a child of ours that has not exited yet, and waits for its exit. */
+export function stopChild(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<ChildExit> {
+  if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+  return childExited(child);
 }

@@ -1,14 +1,9 @@
 import type { DriverAvailability, DriverName } from '../../../src/shared/protocol/daemon';
 import type { VmKind } from '../../../src/shared/protocol/vm';
+import type { ConsoleSource, VmHandle } from '../store/vmHandle';
 
-/**
- * Where a running VM's serial console can be read (and, for sockets, written): QEMU's chardev socket, a file, or
- * a FIFO the hypervisor writes into (Firecracker's `serial_out_path`; nothing lands on disk but the capped log).
- */
-export type ConsoleSource =
-  | { kind: 'unix-socket'; path: string }
-  | { kind: 'file'; path: string }
-  | { kind: 'fifo'; path: string };
+/** The handle types live with the store that persists them; drivers and consoles name them from here. */
+export type { ConsoleSource, VmHandle };
 
 /** Everything a driver needs to boot one VM; the daemon prepares every path before calling `start`. */
 export interface VmLaunchSpec {
@@ -29,16 +24,6 @@ export interface VmLaunchSpec {
   mac: string | null;
   /** A directory owned by this VM for sockets, pid files and logs. */
   runDir: string;
-}
-
-/** What identifies a live VM process, persisted so that a restarted daemon can adopt it. */
-export interface VmHandle {
-  pid: number;
-  /** The process's command line as /proc shows it, joined by NUL, used to verify adoption. */
-  cmdline: string;
-  /** Control socket (QMP for QEMU, API socket for Firecracker). */
-  controlSocket: string;
-  console: ConsoleSource;
 }
 
 export interface VmInspection {

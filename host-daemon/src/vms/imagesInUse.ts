@@ -1,8 +1,7 @@
 import fs from 'node:fs';
 import type { Vm } from '../../../src/shared/protocol/vm';
-import { openDb } from '../store/db';
+import { openDb, stateDbPath } from '../store/db';
 import { VmStore } from '../store/vmStore';
-import { stateDbPath } from './vmRuntime';
 
 /**
  * The image versions (`name@version`) that VMs still boot from. Every VM that is not destroyed is pinned to

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { kernelFor } from './vmService';
+import { kernelFor } from './bootImage';
 
 const image = { kernelPath: '/img/vmlinuz', initrdPath: '/img/initrd.img', rootfsPath: '/img/rootfs.ext4' };
 

@@ -35,6 +35,8 @@ describe('DaemonClient against a real RpcServer on a unix socket', () => {
           release = () => resolve({} as never);
         }),
     );
+    // A guest that writes one 1.2 MB line: the reply is over the frame cap.
+    server.register('vm.console.tail', () => ({ lines: ['x'.repeat(1_200_000)], truncated: false }));
     server.register('events.subscribe', (_p, ctx) => {
       const conn: RpcConnection = ctx.connection;
       setImmediate(() => {
@@ -83,7 +85,7 @@ describe('DaemonClient against a real RpcServer on a unix socket', () => {
     expect((err as FiredeckError).hint).toBe('List VMs with vm.list');
   });
 
-  it('refuses bad params before sending and unknown methods by name', async () => {
+  it('leaves params to the daemon, which refuses bad ones, and refuses unknown methods by name', async () => {
     const client = await connect();
     await expect(client.call('vm.get', { id: 'not-a-vm' })).rejects.toMatchObject({ kind: 'invalid_params' });
     await expect(client.callByName('vm.nope', {})).rejects.toMatchObject({ kind: 'method_not_found' });
@@ -131,6 +133,15 @@ describe('DaemonClient against a real RpcServer on a unix socket', () => {
     await expect(client.call('daemon.info', {})).rejects.toMatchObject({ kind: 'internal' });
     client.close();
     await new Promise<void>((r) => rogue.close(() => r()));
+  });
+
+  it('fails a call whose reply is over the frame cap with frame_too_large, and the link goes on', async () => {
+    const client = await connect();
+    const err = (await client.call('vm.console.tail', { id: 'vm-00000000' }).catch((e: unknown) => e)) as FiredeckError;
+    expect(err).toBeInstanceOf(FiredeckError);
+    expect(err.kind).toBe('frame_too_large');
+    expect(err.message).toContain('vm.console.tail');
+    await expect(client.call('daemon.info', {})).resolves.toEqual(info);
   });
 
   it('times out a call the daemon never answers', async () => {

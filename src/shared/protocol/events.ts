@@ -39,8 +39,11 @@ export type EventEnvelope = z.infer<typeof EventEnvelope>;
 
 export const EVENT_NOTIFICATION = 'event' as const;
 
-export const EventsSubscribeParams = z.object({
-  /** Event types to receive; all when omitted. */
-  types: z.array(z.string().max(64)).max(32).optional(),
-});
+export const EventsSubscribeParams = z
+  .object({
+    /** Event types to receive; all when omitted. */
+    types: z.array(z.string().max(64)).max(32).optional(),
+  })
+  .strict();
+export const EventsUnsubscribeParams = z.object({ subscription: z.string() }).strict();
 export const EventsSubscribeResult = z.object({ subscription: z.string(), seq: z.number().int() });

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { DaemonInfo } from './daemon';
-import { EventsSubscribeParams, EventsSubscribeResult } from './events';
+import { EventsSubscribeParams, EventsSubscribeResult, EventsUnsubscribeParams } from './events';
 import {
   GoldenImageVersion,
   ImageBuildParams,
@@ -16,7 +16,8 @@ import { VmStatsParams, VmStatsResult } from './vmStats';
 
 /**
  * One declaration per RPC method, imported by the daemon (which validates params) and by every client
- * (which validates results). `mutating` methods are written to the audit log with the caller.
+ * (which validates results). `mutating` methods are written to the audit log with the caller. Every params
+ * schema is strict: an unknown or misspelt field is refused (-32602 naming it), never silently dropped.
  */
 export interface MethodDef<P extends z.ZodType, R extends z.ZodType> {
   readonly method: string;
@@ -40,7 +41,7 @@ const Ok = z.object({ ok: z.literal(true) });
 export const methods = {
   'daemon.info': method('daemon.info', Empty, DaemonInfo, false),
   'events.subscribe': method('events.subscribe', EventsSubscribeParams, EventsSubscribeResult, false),
-  'events.unsubscribe': method('events.unsubscribe', z.object({ subscription: z.string() }), Ok, false),
+  'events.unsubscribe': method('events.unsubscribe', EventsUnsubscribeParams, Ok, false),
   'vm.list': method('vm.list', z.object({ includeDestroyed: z.boolean().optional() }).strict(), z.array(Vm), false),
   'vm.get': method('vm.get', VmRef, Vm, false),
   'vm.create': method('vm.create', VmCreateParams, Vm, true),

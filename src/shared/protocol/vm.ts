@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { IsoTime, OwnerId, SafeName, VmId } from './common';
+import { MAX_FRAME_BYTES } from '../rpc/framing';
 import { DriverName } from './daemon';
 
 export const VmKind = z.enum(['cli', 'browser']);
@@ -38,43 +39,63 @@ export const Vm = z.object({
 });
 export type Vm = z.infer<typeof Vm>;
 
-export const VmCreateParams = z.object({
-  name: SafeName,
-  kind: VmKind,
-  owner: OwnerId,
-  /** A published image name (`cli`, `browser`, `test`), optionally pinned as `name@version`. */
-  image: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}(@[0-9A-Za-z.-]{1,64})?$/, 'image must be name or name@version'),
-  driver: DriverName.optional(),
-  vcpus: z.number().int().min(1).max(32).optional(),
-  memoryMib: z.number().int().min(64).max(262144).optional(),
-  diskMib: z.number().int().min(256).max(1048576).optional(),
-  /** Start right after creation (default true). */
-  start: z.boolean().optional(),
-  sessionId: z
-    .string()
-    .regex(/^[A-Za-z0-9-]{1,64}$/)
-    .optional(),
-});
+export const VmCreateParams = z
+  .object({
+    name: SafeName,
+    kind: VmKind,
+    owner: OwnerId,
+    /** A published image name (`cli`, `browser`, `test`), optionally pinned as `name@version`. */
+    image: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}(@[0-9A-Za-z.-]{1,64})?$/, 'image must be name or name@version'),
+    driver: DriverName.optional(),
+    vcpus: z.number().int().min(1).max(32).optional(),
+    memoryMib: z.number().int().min(64).max(262144).optional(),
+    diskMib: z.number().int().min(256).max(1048576).optional(),
+    /** Start right after creation (default true). */
+    start: z.boolean().optional(),
+    sessionId: z
+      .string()
+      .regex(/^[A-Za-z0-9-]{1,64}$/)
+      .optional(),
+  })
+  .strict();
 export type VmCreateParams = z.infer<typeof VmCreateParams>;
 
-export const VmRef = z.object({ id: VmId });
-export const VmStopParams = z.object({
-  id: VmId,
-  /** Seconds to wait for a graceful power-down before killing (default 30). */
-  timeoutSeconds: z.number().int().min(0).max(3600).optional(),
-  force: z.boolean().optional(),
-});
-export const VmWaitReadyParams = z.object({
-  id: VmId,
-  marker: z
-    .string()
-    .regex(/^[a-z][a-z0-9-]{0,31}$/)
-    .optional(),
-  timeoutSeconds: z.number().int().min(1).max(3600).optional(),
-});
-export const VmConsoleTailParams = z.object({
-  id: VmId,
-  /** Last N lines (default 200). */
-  lines: z.number().int().min(1).max(100000).optional(),
-});
+export const VmRef = z.object({ id: VmId }).strict();
+export const VmStopParams = z
+  .object({
+    id: VmId,
+    /** Seconds to wait for a graceful power-down before killing (default 30). */
+    timeoutSeconds: z.number().int().min(0).max(3600).optional(),
+    force: z.boolean().optional(),
+  })
+  .strict();
+export const VmWaitReadyParams = z
+  .object({
+    id: VmId,
+    marker: z
+      .string()
+      .regex(/^[a-z][a-z0-9-]{0,31}$/)
+      .optional(),
+    timeoutSeconds: z.number().int().min(1).max(3600).optional(),
+  })
+  .strict();
+export const VmConsoleTailParams = z
+  .object({
+    id: VmId,
+    /** Last N lines (default 200). */
+    lines: z.number().int().min(1).max(100000).optional(),
+  })
+  .strict();
 export const VmConsoleTail = z.object({ lines: z.array(z.string()), truncated: z.boolean() });
+
+/**
+ * A console line longer than this many characters is cut into pieces of this many: the log view wraps it so,
+ * and `vm.console.tail` returns it so, whatever a guest writes without a newline.
+ */
+export const CONSOLE_LINE_MAX_CHARS = 8192;
+
+/**
+ * At most this many bytes of lines (as JSON) in one `vm.console.tail` reply: the newest lines that fit, with
+ * `truncated` set, so that the reply stays under the frame cap with room for its envelope.
+ */
+export const CONSOLE_TAIL_MAX_BYTES = MAX_FRAME_BYTES - 64 * 1024;

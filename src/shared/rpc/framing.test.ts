@@ -24,6 +24,14 @@ describe('LineFramer', () => {
     expect(b).toEqual([{ type: 'frame', text: '{"ok":1}' }]);
   });
 
+  it("keeps an oversized frame's start, whole or in pieces, so a client can tell which call it answered", () => {
+    const whole = new LineFramer(10).push('{"id":7,"result":"0123456789"}\n');
+    expect(whole).toMatchObject([{ type: 'oversized', head: '{"id":7,"result":"0123456789"}' }]);
+    const framer = new LineFramer(10);
+    expect(framer.push('{"id":8,')).toEqual([]);
+    expect(framer.push('"result":1')).toMatchObject([{ type: 'oversized', head: '{"id":8,"result":1' }]);
+  });
+
   it('ignores blank lines and strips CR', () => {
     expect(new LineFramer().push('\n\r\n{"a":1}\r\n')).toEqual([{ type: 'frame', text: '{"a":1}' }]);
   });

@@ -3,7 +3,11 @@ import { FiredeckError } from '../errors';
 /** Largest frame either end accepts; a longer one is answered with `frame_too_large` and dropped. */
 export const MAX_FRAME_BYTES = 1024 * 1024;
 
-export type FrameEvent = { type: 'frame'; text: string } | { type: 'oversized'; error: FiredeckError };
+/** How much of an oversized frame's start is kept: enough for `{"jsonrpc":"2.0","id":…` to name its call. */
+export const OVERSIZED_HEAD_CHARS = 256;
+
+/** An oversized frame is dropped; `head` is its start, so a client can tell which pending call it answered. */
+export type FrameEvent = { type: 'frame'; text: string } | { type: 'oversized'; error: FiredeckError; head: string };
 
 /**
  * Splits a byte stream into newline-delimited frames (JSON never contains a raw newline). An oversized frame
@@ -33,7 +37,7 @@ export class LineFramer {
       const line = this.buffer + piece;
       this.buffer = '';
       if (line.length > this.maxFrameBytes) {
-        out.push({ type: 'oversized', error: tooLarge(this.maxFrameBytes) });
+        out.push({ type: 'oversized', error: tooLarge(this.maxFrameBytes), head: line.slice(0, OVERSIZED_HEAD_CHARS) });
         continue;
       }
       const trimmed = line.endsWith('\r') ? line.slice(0, -1) : line;
@@ -42,9 +46,10 @@ export class LineFramer {
     if (!this.discarding) {
       this.buffer += text.slice(start);
       if (this.buffer.length > this.maxFrameBytes) {
+        const head = this.buffer.slice(0, OVERSIZED_HEAD_CHARS);
         this.buffer = '';
         this.discarding = true;
-        out.push({ type: 'oversized', error: tooLarge(this.maxFrameBytes) });
+        out.push({ type: 'oversized', error: tooLarge(this.maxFrameBytes), head });
       }
     }
     return out;

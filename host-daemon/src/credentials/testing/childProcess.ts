@@ -5,6 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { afterAll, afterEach, beforeAll } from 'vitest';
+import { procStatFields } from '../../system/processes';
 
 // Test support: the crash and race tests run vault and writer code in real child processes, which they kill with
 // SIGKILL. The child's entry (crashChild.ts) is bundled once per test file with esbuild; better-sqlite3 stays
@@ -133,13 +134,8 @@ function groupMembers(pgid: number): number[] {
   const members: number[] = [];
   for (const entry of fs.readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(fields[2]) === pgid && fields[0] !== 'Z') members.push(Number(entry));
-    } catch {
-      // Gone meanwhile.
-    }
+    const fields = procStatFields(Number(entry)); // null: gone meanwhile
+    if (fields && Number(fields[2]) === pgid && fields[0] !== 'Z') members.push(Number(entry));
   }
   return members;
 }

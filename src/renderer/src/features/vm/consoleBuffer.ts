@@ -1,9 +1,14 @@
+import { CONSOLE_LINE_MAX_CHARS } from '../../../../shared/protocol/vm';
+
 /** ANSI escape sequences (CSI, OSC, single-char) that a serial console log shows as noise. */
 // eslint-disable-next-line no-control-regex
 const ANSI = /\u001b(?:\[[0-9;?]*[ -/]*[@-~]|\][^\u0007\u001b]*(?:\u0007|\u001b\\)|[@-Z\\-_])/g;
 
-/** Longer lines are cut into pieces of this many characters, so one line never grows without bound. */
-export const MAX_LINE_CHARS = 8192;
+/**
+ * Longer lines are cut into pieces of this many characters, so one line never grows without bound; the
+ * daemon's `vm.console.tail` cuts them the same way.
+ */
+export const MAX_LINE_CHARS = CONSOLE_LINE_MAX_CHARS;
 
 /**
  * The serial console as lines: bytes in (any chunking), complete lines out, oldest dropped past `maxLines`.

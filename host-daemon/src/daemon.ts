@@ -1,0 +1,170 @@
+import os from 'node:os';
+import { PROTOCOL_VERSION, type DaemonInfo } from '../../src/shared/protocol/daemon';
+import { FIREDECK_VERSION } from '../../src/shared/version';
+import { ChannelService } from './channels/channelService';
+import type { DaemonConfig } from './config';
+import { ImageCatalog } from './images/catalog';
+import { registerImageHandlers } from './images/handlers';
+import { ImageService } from './images/service';
+import { parseCidr } from './net/cidr';
+import { LeaseStore } from './net/leases';
+import { RpcServer, type CallRecord } from './rpc/server';
+import { AuditLog } from './store/auditLog';
+import { openDb, stateDbPath, type Db } from './store/db';
+import { VmStore } from './store/vmStore';
+import { groupId } from './system/users';
+import { driverPreference } from './vms/availability';
+import type { VmDriver } from './vms/driver';
+import { DriverProbes } from './vms/driverProbes';
+import { EventBus } from './vms/eventBus';
+import { imagesInUse } from './vms/imagesInUse';
+import type { ReconcileReport } from './vms/reconcile';
+import { createVmDrivers } from './vms/vmDrivers';
+import { registerVmHandlers } from './vms/vmHandlers';
+import { VmService } from './vms/vmService';
+import { VmStatsSampler } from './vms/vmStats';
+
+export interface DaemonOptions {
+  log: (line: string) => void;
+  env?: NodeJS.ProcessEnv;
+  /** The VM drivers; by default the ones the config and environment build (`createVmDrivers`). */
+  drivers?: VmDriver[];
+}
+
+/** `firedeckd serve`, assembled: every service of the daemon, built once, and the RPC server that serves them. */
+export interface Daemon {
+  db: Db;
+  events: EventBus;
+  vms: VmService;
+  images: ImageService;
+  server: RpcServer;
+  /** Listens on the socket (refusing to run beside a live daemon), then reconciles the VMs with the machine. */
+  start(): Promise<ReconcileReport>;
+  /** Cancels image builds, closes the socket and stops watching VMs; the VMs keep running. */
+  close(): Promise<void>;
+}
+
+/**
+ * The daemon's one composition root: store, leases, events, audit, drivers (their probes cached), VMs,
+ * statistics, images, channels, and the RPC server with every handler, `daemon.info` included.
+ */
+export function createDaemon(config: DaemonConfig, options: DaemonOptions): Daemon {
+  const { log } = options;
+  const startedAt = new Date().toISOString();
+  const attachGid = groupId(config.group);
+
+  const db = openDb(stateDbPath(config.stateDir));
+  const subnet = parseCidr(config.cidr);
+  const events = new EventBus();
+  const audit = new AuditLog(db);
+  const drivers = options.drivers ?? createVmDrivers(config, options.env ?? process.env, log);
+  const probes = new DriverProbes(drivers);
+  const catalog = new ImageCatalog(config.stateDir);
+  const vms = new VmService({
+    config,
+    subnet,
+    vms: new VmStore(db),
+    leases: new LeaseStore(db, subnet, config.devicePrefix),
+    drivers,
+    images: { resolve: async (ref) => catalog.resolve(ref) },
+    events,
+    log,
+    attachGid,
+  });
+  const stats = new VmStatsSampler({
+    listVms: () => vms.list(),
+    emit: (event) => events.emit(event),
+    ...(config.statsIntervalMs !== undefined ? { intervalMs: config.statsIntervalMs } : {}),
+  });
+  const images = new ImageService({
+    catalog,
+    emit: (event) => events.emit(event),
+    inUse: () => imagesInUse(vms.list()),
+  });
+  const channels = new ChannelService(vms, log, (record) => recordCall(audit, record, log));
+
+  const server = new RpcServer({ log, onMutatingCall: (record) => recordCall(audit, record, log) });
+  let reconciled: (done: unknown) => void = () => undefined;
+  const vmsReconciled = new Promise<unknown>((resolve) => (reconciled = resolve));
+  registerVmHandlers(server, vms, events, vmsReconciled, stats);
+  registerImageHandlers(server, images);
+  server.registerChannelOpener((socket, id, params, caller) => channels.open(socket, id, params, caller));
+  server.register('daemon.info', () => daemonInfo(config, probes, startedAt));
+
+  stats.start();
+  const closeVms = (): void => {
+    stats.close();
+    vms.shutdown();
+    db.close();
+  };
+  return {
+    db,
+    events,
+    vms,
+    images,
+    server,
+    async start() {
+      // listen() first: it refuses to run beside a live daemon, which must never be reconciled under its feet.
+      await server.listen(config.socketPath, 0o660, attachGid);
+      try {
+        const report = await vms.reconcile();
+        reconciled(report);
+        return report;
+      } catch (err) {
+        await server.close();
+        closeVms();
+        throw err;
+      }
+    },
+    async close() {
+      images.cancelAll();
+      await server.close();
+      closeVms();
+    },
+  };
+}
+
+/** What `daemon.info` answers: version, host, and each driver's availability (probed once, see DriverProbes). */
+export async function daemonInfo(
+  config: Pick<DaemonConfig, 'driver'>,
+  probes: DriverProbes,
+  startedAt: string,
+): Promise<DaemonInfo> {
+  const drivers = await probes.all();
+  const firstAvailable = driverPreference(config)
+    .map((name) => drivers.find((d) => d.name === name && d.available))
+    .find((d) => d !== undefined);
+  return {
+    version: FIREDECK_VERSION,
+    protocolVersion: PROTOCOL_VERSION,
+    hostname: os.hostname(),
+    pid: process.pid,
+    startedAt,
+    drivers,
+    defaultDriver: firstAvailable?.name ?? null,
+  };
+}
+
+/**
+ * One append-only audit row per mutating call (RpcServer's `onMutatingCall`) and per `channel.open`
+ * (ChannelService); a failure is logged, not thrown.
+ */
+function recordCall(
+  audit: AuditLog,
+  record: Omit<CallRecord, 'method'> & { method: string },
+  log: (line: string) => void,
+): void {
+  try {
+    audit.append({
+      user: record.caller.user,
+      uid: record.caller.uid,
+      method: record.method,
+      params: record.params,
+      ok: record.ok,
+      errorKind: record.error?.kind ?? null,
+      errorMessage: record.error?.message ?? null,
+    });
+  } catch (err) {
+    log(`audit: could not record ${record.method}: ${String(err)}`);
+  }
+}

@@ -1,0 +1,141 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Subnet } from '../net/cidr';
+import type { LeaseStore } from '../net/leases';
+import { deleteLink, ensureBridge, ensureTap, listLinks } from '../net/links';
+import type { VmStore } from '../store/vmStore';
+import { findProcesses, pidAlive, waitForPidExit } from '../system/processes';
+import type { VmDriver } from './driver';
+import type { EventBus } from './eventBus';
+import type { VmDisks } from './vmDisks';
+import { LIVE_STATES, type VmLifecycle } from './vmLifecycle';
+
+export interface ReconcileConfig {
+  stateDir: string;
+  runDir: string;
+  bridge: string;
+  devicePrefix: string;
+}
+
+export interface ReconcileReport {
+  adopted: string[];
+  crashed: string[];
+  orphansRemoved: string[];
+}
+
+export interface ReconcileDeps {
+  config: ReconcileConfig;
+  subnet: Subnet;
+  vms: VmStore;
+  leases: LeaseStore;
+  drivers: VmDriver[];
+  events: EventBus;
+  log: (line: string) => void;
+  disks: VmDisks;
+  lifecycle: VmLifecycle;
+}
+
+/**
+ * Makes the store and the machine agree after a (re)start (ARCHITECTURE.md "Restart safety"): live VMs whose
+ * process is still the one we started are re-adopted (console re-attached), the others marked `crashed` with
+ * their network freed, half-made creates rolled back, and orphans (processes, TAPs, files) removed.
+ */
+export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
+  const { config, vms, leases, lifecycle, log } = deps;
+  const report: ReconcileReport = { adopted: [], crashed: [], orphansRemoved: [] };
+  await ensureBridge(config.bridge, deps.subnet);
+  for (const rec of vms.list()) {
+    const { vm } = rec;
+    if (vm.state === 'creating') {
+      // The daemon died half-way through a create: nothing of it may stay.
+      await lifecycle.rollbackCreate(vm.id);
+      report.orphansRemoved.push(`vm:${vm.id}`);
+      continue;
+    }
+    if (!LIVE_STATES.has(vm.state)) continue;
+    const driver = deps.drivers.find((d) => d.name === vm.driver);
+    const alive = rec.handle !== null && driver !== undefined && (await driver.adopt(rec.handle));
+    if (alive && rec.handle) {
+      try {
+        await lifecycle.attachConsole(vm.id, rec.handle);
+        report.adopted.push(vm.id);
+        continue;
+      } catch (err) {
+        log(`adopt ${vm.id}: console did not reconnect (${String(err)}); killing it`);
+        await lifecycle.killQuietly(rec);
+      }
+    } else if (rec.handle && pidAlive(rec.handle.pid)) {
+      log(`${vm.id}: pid ${rec.handle.pid} alive but not the VM we started (cmdline or socket differ)`);
+    }
+    await lifecycle.freeNetwork(vm.id).catch((e: unknown) => log(`free network ${vm.id}: ${String(e)}`));
+    deps.disks.removeRunDir(vm.id);
+    lifecycle.transition(vm.id, 'crashed', {
+      handle: null,
+      ready: [],
+      lastError: 'VM process was gone when firedeckd restarted',
+    });
+    report.crashed.push(vm.id);
+  }
+  // Hypervisors started from our run dir that no live VM owns (the daemon died between starting one and
+  // recording it): nothing would ever stop them.
+  const owned = new Set(
+    vms
+      .list()
+      .map((r) => r.handle?.pid)
+      .filter((pid): pid is number => pid !== undefined),
+  );
+  const vmRunRoot = path.join(config.runDir, 'vms') + path.sep;
+  for (const [pid] of findProcesses(`\0${vmRunRoot}`)) {
+    if (owned.has(pid)) continue;
+    try {
+      process.kill(pid, 'SIGKILL');
+      await waitForPidExit(pid, 5000);
+      report.orphansRemoved.push(`process:${pid}`);
+    } catch (err) {
+      log(`orphan process ${pid}: ${String(err)}`);
+    }
+  }
+  // TAPs with our prefix that no lease names were left by a crash between creating and recording them.
+  const leasedTaps = new Set(leases.list().map((l) => l.tap));
+  for (const link of await listLinks(`${config.devicePrefix}tap`)) {
+    if (!/tap\d+$/.test(link) || leasedTaps.has(link)) continue;
+    await deleteLink(link);
+    report.orphansRemoved.push(`tap:${link}`);
+  }
+  // Leased TAPs that went missing (host reboot) come back for VMs that keep their lease.
+  for (const lease of leases.list()) {
+    await ensureTap(lease.tap, config.bridge).catch((e: unknown) => log(`tap ${lease.tap}: ${String(e)}`));
+  }
+  const runVms = path.join(config.runDir, 'vms');
+  const stateVms = path.join(config.stateDir, 'vms');
+  const live = new Set(
+    vms
+      .list()
+      .filter((r) => LIVE_STATES.has(r.vm.state))
+      .map((r) => r.vm.id),
+  );
+  const known = new Set(vms.list().map((r) => r.vm.id));
+  for (const entry of safeReaddir(runVms)) {
+    if (live.has(entry)) continue;
+    fs.rmSync(path.join(runVms, entry), { recursive: true, force: true });
+    report.orphansRemoved.push(`run:${entry}`);
+  }
+  for (const entry of safeReaddir(stateVms)) {
+    if (known.has(entry)) continue;
+    fs.rmSync(path.join(stateVms, entry), { recursive: true, force: true });
+    report.orphansRemoved.push(`disk:${entry}`);
+  }
+  deps.events.emit({ type: 'daemon.reconciled', ...report });
+  log(
+    `reconciled: adopted ${report.adopted.length} [${report.adopted.join(' ')}], crashed ${report.crashed.length} [${report.crashed.join(' ')}], orphans removed ${report.orphansRemoved.length} [${report.orphansRemoved.join(' ')}]`,
+  );
+  return report;
+}
+
+function safeReaddir(dir: string): string[] {
+  try {
+    return fs.readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
