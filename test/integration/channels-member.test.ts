@@ -45,8 +45,21 @@ let deskVm: Promise<Vm>;
 let xvnc: Xvnc | null = null;
 let tmuxSocket: string | null = null;
 
+/** Users and groups a crashed earlier run of this suite left behind (their names are this suite's own). */
+function removeStaleAccounts(): void {
+  const names = (file: string, prefix: string): string[] =>
+    fs
+      .readFileSync(file, 'utf8')
+      .split('\n')
+      .map((line) => line.split(':')[0]!)
+      .filter((n) => n.startsWith(prefix));
+  for (const user of names('/etc/passwd', 'fdcm-op-')) spawnSyncQuiet('userdel', [user]);
+  for (const group of names('/etc/group', 'fdcm-grp-')) spawnSyncQuiet('groupdel', [group]);
+}
+
 beforeAll(async () => {
   removeLinks(PREFIX);
+  removeStaleAccounts();
   execFileSync('groupadd', [GROUP]);
   execFileSync('useradd', ['--no-create-home', '--shell', '/usr/sbin/nologin', '--groups', GROUP, USER]);
   const ids = (flag: string): number => Number(execFileSync('id', [flag, USER], { encoding: 'utf8' }).trim());
