@@ -81,7 +81,7 @@ export function createDaemon(config: DaemonConfig, options: DaemonOptions): Daem
     emit: (event) => events.emit(event),
     inUse: () => imagesInUse(vms.list()),
   });
-  const channels = new ChannelService(vms, log);
+  const channels = new ChannelService(vms, log, (record) => recordCall(audit, record, log));
 
   const server = new RpcServer({ log, onMutatingCall: (record) => recordCall(audit, record, log) });
   let reconciled: (done: unknown) => void = () => undefined;
@@ -145,8 +145,15 @@ export async function daemonInfo(
   };
 }
 
-/** One append-only audit row per mutating call (RpcServer's `onMutatingCall`); a failure is logged, not thrown. */
-function recordCall(audit: AuditLog, record: CallRecord, log: (line: string) => void): void {
+/**
+ * One append-only audit row per mutating call (RpcServer's `onMutatingCall`) and per `channel.open`
+ * (ChannelService); a failure is logged, not thrown.
+ */
+function recordCall(
+  audit: AuditLog,
+  record: Omit<CallRecord, 'method'> & { method: string },
+  log: (line: string) => void,
+): void {
   try {
     audit.append({
       user: record.caller.user,

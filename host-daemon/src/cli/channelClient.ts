@@ -25,7 +25,11 @@ export interface ChannelHandlers {
   /** Stream output; return false to say the destination is full (the socket pauses until `resume`). */
   data(chunk: Buffer): boolean;
   stderr?(chunk: Buffer): boolean;
-  live?(): void;
+  /**
+   * History is over; the live stream follows. Given the channel: this can come in the same chunk as the
+   * `channel.open` reply, before `open` has resolved.
+   */
+  live?(channel: DaemonChannel): void;
 }
 
 /**
@@ -103,7 +107,7 @@ export class DaemonChannel {
         } else if (ev.frameType === ChannelFrame.stderr) {
           if (handlers.stderr && !handlers.stderr(payload)) this.socket.pause();
         } else if (ev.frameType === ChannelFrame.live) {
-          handlers.live?.();
+          handlers.live?.(this);
         } else if (ev.frameType === ChannelFrame.exit) {
           const parsed = safeJson(payload.toString('utf8'));
           const checked = ChannelExit.safeParse(parsed);

@@ -27,20 +27,21 @@ export async function consoleCommand(socketPath: string, command: ConsoleCommand
   const raw = attach && io.stdin.isTTY === true;
   let channel: DaemonChannel | null = null;
   let detached = false;
-  const onLive = (): void => {
-    const name = channel?.result.vmName ?? vm;
+  // `live` may arrive with the reply, before `channel` is assigned: use the channel it is given.
+  const onLive = (live: DaemonChannel): void => {
+    const name = live.result.vmName;
     if (!attach) {
       io.stderr.write(`[following ${name}; Ctrl-C stops]\n`);
       return;
     }
     io.stderr.write(`[attached to ${name}; Ctrl-] detaches]\r\n`);
     if (raw) io.stdin.setRawMode(true);
-    channel?.pumpInput(io.stdin, (data) => {
+    live.pumpInput(io.stdin, (data) => {
       const cut = data.indexOf(DETACH);
       if (cut === -1) return data;
-      if (cut > 0) channel?.write(data.subarray(0, cut));
+      if (cut > 0) live.write(data.subarray(0, cut));
       detached = true;
-      channel?.close();
+      live.close();
       return null;
     });
   };
