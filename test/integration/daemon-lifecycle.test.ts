@@ -180,6 +180,26 @@ describe('firedeckd VM lifecycle on real QEMU guests', { timeout: 300_000 }, () 
       timeout: 60_000,
     });
     expect(still.split('\n')).toContain('firedeck');
+
+    // The config drive as the guest mounts it: config.json (secrets on browser VMs) is root's alone.
+    const { stdout: drive } = await run(
+      daemon.firedeckdCommand,
+      [
+        'shell',
+        'net',
+        '--',
+        'stat -c "%n %a %U:%G" /run/firedeck/config/config.json /run/firedeck/config; ' +
+          'cat /run/firedeck/config/config.json > /dev/null 2>&1 && echo readable || echo unreadable',
+      ],
+      { timeout: 60_000 },
+    );
+    expect(drive.split('\n')).toEqual(
+      expect.arrayContaining([
+        '/run/firedeck/config/config.json 600 root:root',
+        '/run/firedeck/config 755 root:root',
+        'unreadable',
+      ]),
+    );
     expect(daemon.log()).toMatch(new RegExp(`net \\(${vm.id}\\): ignored a later FIREDECK-HOSTKEY`));
 
     const { stdout: ls } = await run(daemon.firedeckdCommand, ['vm', 'ls'], { timeout: 10_000 });
