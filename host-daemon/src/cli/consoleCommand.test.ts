@@ -59,7 +59,11 @@ describe('firedeckd console --attach', () => {
       let errText = '';
       stderr.on('data', (c: Buffer) => (errText += c.toString()));
       const io = { stdin, stdout: new PassThrough(), stderr } as unknown as CommandIo;
-      const done = consoleCommand(daemon.socketPath, ['demo', '--attach'], io);
+      const done = consoleCommand(
+        daemon.socketPath,
+        { name: 'console', vm: 'demo', lines: null, follow: false, attach: true },
+        io,
+      );
       stdin.write('echo typed\n');
       const timeout = new Promise<string>((resolve) => setTimeout(() => resolve('(nothing within 5 s)'), 5000));
       expect(await Promise.race([daemon.received, timeout])).toBe('echo typed\n');
