@@ -2,17 +2,23 @@ import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 
 /**
- * The fields of /proc/<pid>/stat after the command name, so `[0]` is the state letter, `[2]` the process group
- * and `[19]` the start time; null when there is no such process.
+ * The fields of a /proc/<pid>/stat line after the command name (field 2), so field n is at index n - 3: `[0]`
+ * the state letter, `[2]` the process group, `[19]` the start time. The command name is parenthesised and may
+ * hold spaces and parens itself, so fields are counted from the last `)`. Null for text that is not such a line.
  */
+export function statFields(text: string): string[] | null {
+  const close = text.lastIndexOf(')');
+  if (close < 0) return null;
+  return text
+    .slice(close + 2)
+    .trim()
+    .split(/\s+/);
+}
+
+/** statFields of a live process's /proc/<pid>/stat; null when there is no such process. */
 export function procStatFields(pid: number): string[] | null {
   try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // The fields follow the parenthesised command name, which may itself contain spaces or parens.
-    return stat
-      .slice(stat.lastIndexOf(')') + 2)
-      .trimEnd()
-      .split(' ');
+    return statFields(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'));
   } catch {
     return null;
   }

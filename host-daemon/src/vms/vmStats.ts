@@ -3,6 +3,7 @@ import { performance } from 'node:perf_hooks';
 import type { DaemonEvent } from '../../../src/shared/protocol/events';
 import type { Vm, VmState } from '../../../src/shared/protocol/vm';
 import type { VmStatsSample } from '../../../src/shared/protocol/vmStats';
+import { statFields } from '../system/processes';
 
 /** What /proc tells about one process at one moment. */
 export interface ProcUsage {
@@ -13,18 +14,10 @@ export interface ProcUsage {
   rssBytes: number;
 }
 
-/**
- * utime + stime and the start time from `/proc/<pid>/stat`. The command name (field 2) is parenthesised and may
- * hold spaces and parens itself, so fields are counted from the last `)`.
- */
+/** utime + stime and the start time from `/proc/<pid>/stat` (fields 14, 15 and 22). */
 export function parseProcStat(text: string): { cpuTicks: number; startTicks: number } {
-  const close = text.lastIndexOf(')');
-  if (close < 0) throw new Error('not a /proc/<pid>/stat line');
-  // After ") ": field 3 (state) is index 0, so field n is index n - 3.
-  const fields = text
-    .slice(close + 2)
-    .trim()
-    .split(/\s+/);
+  const fields = statFields(text);
+  if (!fields) throw new Error('not a /proc/<pid>/stat line');
   const utime = Number(fields[14 - 3]);
   const stime = Number(fields[15 - 3]);
   const start = Number(fields[22 - 3]);

@@ -11,7 +11,10 @@ export interface RpcClientOptions {
   callTimeoutMs?: number;
   /** The cap on a frame either way (default MAX_FRAME_BYTES, the daemon's own). */
   maxFrameBytes?: number;
-  /** A frame that was dropped because no call can take it (an event that fails its schema, an oversized event, an error for no call). */
+  /**
+   * A frame no call can take, dropped: an event that fails its schema, an oversized event, an error for no
+   * call. For a log line; the calls are not affected.
+   */
   onDropped?(error: FiredeckError): void;
 }
 
