@@ -90,6 +90,20 @@ function callAs(user: string, hello: unknown, request: unknown): Promise<Record<
   });
 }
 
+/** As `user`: `firedeckd dial-stdio` (the command the app runs over SSH) with `frames` on its stdin. */
+function dialStdioAs(user: string, frames: unknown[]): Promise<string> {
+  const { uid, gid } = ids.get(user)!;
+  const args = [`--reuid=${uid}`, `--regid=${gid}`, '--init-groups', '--', 'env', '-i', 'PATH=/usr/bin:/bin'];
+  args.push(daemon.firedeckdCommand, 'dial-stdio');
+  return new Promise((resolve, reject) => {
+    const child = execFile('setpriv', args, { timeout: 60_000 }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`${user}: ${err.message} ${stderr}`));
+      else resolve(stdout);
+    });
+    child.stdin!.end(frames.map((f) => `${JSON.stringify(f)}\n`).join(''));
+  });
+}
+
 function hello(user: string, uid: number): unknown {
   return { jsonrpc: '2.0', method: 'session.hello', params: { user, uid } };
 }
@@ -131,5 +145,20 @@ describe('the caller the daemon records is the one the kernel names', () => {
     expect(daemon.log()).toContain(`session.hello from ${ALICE} (uid ${alice.uid}, `);
     expect(daemon.log()).toMatch(new RegExp(`claims root \\(uid 0\\); recorded as ${ALICE}`));
     expect(daemon.log()).toMatch(new RegExp(`claims ${ALICE} \\(uid ${alice.uid}\\); recorded as ${BOB}`));
+  });
+
+  it('records who ran firedeckd dial-stdio, whatever hello its stdin carries after the one dial-stdio sends', async () => {
+    const bob = ids.get(BOB)!;
+    const out = await dialStdioAs(BOB, [
+      hello('root', 0),
+      { jsonrpc: '2.0', id: 3, method: 'vm.destroy', params: { id: 'vm-0000beef' } },
+    ]);
+    expect(JSON.parse(out.trim())).toMatchObject({ id: 3, error: { data: { kind: 'not_found' } } });
+    expect(auditLog()[0]).toMatchObject({
+      user: BOB,
+      uid: bob.uid,
+      method: 'vm.destroy',
+      params: { id: 'vm-0000beef' },
+    });
   });
 });
