@@ -28,10 +28,11 @@ function nodeHeaders() {
 
 /**
  * Builds the addon into `outFile` (written beside it, then renamed: a running daemon keeps the file it mapped).
- * Skips the compiler when `outFile` is newer than the source.
+ * Skips the compiler when `outFile` is newer than the source and this script.
  */
 export function buildPeerCredAddon(outFile) {
-  if (fs.existsSync(outFile) && fs.statSync(outFile).mtimeMs >= fs.statSync(SOURCE).mtimeMs) return outFile;
+  const inputs = Math.max(...[SOURCE, fileURLToPath(import.meta.url)].map((f) => fs.statSync(f).mtimeMs));
+  if (fs.existsSync(outFile) && fs.statSync(outFile).mtimeMs >= inputs) return outFile;
   fs.mkdirSync(path.dirname(outFile), { recursive: true });
   const tmp = `${outFile}.${process.pid}.tmp`;
   const cc = process.env.CC || 'cc';
