@@ -43,7 +43,9 @@ async function openOnce(params: unknown): Promise<ChannelAuditRecord[]> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'firedeck-channel-audit-'));
   dirs.push(dir);
   const socketPath = path.join(dir, 's');
-  const server = net.createServer((socket) => service.open(socket, 1, params, { user: 'alice', uid: 1234 }));
+  const server = net.createServer((socket) =>
+    service.open(socket, 1, params, { user: 'alice', uid: 1234, gid: 1234, pid: 4321, claimed: null }),
+  );
   await new Promise<void>((resolve) => server.listen(socketPath, resolve));
   try {
     await new Promise<void>((resolve, reject) => {

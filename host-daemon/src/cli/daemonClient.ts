@@ -6,7 +6,7 @@ import { RpcClient } from '../../../src/shared/rpc/rpcClient';
 
 /**
  * The host-side CLI's connection to firedeckd: the shared RpcClient on the daemon's socket, after the hello
- * that names the caller. Calls wait as long as the daemon works on them (`vm.waitReady` names its own limit).
+ * (the daemon names the caller from the kernel; the hello's claim is only noted). Calls wait as long as the daemon works on them (`vm.waitReady` names its own limit).
  */
 export class DaemonClient extends RpcClient {
   private constructor(private readonly socket: net.Socket) {
