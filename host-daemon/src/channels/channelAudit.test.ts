@@ -37,15 +37,16 @@ afterEach(() => {
 });
 
 /** Opens one channel on a real unix socket pair; resolves with what the service audited once the client is done. */
+/** The caller as the kernel named it (SO_PEERCRED). */
+const ALICE = { user: 'alice', uid: 1234, gid: 1234, pid: 4321, claimed: null };
+
 async function openOnce(params: unknown): Promise<ChannelAuditRecord[]> {
   const records: ChannelAuditRecord[] = [];
   const service = new ChannelService(vms, undefined, (r) => records.push(r));
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'firedeck-channel-audit-'));
   dirs.push(dir);
   const socketPath = path.join(dir, 's');
-  const server = net.createServer((socket) =>
-    service.open(socket, 1, params, { user: 'alice', uid: 1234, gid: 1234, pid: 4321, claimed: null }),
-  );
+  const server = net.createServer((socket) => service.open(socket, 1, params, ALICE));
   await new Promise<void>((resolve) => server.listen(socketPath, resolve));
   try {
     await new Promise<void>((resolve, reject) => {
@@ -66,7 +67,7 @@ describe('channel.open in the audit log', () => {
     expect(records).toEqual([
       {
         method: 'channel.open',
-        caller: { user: 'alice', uid: 1234 },
+        caller: ALICE,
         params: { kind: 'console', vm: 'demo', vmId: VM.id, follow: false, attach: false },
         ok: true,
         error: null,
