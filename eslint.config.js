@@ -94,7 +94,7 @@ export default tseslint.config(
       'no-restricted-imports': restrict([
         {
           group: ['**/renderer/**', '**/host-daemon/**', '**/preload/index*'],
-          message: 'main imports only src/shared (and src/preload/api types).',
+          message: 'main imports only src/shared.',
         },
       ]),
     },

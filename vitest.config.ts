@@ -17,6 +17,8 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['src/**/*.test.{ts,tsx}', 'host-daemon/src/**/*.test.ts', 'build/**/*.test.ts'],
+          // The daemon's RPC server needs its peer-credentials addon (host-daemon/native), built here once.
+          globalSetup: ['test/support/peerCredAddon.ts'],
           testTimeout: 20_000,
         },
       },

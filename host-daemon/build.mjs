@@ -1,10 +1,13 @@
-// Bundles firedeckd into one CommonJS file (native better-sqlite3 stays external) for installing on hosts.
+// Bundles firedeckd into one CommonJS file (native better-sqlite3 stays external) for installing on hosts, and
+// builds its peer-credentials addon (native/peercred.c) beside it as peercred.node.
 // `node build.mjs` writes dist/firedeckd.cjs with an inline source map (development and tests);
 // `node build.mjs --release --outfile FILE` writes the packaged daemon, without the map.
 import { build } from 'esbuild';
 import { chmodSync } from 'node:fs';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { buildPeerCredAddon } from './native/build-addon.mjs';
 
 const { values } = parseArgs({ options: { release: { type: 'boolean' }, outfile: { type: 'string' } } });
 const outfile = values.outfile ?? fileURLToPath(new URL('./dist/firedeckd.cjs', import.meta.url));
@@ -35,3 +38,5 @@ await build({
   logLevel: 'warning',
 });
 chmodSync(outfile, 0o755);
+// `serve` refuses to run without it (src/rpc/peerCredentials.ts looks for it beside the bundle).
+buildPeerCredAddon(path.join(path.dirname(outfile), 'peercred.node'));

@@ -3,7 +3,8 @@
 // major of this machine (the native SQLite module is the one node_modules holds, built for this Node):
 //   release/daemon/firedeckd_<version>_<arch>.deb
 //   release/daemon/firedeckd-<version>-linux-<arch>-node<major>.tar.gz   (unpack with tar -C /, then host-setup)
-// Layout: /usr/bin/firedeckd → /usr/lib/firedeck/firedeckd.cjs (+ node_modules/better-sqlite3, images/, host-setup),
+// Layout: /usr/bin/firedeckd → /usr/lib/firedeck/firedeckd.cjs (+ peercred.node, node_modules/better-sqlite3, images/,
+// host-setup),
 // /usr/lib/systemd/system/firedeckd.service, /etc/firedeck/firedeckd.conf (a conffile: every setting at its default).
 import { execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
@@ -14,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
 const require = createRequire(import.meta.url);
-const { nativeModuleProblems, findNativeModules } = require('../../build/nativeModules.cjs');
+const { nativeModuleProblems, findNativeModules, readNativeModule } = require('../../build/nativeModules.cjs');
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const daemonDir = path.resolve(here, '..');
@@ -49,8 +50,13 @@ process.on('exit', () => fs.rmSync(stage, { recursive: true, force: true }));
 const lib = path.join(stage, 'usr/lib/firedeck');
 fs.mkdirSync(lib, { recursive: true });
 
-// 1. The daemon, bundled without its source map.
+// 1. The daemon, bundled without its source map, and its peer-credentials addon beside it (built here by cc; N-API,
+//    so any Node of this CPU loads it). Nothing is compiled on the host: the package runs no build as root.
 run(process.execPath, [path.join(daemonDir, 'build.mjs'), '--release', '--outfile', path.join(lib, 'firedeckd.cjs')]);
+const addon = readNativeModule(path.join(lib, 'peercred.node'));
+if (!addon.napi || !addon.archs.includes(nodeArch)) {
+  fail(`peercred.node is not an N-API module for ${nodeArch} (${addon.archs.join('+') || 'unknown CPU'})`);
+}
 
 // 2. better-sqlite3 and what it requires at run time, as node_modules holds them (built by npm for this Node).
 for (const name of RUNTIME_MODULES) {
@@ -81,7 +87,12 @@ if (problems.length > 0) {
 // Loads from the staged tree alone (nothing from the repository's node_modules).
 run(
   process.execPath,
-  ['-e', "const D = require('better-sqlite3'); new D(':memory:').prepare('select sqlite_version()').pluck().get();"],
+  [
+    '-e',
+    "const D = require('better-sqlite3'); new D(':memory:').prepare('select sqlite_version()').pluck().get();" +
+      "const m = { exports: {} }; process.dlopen(m, require('path').resolve('peercred.node'));" +
+      "if (typeof m.exports.peerCredentials !== 'function') throw new Error('peercred.node exports no peerCredentials');",
+  ],
   { cwd: lib, env: { PATH: process.env.PATH, NODE_PATH: '' } },
 );
 

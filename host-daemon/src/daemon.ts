@@ -8,6 +8,7 @@ import { registerImageHandlers } from './images/handlers';
 import { ImageService } from './images/service';
 import { parseCidr } from './net/cidr';
 import { LeaseStore } from './net/leases';
+import { loadPeerCredentials } from './rpc/peerCredentials';
 import { RpcServer, type CallRecord } from './rpc/server';
 import { AuditLog } from './store/auditLog';
 import { openDb, stateDbPath, type Db } from './store/db';
@@ -52,6 +53,8 @@ export function createDaemon(config: DaemonConfig, options: DaemonOptions): Daem
   const { log } = options;
   const startedAt = new Date().toISOString();
   const attachGid = groupId(config.group);
+  // First: without the kernel's word on who calls, the daemon serves nobody (and opens nothing).
+  const peerCredentials = loadPeerCredentials();
 
   const db = openDb(stateDbPath(config.stateDir));
   const subnet = parseCidr(config.cidr);
@@ -81,9 +84,9 @@ export function createDaemon(config: DaemonConfig, options: DaemonOptions): Daem
     emit: (event) => events.emit(event),
     inUse: () => imagesInUse(vms.list()),
   });
-  const channels = new ChannelService(vms, log);
+  const channels = new ChannelService(vms, log, (record) => recordCall(audit, record, log));
 
-  const server = new RpcServer({ log, onMutatingCall: (record) => recordCall(audit, record, log) });
+  const server = new RpcServer({ log, peerCredentials, onMutatingCall: (record) => recordCall(audit, record, log) });
   let reconciled: (done: unknown) => void = () => undefined;
   const vmsReconciled = new Promise<unknown>((resolve) => (reconciled = resolve));
   registerVmHandlers(server, vms, events, vmsReconciled, stats);
@@ -145,8 +148,15 @@ export async function daemonInfo(
   };
 }
 
-/** One append-only audit row per mutating call (RpcServer's `onMutatingCall`); a failure is logged, not thrown. */
-function recordCall(audit: AuditLog, record: CallRecord, log: (line: string) => void): void {
+/**
+ * One append-only audit row per mutating call (RpcServer's `onMutatingCall`) and per `channel.open`
+ * (ChannelService); a failure is logged, not thrown.
+ */
+function recordCall(
+  audit: AuditLog,
+  record: Omit<CallRecord, 'method'> & { method: string },
+  log: (line: string) => void,
+): void {
   try {
     audit.append({
       user: record.caller.user,

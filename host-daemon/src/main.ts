@@ -7,7 +7,6 @@ import { createDaemon } from './daemon';
 import { doctorCommand } from './cli/doctorCommand';
 import { defaultConfig, type DaemonConfig } from './config';
 import { applyConfigFile } from './configFile';
-import { dialStdio } from './rpc/dialStdio';
 import { isHostCliCommand, runHostCli } from './cli/hostCli';
 import { runImageCommand } from './images/cli';
 import { imagesInUseAt } from './vms/imagesInUse';
@@ -69,8 +68,6 @@ async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'serve':
       return serve(config);
-    case 'dial-stdio':
-      return dialStdio(config.socketPath);
     case 'version':
       process.stdout.write(`firedeckd ${FIREDECK_VERSION}\n`);
       return 0;

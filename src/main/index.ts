@@ -10,14 +10,14 @@ import {
   shell,
   type IpcMainInvokeEvent,
 } from 'electron';
-import { FiredeckError } from '../shared/errors';
+import { FiredeckError, toAppError } from '../shared/errors';
 import type { ChannelPortNotice } from '../shared/app/channelPort';
 import {
-  appCalls,
   IPC_CALL_CHANNEL,
   IPC_CHANNEL_PORT_CHANNEL,
   IPC_EVENT_CHANNEL,
   type AppEvent,
+  type AppResult,
 } from '../shared/app/contract';
 import { AppService, type CallContext } from './app/appService';
 import { RENDERER_CSP } from './app/csp';
@@ -92,11 +92,15 @@ void app
         frame !== null &&
         isTrustedSender(frame.url, frame === win.webContents.mainFrame, rendererUrl);
       if (!trusted) {
-        return { ok: false, error: { kind: 'permission_denied', message: 'IPC from an unexpected frame was refused' } };
+        return {
+          ok: false,
+          error: toAppError(new FiredeckError('permission_denied', 'IPC from an unexpected frame was refused')),
+        };
       }
       const outcome = await service.dispatch(name, params, ctx);
       if (name === 'channels.open' && outcome.ok && !win.isDestroyed()) {
-        const { channelId } = appCalls['channels.open'].result.parse(outcome.value);
+        // main's own answer to channels.open: typed, not parsed again.
+        const { channelId } = outcome.value as AppResult<'channels.open'>;
         const { port1, port2 } = new MessageChannelMain();
         ports.attach(channelId, fromMessagePortMain(port1));
         const notice: ChannelPortNotice = { channelId };

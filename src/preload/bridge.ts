@@ -1,5 +1,10 @@
-import { IPC_CALL_CHANNEL, IPC_EVENT_CHANNEL, appCallNames, type AppEvent } from '../shared/app/contract';
-import type { FiredeckBridge } from './api';
+import {
+  IPC_CALL_CHANNEL,
+  IPC_EVENT_CHANNEL,
+  appCallNames,
+  type AppEvent,
+  type FiredeckBridge,
+} from '../shared/app/contract';
 
 /** The few IPC operations the bridge needs; the preload passes Electron's, tests pass recorders. */
 export interface IpcPort {

@@ -1,6 +1,5 @@
 import { contextBridge, ipcRenderer, type IpcRendererEvent } from 'electron';
-import { IPC_CHANNEL_PORT_CHANNEL } from '../shared/app/contract';
-import { BRIDGE_GLOBAL } from './api';
+import { BRIDGE_GLOBAL, IPC_CHANNEL_PORT_CHANNEL } from '../shared/app/contract';
 import { buildBridge } from './bridge';
 import { PAGE_ORIGIN, relayChannelPort } from './channelPortRelay';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { FiredeckError, errorCodes } from './errors';
+import { AppError, FiredeckError, errorCodes, errorFromApp, toAppError } from './errors';
 
 describe('FiredeckError across a boundary', () => {
   it('keeps kind, code, message, hint and details through JSON', () => {
@@ -31,5 +31,27 @@ describe('FiredeckError across a boundary', () => {
   it('gives every kind a distinct code', () => {
     const codes = Object.values(errorCodes);
     expect(new Set(codes).size).toBe(codes.length);
+  });
+
+  it('keeps kind, message, hint and details through the app boundary (main → renderer) and back', () => {
+    const err = new FiredeckError('host_key_unknown', 'unknown host key for h', {
+      hint: 'compare the fingerprint',
+      details: { fingerprint: 'SHA256:abc', keyType: 'ssh-ed25519' },
+    });
+    const sent = toAppError(err);
+    expect(AppError.parse(JSON.parse(JSON.stringify(sent)))).toEqual(sent);
+    const back = errorFromApp(sent);
+    expect(back).toBeInstanceOf(FiredeckError);
+    expect(back).toMatchObject({ kind: 'host_key_unknown', message: 'unknown host key for h', hint: err.hint });
+    expect(back.details).toEqual(err.details);
+    expect(toAppError(new FiredeckError('timeout', 'slow'))).toEqual({ kind: 'timeout', message: 'slow' });
+  });
+
+  it('turns a foreign error into internal for the app, and a kind outside the table back into internal', () => {
+    expect(toAppError(new RangeError('bad'))).toEqual({ kind: 'internal', message: 'bad' });
+    expect(errorFromApp({ kind: 'from_a_newer_main', message: 'x' }).kind).toBe('internal');
+    // Names every object has are not kinds: the table is looked up by its own keys only.
+    expect(errorFromApp({ kind: 'toString', message: 'x' }).kind).toBe('internal');
+    expect(errorFromApp({ kind: 'constructor', message: 'x' }).code).toBe(errorCodes.internal);
   });
 });

@@ -1,5 +1,9 @@
+import { z } from 'zod';
+
 /**
- * One table of error kinds for every boundary (RPC, IPC, CLI). Each kind has a JSON-RPC code; the
+ * One table of error kinds for every boundary (RPC, IPC, CLI), and every conversion of an error for a boundary:
+ * the JSON-RPC error object (`toJSON`/`fromJSON`, daemon ↔ its clients) and the app's error
+ * (`toAppError`/`errorFromApp`, main ↔ renderer). Each kind has a JSON-RPC code; the
  * standard JSON-RPC 2.0 codes keep their meaning, Firedeck's own live in the server range.
  */
 export const errorCodes = {
@@ -48,6 +52,18 @@ export interface WireError {
   data?: { kind?: string; hint?: string; details?: Record<string, unknown> };
 }
 
+/**
+ * An error as it crosses the app's boundary (main → renderer: call envelopes, host statuses, a channel's end):
+ * what the UI needs to show a failure and its fix. `kind` is a string: the renderer may meet kinds it predates.
+ */
+export const AppError = z.object({
+  kind: z.string(),
+  message: z.string(),
+  hint: z.string().optional(),
+  details: z.record(z.string(), z.unknown()).optional(),
+});
+export type AppError = z.infer<typeof AppError>;
+
 export interface ErrorOptions {
   hint?: string;
   details?: Record<string, unknown>;
@@ -81,15 +97,7 @@ export class FiredeckError extends Error {
 
   /** Rebuilds an error that crossed a boundary; unknown kinds and codes become `internal`. */
   static fromJSON(obj: WireError): FiredeckError {
-    const claimed = obj.data?.kind;
-    const kind: ErrorKind =
-      claimed !== undefined && Object.prototype.hasOwnProperty.call(errorCodes, claimed)
-        ? (claimed as ErrorKind)
-        : (kindByCode.get(obj.code) ?? 'internal');
-    const options: ErrorOptions = {};
-    if (obj.data?.hint !== undefined) options.hint = obj.data.hint;
-    if (obj.data?.details !== undefined) options.details = obj.data.details;
-    return new FiredeckError(kind, obj.message, options);
+    return rebuild(kindOf(obj.data?.kind, obj.code), obj.message, obj.data);
   }
 
   /** Wraps anything thrown into a FiredeckError without leaking stack traces across the wire. */
@@ -98,6 +106,37 @@ export class FiredeckError extends Error {
     const message = err instanceof Error ? err.message : String(err);
     return new FiredeckError(fallback, message, { cause: err });
   }
+}
+
+/** The app's form of any error (a foreign one becomes `internal`, as in {@link FiredeckError.from}). */
+export function toAppError(err: unknown): AppError {
+  const e = FiredeckError.from(err);
+  const out: AppError = { kind: e.kind, message: e.message };
+  if (e.hint !== undefined) out.hint = e.hint;
+  if (e.details !== undefined) out.details = e.details;
+  return out;
+}
+
+/** Turns an app error back into a FiredeckError (kind, hint and details kept; an unknown kind is `internal`). */
+export function errorFromApp(error: AppError): FiredeckError {
+  return rebuild(kindOf(error.kind, undefined), error.message, error);
+}
+
+/** A kind a peer claimed, if it is one of the table's; else the kind of its code; else `internal`. */
+function kindOf(claimed: string | undefined, code: number | undefined): ErrorKind {
+  if (claimed !== undefined && Object.prototype.hasOwnProperty.call(errorCodes, claimed)) return claimed as ErrorKind;
+  return (code === undefined ? undefined : kindByCode.get(code)) ?? 'internal';
+}
+
+function rebuild(
+  kind: ErrorKind,
+  message: string,
+  extra: { hint?: string | undefined; details?: Record<string, unknown> | undefined } | undefined,
+): FiredeckError {
+  const options: ErrorOptions = {};
+  if (extra?.hint !== undefined) options.hint = extra.hint;
+  if (extra?.details !== undefined) options.details = extra.details;
+  return new FiredeckError(kind, message, options);
 }
 
 export function isFiredeckError(err: unknown, kind?: ErrorKind): err is FiredeckError {

@@ -161,6 +161,47 @@ describe('firedeckd VM lifecycle on real QEMU guests', { timeout: 300_000 }, () 
       }),
     ).rejects.toMatchObject({ kind: 'host_key_mismatch' });
 
+    // The guest's user (group dialout) can write to ttyS0: a FIREDECK-HOSTKEY it forges later in the boot is
+    // ignored, and firedeckd shell keeps verifying against the key the boot announced first.
+    const attach = await consoleAttach(path.join(daemon.runDir, 'vms', vm.id, 'console.sock'));
+    try {
+      await run(
+        daemon.firedeckdCommand,
+        ['shell', 'net', '--', `printf '\\nFIREDECK-HOSTKEY %s\\n' '${otherKey}' > /dev/ttyS0`],
+        { timeout: 60_000 },
+      );
+      // The daemon scans a whole line for markers before it passes the line on to attached consoles.
+      await attach.waitFor(new RegExp(`FIREDECK-HOSTKEY ${otherKey.replace(/[+/]/g, '\\$&')}\\r?\\n`), 30_000);
+    } finally {
+      attach.close();
+    }
+    expect((await daemon.call('vm.get', { id: vm.id })).hostKey).toBe(ready.hostKey);
+    const { stdout: still } = await run(daemon.firedeckdCommand, ['shell', 'net', '--', 'id', '-un'], {
+      timeout: 60_000,
+    });
+    expect(still.split('\n')).toContain('firedeck');
+
+    // The config drive as the guest mounts it: config.json (secrets on browser VMs) is root's alone.
+    const { stdout: drive } = await run(
+      daemon.firedeckdCommand,
+      [
+        'shell',
+        'net',
+        '--',
+        'stat -c "%n %a %U:%G" /run/firedeck/config/config.json /run/firedeck/config; ' +
+          'cat /run/firedeck/config/config.json > /dev/null 2>&1 && echo readable || echo unreadable',
+      ],
+      { timeout: 60_000 },
+    );
+    expect(drive.split('\n')).toEqual(
+      expect.arrayContaining([
+        '/run/firedeck/config/config.json 600 root:root',
+        '/run/firedeck/config 755 root:root',
+        'unreadable',
+      ]),
+    );
+    expect(daemon.log()).toMatch(new RegExp(`net \\(${vm.id}\\): ignored a later FIREDECK-HOSTKEY`));
+
     const { stdout: ls } = await run(daemon.firedeckdCommand, ['vm', 'ls'], { timeout: 10_000 });
     expect(ls).toMatch(new RegExp(`${vm.id}\\s+net\\s+cli\\s+running\\s+${vm.address!.replace(/\./g, '\\.')}`));
   });

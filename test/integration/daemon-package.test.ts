@@ -181,6 +181,7 @@ describe('the daemon package', () => {
     for (const [file, mode] of [
       ['/usr/lib/firedeck/firedeckd.cjs', '-rwxr-xr-x'],
       ['/usr/lib/firedeck/host-setup', '-rwxr-xr-x'],
+      ['/usr/lib/firedeck/peercred.node', '-rwxr-xr-x'],
       ['/usr/lib/firedeck/node_modules/better-sqlite3/build/Release/better_sqlite3.node', '-rwxr-xr-x'],
       ['/usr/lib/systemd/system/firedeckd.service', '-rw-r--r--'],
       ['/etc/firedeck/firedeckd.conf', '-rw-r--r--'],

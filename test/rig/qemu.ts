@@ -112,9 +112,11 @@ export async function startQemuGuest(options: QemuGuestOptions): Promise<QemuGue
     if (options.config !== undefined) {
       const cfgDir = path.join(dir, 'config');
       fs.mkdirSync(cfgDir);
-      fs.writeFileSync(path.join(cfgDir, 'config.json'), JSON.stringify(options.config));
+      // As the daemon builds it (guestConfig.ts): config.json 0600 root:root in the guest.
+      fs.writeFileSync(path.join(cfgDir, 'config.json'), JSON.stringify(options.config), { mode: 0o600 });
+      fs.chmodSync(path.join(cfgDir, 'config.json'), 0o600);
       const cfgImg = path.join(dir, 'config.ext4');
-      await exec('/usr/sbin/mkfs.ext4', ['-q', '-d', cfgDir, '-L', 'FDCONFIG', cfgImg, '4M']);
+      await exec('/usr/sbin/mkfs.ext4', ['-q', '-d', cfgDir, '-E', 'root_owner=0:0', '-L', 'FDCONFIG', cfgImg, '4M']);
       drives.push('-drive', `file=${cfgImg},format=raw,if=virtio,readonly=on`);
     }
 

@@ -8,7 +8,7 @@ import { freePort, makeTempDir, requireTool } from './tmp';
 
 export interface Xvnc {
   display: number;
-  host: '127.0.0.1';
+  host: string;
   port: number;
   /** Generated per start; never logged. */
   password: string;
@@ -20,6 +20,12 @@ export interface Xvnc {
 
 export interface XvncOptions {
   geometry?: string;
+  /** The address to listen on (default 127.0.0.1, with connections from loopback only). */
+  host?: string;
+  /** The RFB port (default: a free one). */
+  port?: number;
+  /** The VncAuth password (default: random); only its first 8 characters count. Never logged. */
+  password?: string;
 }
 
 /**
@@ -31,20 +37,21 @@ export async function startXvnc(options: XvncOptions = {}): Promise<Xvnc> {
   const vncpasswd = requireTool('/usr/bin/vncpasswd', 'tigervnc-tools');
   const dir = makeTempDir('xvnc');
   // VncAuth uses only the first 8 characters of a password.
-  const password = crypto.randomBytes(6).toString('base64url').slice(0, 8);
+  const password = options.password ?? crypto.randomBytes(6).toString('base64url').slice(0, 8);
   const passwordFile = path.join(dir, 'passwd');
   fs.writeFileSync(passwordFile, execFileSync(vncpasswd, ['-f'], { input: `${password}\n` }), { mode: 0o600 });
   const display = freeDisplay();
-  const port = await freePort();
+  const host = options.host ?? '127.0.0.1';
+  const port = options.port ?? (await freePort());
   const child: ChildProcess = spawn(
     xvnc,
     [
       `:${display}`,
       '-interface',
-      '127.0.0.1',
+      host,
       '-rfbport',
       String(port),
-      '-localhost',
+      ...(host === '127.0.0.1' ? ['-localhost'] : []),
       '-SecurityTypes',
       'VncAuth',
       '-PasswordFile',
@@ -61,7 +68,7 @@ export async function startXvnc(options: XvncOptions = {}): Promise<Xvnc> {
   const log = fs.createWriteStream(path.join(dir, 'Xvnc.log'));
   child.stderr!.pipe(log);
   try {
-    await waitForListening(port, child, 15_000);
+    await waitForListening(host, port, child, 15_000);
   } catch (err) {
     await stopChild(child, 'SIGKILL');
     fs.rmSync(dir, { recursive: true, force: true });
@@ -69,7 +76,7 @@ export async function startXvnc(options: XvncOptions = {}): Promise<Xvnc> {
   }
   return {
     display,
-    host: '127.0.0.1',
+    host,
     port,
     password,
     passwordFile,
@@ -94,7 +101,7 @@ function freeDisplay(): number {
  * Xvnc prints nothing reliable when its RFB port is ready, and no event exists for "a port started listening":
  * try to connect with short pauses until the deadline, failing fast if Xvnc exits.
  */
-async function waitForListening(port: number, child: ChildProcess, timeoutMs: number): Promise<void> {
+async function waitForListening(host: string, port: number, child: ChildProcess, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let exitedEarly = false;
   child.once('exit', () => {
@@ -103,7 +110,7 @@ async function waitForListening(port: number, child: ChildProcess, timeoutMs: nu
   for (;;) {
     if (exitedEarly) throw new Error(`Xvnc exited before listening on port ${port}`);
     const ok = await new Promise<boolean>((resolve) => {
-      const s = net.connect({ host: '127.0.0.1', port });
+      const s = net.connect({ host, port });
       s.once('connect', () => {
         s.destroy();
         resolve(true);

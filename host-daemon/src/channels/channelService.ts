@@ -3,13 +3,13 @@ import net from 'node:net';
 import path from 'node:path';
 import { z } from 'zod';
 import { FiredeckError } from '../../../src/shared/errors';
-import { ChannelOpenParams, type ChannelOpenResult } from '../../../src/shared/protocol/channel';
+import { CHANNEL_OPEN_METHOD, ChannelOpenParams, type ChannelOpenResult } from '../../../src/shared/protocol/channel';
 import type { Vm } from '../../../src/shared/protocol/vm';
 import { connectGuest, openGuestSession } from '../guest/guestSsh';
 import { runRfbProxy } from '../vnc/rfbProxy';
 import { encodeFrame } from '../../../src/shared/rpc/framing';
 import { failureFrame, successFrame } from '../../../src/shared/rpc/jsonrpc';
-import type { Caller } from '../rpc/server';
+import type { CallRecord, Caller } from '../rpc/server';
 import { ChannelLink } from './channelLink';
 
 /** What channels need of the VM service. */
@@ -49,6 +49,46 @@ export function readVncPassword(vmStateDir: string, vmName: string): string {
 
 type Session = (link: ChannelLink) => Promise<void>;
 
+/** One `channel.open` for the audit log: who asked, for which VM and kind, and whether it opened. */
+export type ChannelAuditRecord = Omit<CallRecord, 'method' | 'params'> & {
+  method: typeof CHANNEL_OPEN_METHOD;
+  params: ChannelAuditParams;
+};
+
+/**
+ * What the audit log keeps of a `channel.open`: never a secret, and not a shell's command line (it may carry
+ * anything), only whether there was one.
+ */
+export interface ChannelAuditParams {
+  kind: string | null;
+  /** The VM as the caller named it. */
+  vm: string | null;
+  vmId: string | null;
+  command?: boolean;
+  pty?: boolean;
+  follow?: boolean;
+  attach?: boolean;
+}
+
+const KINDS = new Set(['console', 'shell', 'vnc']);
+
+function auditParams(raw: unknown, result: ChannelOpenResult | null): ChannelAuditParams {
+  const p = typeof raw === 'object' && raw !== null ? (raw as Record<string, unknown>) : {};
+  const out: ChannelAuditParams = {
+    kind: typeof p.kind === 'string' && KINDS.has(p.kind) ? p.kind : null,
+    vm: typeof p.vm === 'string' && /^[A-Za-z0-9._-]{1,128}$/.test(p.vm) ? p.vm : null,
+    vmId: result?.vmId ?? null,
+  };
+  if (out.kind === 'shell') {
+    out.command = typeof p.command === 'string';
+    out.pty = typeof p.pty === 'object' && p.pty !== null;
+  } else if (out.kind === 'console') {
+    out.follow = p.follow === true;
+    out.attach = p.attach === true;
+  }
+  return out;
+}
+
 /**
  * Opens console, shell and VNC streams for clients of the daemon's socket (`channel.open`). The daemon is the
  * one that reads the console log, holds the guest key and the VNC passwords; a client gets bytes only.
@@ -57,6 +97,8 @@ export class ChannelService {
   constructor(
     private readonly vms: ChannelVms,
     private readonly log?: (line: string) => void,
+    /** Called for every `channel.open`, refused or not (the audit log). */
+    private readonly audit?: (record: ChannelAuditRecord) => void,
   ) {}
 
   /**
@@ -91,14 +133,25 @@ export class ChannelService {
     try {
       prepared = this.prepare(params);
     } catch (err) {
-      socket.end(encodeFrame(failureFrame(id, FiredeckError.from(err))));
+      const error = FiredeckError.from(err);
+      this.record(caller, params, null, error);
+      socket.end(encodeFrame(failureFrame(id, error)));
       return;
     }
+    this.record(caller, params, prepared.result, null);
     this.log?.(
       `channel ${prepared.result.kind} to ${prepared.result.vmId} opened by ${caller.user} (uid ${caller.uid ?? '?'})`,
     );
     socket.write(encodeFrame(successFrame(id, prepared.result)));
     void this.serve(socket, prepared.run);
+  }
+
+  private record(caller: Caller, params: unknown, result: ChannelOpenResult | null, error: FiredeckError | null): void {
+    try {
+      this.audit?.({ method: CHANNEL_OPEN_METHOD, caller, params: auditParams(params, result), ok: !error, error });
+    } catch (err) {
+      this.log?.(`audit: could not record ${CHANNEL_OPEN_METHOD}: ${String(err)}`);
+    }
   }
 
   /** Runs a prepared session to its end: the last frame is `exit`, with the error if it failed. */

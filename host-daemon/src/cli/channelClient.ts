@@ -14,8 +14,8 @@ import {
   type ChannelOpenParams,
 } from '../../../src/shared/protocol/channel';
 import { encodeFrame } from '../../../src/shared/rpc/framing';
-import { classifyClientFrame, notificationFrame, requestFrame } from '../../../src/shared/rpc/jsonrpc';
-import { HELLO_NOTIFICATION } from '../rpc/server';
+import { sessionHelloFrame } from '../../../src/shared/protocol/session';
+import { classifyClientFrame, requestFrame } from '../../../src/shared/rpc/jsonrpc';
 import { unreachable } from './daemonClient';
 
 /** The longest `channel.open` reply line we wait for before the binary frames. */
@@ -25,7 +25,11 @@ export interface ChannelHandlers {
   /** Stream output; return false to say the destination is full (the socket pauses until `resume`). */
   data(chunk: Buffer): boolean;
   stderr?(chunk: Buffer): boolean;
-  live?(): void;
+  /**
+   * History is over; the live stream follows. Given the channel: this can come in the same chunk as the
+   * `channel.open` reply, before `open` has resolved.
+   */
+  live?(channel: DaemonChannel): void;
 }
 
 /**
@@ -47,7 +51,7 @@ export class DaemonChannel {
     const socket = await connect(socketPath);
     const info = os.userInfo();
     socket.write(
-      encodeFrame(notificationFrame(HELLO_NOTIFICATION, { user: info.username, uid: info.uid })) +
+      sessionHelloFrame({ user: info.username, uid: info.uid }) +
         encodeFrame(requestFrame(1, CHANNEL_OPEN_METHOD, params)),
     );
     return new Promise<DaemonChannel>((resolve, reject) => {
@@ -103,7 +107,7 @@ export class DaemonChannel {
         } else if (ev.frameType === ChannelFrame.stderr) {
           if (handlers.stderr && !handlers.stderr(payload)) this.socket.pause();
         } else if (ev.frameType === ChannelFrame.live) {
-          handlers.live?.();
+          handlers.live?.(this);
         } else if (ev.frameType === ChannelFrame.exit) {
           const parsed = safeJson(payload.toString('utf8'));
           const checked = ChannelExit.safeParse(parsed);

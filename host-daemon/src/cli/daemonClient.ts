@@ -1,14 +1,12 @@
 import net from 'node:net';
 import os from 'node:os';
 import { FiredeckError } from '../../../src/shared/errors';
-import { encodeFrame } from '../../../src/shared/rpc/framing';
-import { notificationFrame } from '../../../src/shared/rpc/jsonrpc';
+import { sessionHelloFrame } from '../../../src/shared/protocol/session';
 import { RpcClient } from '../../../src/shared/rpc/rpcClient';
-import { HELLO_NOTIFICATION } from '../rpc/server';
 
 /**
  * The host-side CLI's connection to firedeckd: the shared RpcClient on the daemon's socket, after the hello
- * that names the caller. Calls wait as long as the daemon works on them (`vm.waitReady` names its own limit).
+ * (the daemon names the caller from the kernel; the hello's claim is only noted). Calls wait as long as the daemon works on them (`vm.waitReady` names its own limit).
  */
 export class DaemonClient extends RpcClient {
   private constructor(private readonly socket: net.Socket) {
@@ -23,7 +21,7 @@ export class DaemonClient extends RpcClient {
       const socket = net.connect(socketPath);
       socket.once('connect', () => {
         const info = os.userInfo();
-        socket.write(encodeFrame(notificationFrame(HELLO_NOTIFICATION, { user: info.username, uid: info.uid })));
+        socket.write(sessionHelloFrame({ user: info.username, uid: info.uid }));
         resolve(new DaemonClient(socket));
       });
       socket.once('error', (err: NodeJS.ErrnoException) => {

@@ -1,37 +1,72 @@
+import { FiredeckError, isFiredeckError } from '../../../src/shared/errors';
+import { HOST_COMMAND_NAMES, parseHostCommand, type HostCommandName } from '../../../src/shared/protocol/hostCommand';
 import type { DaemonConfig } from '../config';
-import { consoleCommand } from './consoleCommand';
+import { dialStdio } from '../rpc/dialStdio';
+import { CONSOLE_USAGE, consoleCommand, type CommandIo } from './consoleCommand';
 import { DaemonClient } from './daemonClient';
-import { shellCommand } from './shellCommand';
-import { vncCommand } from './vncCommand';
+import { SHELL_USAGE, shellCommand } from './shellCommand';
+import { VNC_USAGE, vncCommand } from './vncCommand';
 import { vmCommand } from './vmCommand';
 
-export const HOST_CLI_COMMANDS = ['vm', 'console', 'shell', 'vnc'] as const;
+/** The commands the app runs over SSH (their grammar is src/shared/protocol/hostCommand.ts), and `vm`. */
+export const HOST_CLI_COMMANDS = [...HOST_COMMAND_NAMES, 'vm'] as const;
 export type HostCliCommand = (typeof HOST_CLI_COMMANDS)[number];
+
+export const DIAL_STDIO_USAGE = `usage: firedeckd dial-stdio
+
+Bridges stdin/stdout to the daemon's socket: the app runs it over SSH as its RPC connection.
+`;
+
+const USAGE: Record<HostCommandName, string> = {
+  'dial-stdio': DIAL_STDIO_USAGE,
+  console: CONSOLE_USAGE,
+  shell: SHELL_USAGE,
+  vnc: VNC_USAGE,
+};
 
 export function isHostCliCommand(command: string | undefined): command is HostCliCommand {
   return (HOST_CLI_COMMANDS as readonly (string | undefined)[]).includes(command);
 }
 
+const processIo = (): CommandIo => ({ stdin: process.stdin, stdout: process.stdout, stderr: process.stderr });
+
 /** Runs one operator command against the daemon's socket and returns the exit code. */
-export async function runHostCli(command: HostCliCommand, argv: string[], config: DaemonConfig): Promise<number> {
+export async function runHostCli(
+  command: HostCliCommand,
+  argv: string[],
+  config: DaemonConfig,
+  io: CommandIo = processIo(),
+): Promise<number> {
   const args = takeGlobalOptions(argv, config);
-  const io = { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr };
-  // Streams are channels through the daemon's socket: this process never reads a console file or a secret.
-  switch (command) {
-    case 'console':
-      return consoleCommand(config.socketPath, args, io);
-    case 'shell':
-      return shellCommand(config.socketPath, args, io);
-    case 'vnc':
-      return vncCommand(config.socketPath, args, io);
-    case 'vm':
-      break;
+  if (command === 'vm') {
+    const client = await DaemonClient.connect(config.socketPath);
+    try {
+      return await vmCommand(client, args, io.stdout);
+    } finally {
+      client.close();
+    }
   }
-  const client = await DaemonClient.connect(config.socketPath);
+  let parsed: ReturnType<typeof parseHostCommand>;
   try {
-    return await vmCommand(client, args, process.stdout);
-  } finally {
-    client.close();
+    parsed = parseHostCommand([command, ...args]);
+  } catch (err) {
+    if (!isFiredeckError(err, 'invalid_params')) throw err;
+    io.stderr.write(`${USAGE[command]}\nfiredeckd ${command}: ${err.message}\n`);
+    return 2;
+  }
+  // Streams are channels through the daemon's socket: this process never reads a console file or a secret.
+  switch (parsed.name) {
+    case 'help':
+      io.stdout.write(USAGE[parsed.of]);
+      return 0;
+    case 'dial-stdio':
+      return dialStdio(config.socketPath);
+    case 'console':
+      return consoleCommand(config.socketPath, parsed, io);
+    case 'shell':
+      return shellCommand(config.socketPath, parsed, io);
+    case 'vnc':
+      return vncCommand(config.socketPath, parsed, io);
   }
 }
 
@@ -50,7 +85,7 @@ function takeGlobalOptions(argv: string[], config: DaemonConfig): string[] {
         : [a, undefined];
     if (flag === '--socket' || flag === '--state-dir' || flag === '--run-dir') {
       const value = inline ?? argv[++i];
-      if (value === undefined) throw new Error(`${flag} needs a value`);
+      if (value === undefined) throw new FiredeckError('invalid_params', `${flag} needs a value`);
       if (flag === '--socket') config.socketPath = value;
       else if (flag === '--state-dir') config.stateDir = value;
       else {

@@ -1,4 +1,5 @@
 import { FiredeckError } from '../../../src/shared/errors';
+import type { VncCommand } from '../../../src/shared/protocol/hostCommand';
 import { DaemonChannel } from './channelClient';
 import type { CommandIo } from './consoleCommand';
 
@@ -13,16 +14,12 @@ guest itself; the viewer is offered no authentication and never sees the VM's VN
  * authenticates to the guest. Failures go to stderr as `firedeckd vnc: <message> (<kind>)` with exit code 1;
  * stdout carries only RFB bytes.
  */
-export async function vncCommand(socketPath: string, args: string[], io: CommandIo): Promise<number> {
-  if (args.length !== 1 || args[0]!.startsWith('-')) {
-    io.stderr.write(VNC_USAGE);
-    return args[0] === '--help' || args[0] === '-h' ? 0 : 2;
-  }
+export async function vncCommand(socketPath: string, command: VncCommand, io: CommandIo): Promise<number> {
   try {
     let channel: DaemonChannel | null = null;
     channel = await DaemonChannel.open(
       socketPath,
-      { kind: 'vnc', vm: args[0]! },
+      { kind: 'vnc', vm: command.vm },
       { data: DaemonChannel.sink(io.stdout, () => channel) },
     );
     channel.pumpInput(io.stdin);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { MarkerScanner, parseMarker } from './markers';
+import { hostKeyVerdict, MarkerScanner, parseMarker } from './markers';
 
 const KEY = 'AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl';
 
@@ -46,5 +46,15 @@ describe('MarkerScanner', () => {
     s.push(Buffer.from('\u001b[31mred\u001b[0m \u001b]0;title\u0007osc \u009bc1 bell\u0007 tab\tok\r\n'));
     // What is left of an OSC sequence is plain text: it can no longer set a title or anything else.
     expect(s.lastLines()).toEqual(['red ]0;titleosc c1 bell tab\tok']);
+  });
+});
+
+describe('hostKeyVerdict', () => {
+  const OTHER = `ssh-ed25519 ${KEY.slice(0, -4)}AAAA`;
+  it('pins the first key of a boot and refuses another one later', () => {
+    expect(hostKeyVerdict(null, `ssh-ed25519 ${KEY}`)).toBe('pin');
+    expect(hostKeyVerdict(undefined, `ssh-ed25519 ${KEY}`)).toBe('pin');
+    expect(hostKeyVerdict(`ssh-ed25519 ${KEY}`, `ssh-ed25519 ${KEY}`)).toBe('same');
+    expect(hostKeyVerdict(`ssh-ed25519 ${KEY}`, OTHER)).toBe('refused');
   });
 });

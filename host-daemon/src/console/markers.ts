@@ -18,6 +18,19 @@ export function parseMarker(line: string): ConsoleMarker | null {
 }
 
 /**
+ * What a `FIREDECK-HOSTKEY` marker does to the key pinned for this boot (cleared when the VM boots): the first
+ * key announced is pinned; the same key again changes nothing; another key is refused and never trusted. The
+ * serial port is not the guest's root alone (a user in its `dialout` group, or any process the guest lets
+ * write there, can print a marker), so a later line must not move `firedeckd shell` to another sshd.
+ */
+export type HostKeyVerdict = 'pin' | 'same' | 'refused';
+
+export function hostKeyVerdict(pinned: string | null | undefined, announced: string): HostKeyVerdict {
+  if (!pinned) return 'pin';
+  return pinned === announced ? 'same' : 'refused';
+}
+
+/**
  * Splits console bytes into lines and finds markers. A line longer than `maxLine` is cut (a flooding guest
  * cannot grow the buffer), and the cut pieces are never mistaken for markers.
  */

@@ -97,8 +97,11 @@ export const qemuBootTest: BootTester = async (image, loaded, log, signal) => {
       config.vncPassword = crypto.randomBytes(6).toString('base64url').slice(0, 8);
       config.agentToken = crypto.randomBytes(24).toString('hex');
     }
-    fs.writeFileSync(path.join(cfgDir, 'config.json'), JSON.stringify(config));
-    await exec('mkfs.ext4', ['-q', '-d', cfgDir, '-L', 'FDCONFIG', path.join(dir, 'config.ext4'), '4M']);
+    // As the daemon builds it (guestConfig.ts): config.json 0600 root:root in the guest.
+    fs.writeFileSync(path.join(cfgDir, 'config.json'), JSON.stringify(config), { mode: 0o600 });
+    fs.chmodSync(path.join(cfgDir, 'config.json'), 0o600);
+    const drive = path.join(dir, 'config.ext4');
+    await exec('mkfs.ext4', ['-q', '-d', cfgDir, '-E', 'root_owner=0:0', '-L', 'FDCONFIG', drive, '4M']);
 
     // QEMU connects to our sockets (server=off), so no output is missed and nothing is polled.
     const serialSock = path.join(dir, 'serial.sock');

@@ -1,8 +1,6 @@
 import net from 'node:net';
 import os from 'node:os';
-import { encodeFrame } from '../../../src/shared/rpc/framing';
-import { notificationFrame } from '../../../src/shared/rpc/jsonrpc';
-import { HELLO_NOTIFICATION } from './server';
+import { sessionHelloFrame } from '../../../src/shared/protocol/session';
 
 /**
  * `firedeckd dial-stdio`: bridges this process's stdin/stdout to the daemon's socket, the way
@@ -15,7 +13,7 @@ export function dialStdio(socketPath: string): Promise<number> {
     const socket = net.connect(socketPath);
     socket.once('connect', () => {
       const info = os.userInfo();
-      socket.write(encodeFrame(notificationFrame(HELLO_NOTIFICATION, { user: info.username, uid: info.uid })));
+      socket.write(sessionHelloFrame({ user: info.username, uid: info.uid }));
       // pipe() ends the socket's writable side when stdin ends (a half-close); replies keep coming.
       process.stdin.pipe(socket);
       socket.pipe(process.stdout);

@@ -6,7 +6,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FiredeckError } from '../../../src/shared/errors';
 import { LineFramer } from '../../../src/shared/rpc/framing';
 import { methods, type MethodName } from '../../../src/shared/protocol/methods';
+import { userName } from '../system/users';
 import { RpcServer, type CallRecord } from './server';
+
+/** This test process as the kernel names it: the caller of every connection it opens. */
+const me = { user: userName(process.getuid!()) ?? String(process.getuid!()), uid: process.getuid!() };
 
 let dir: string;
 let socketPath: string;
@@ -16,6 +20,7 @@ const audited: CallRecord[] = [];
 let strictServer: RpcServer;
 let strictSocket: string;
 const ran: string[] = [];
+const serverLog: string[] = [];
 /** Params that pass each mutating method's schema, so an extra field is the only thing wrong with them. */
 const validParams: Record<string, Record<string, unknown>> = {
   'vm.create': { name: 'web', kind: 'cli', owner: 'alice', image: 'test' },
@@ -52,7 +57,7 @@ function exchange(text: string, count: number, at: string = socketPath): Promise
 beforeAll(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'firedeck-rpc-'));
   socketPath = path.join(dir, 'd.sock');
-  server = new RpcServer({ onMutatingCall: (r) => audited.push(r) });
+  server = new RpcServer({ onMutatingCall: (r) => audited.push(r), log: (line) => serverLog.push(line) });
   server.register('daemon.info', () => ({
     version: '9.9.9',
     protocolVersion: 1,
@@ -179,18 +184,63 @@ describe('RpcServer (JSON-RPC 2.0 over a unix socket)', () => {
     );
     expect(frames[0]).toMatchObject({ id: 9, error: { code: -32001 } });
     const last = audited.at(-1)!;
-    expect(last).toMatchObject({ method: 'vm.destroy', ok: false, caller: { user: 'ops', uid: 1000 } });
+    expect(last).toMatchObject({ method: 'vm.destroy', ok: false, caller: me });
   });
 
-  it('takes the caller from the first hello only: a later one cannot rename who the audit log records', async () => {
+  it('takes the caller from the kernel, not the hello: the claim is kept apart and logged, a later one ignored', async () => {
     const hello = (user: string, uid: number): string =>
       `{"jsonrpc":"2.0","method":"session.hello","params":{"user":"${user}","uid":${uid}}}\n`;
     const frames = await exchange(
-      `${hello('ops', 1000)}${hello('root', 0)}{"jsonrpc":"2.0","id":10,"method":"vm.destroy","params":{"id":"vm-0000abcd"}}\n`,
+      `${hello('ops', 1000)}${hello('mallory', 4242)}{"jsonrpc":"2.0","id":10,"method":"vm.destroy","params":{"id":"vm-0000abcd"}}\n`,
       1,
     );
     expect(frames[0]).toMatchObject({ id: 10 });
-    expect(audited.at(-1)).toMatchObject({ method: 'vm.destroy', caller: { user: 'ops', uid: 1000 } });
+    expect(audited.at(-1)).toMatchObject({
+      method: 'vm.destroy',
+      caller: { ...me, gid: process.getgid!(), pid: process.pid, claimed: { user: 'ops', uid: 1000 } },
+    });
+    expect(serverLog).toContainEqual(
+      `session.hello from ${me.user} (uid ${me.uid}, pid ${process.pid}) claims ops (uid 1000); recorded as ${me.user}`,
+    );
+    expect(serverLog.join('\n')).not.toContain('mallory');
+  });
+
+  it('serves nobody whose credentials the kernel does not give: the connection is closed, nothing runs', async () => {
+    const lines: string[] = [];
+    const calls: CallRecord[] = [];
+    const blind = new RpcServer({
+      peerCredentials: () => {
+        throw new Error('getsockopt(SO_PEERCRED): Bad file descriptor');
+      },
+      onMutatingCall: (r) => calls.push(r),
+      log: (line) => lines.push(line),
+    });
+    blind.register('vm.destroy', () => {
+      throw new FiredeckError('internal', 'must not run');
+    });
+    const at = path.join(dir, 'blind.sock');
+    await blind.listen(at, 0o600);
+    try {
+      const closed = await new Promise<string>((resolve, reject) => {
+        const socket = net.connect(at);
+        let got = '';
+        socket.on('data', (chunk: Buffer) => (got += chunk.toString()));
+        socket.once('connect', () =>
+          socket.write('{"jsonrpc":"2.0","id":1,"method":"vm.destroy","params":{"id":"vm-0000abcd"}}\n'),
+        );
+        socket.once('close', () => resolve(got));
+        // The server may close before the request is written: EPIPE or a reset is that same refusal.
+        socket.once('error', (err: NodeJS.ErrnoException) =>
+          err.code === 'EPIPE' || err.code === 'ECONNRESET' ? resolve(got) : reject(err),
+        );
+      });
+      expect(closed).toBe('');
+      expect(calls).toEqual([]);
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toMatch(/^refused a connection: no peer credentials: .*Bad file descriptor/);
+    } finally {
+      await blind.close();
+    }
   });
 
   it('answers every call in flight after the client ends its side, then ends the connection (half-close)', async () => {

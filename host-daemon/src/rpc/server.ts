@@ -6,6 +6,9 @@ import { FiredeckError } from '../../../src/shared/errors';
 import { LineFramer, encodeFrame } from '../../../src/shared/rpc/framing';
 import { classifyServerFrame, failureFrame, notificationFrame, successFrame } from '../../../src/shared/rpc/jsonrpc';
 import { CHANNEL_OPEN_METHOD } from '../../../src/shared/protocol/channel';
+import { userName } from '../system/users';
+import { loadPeerCredentials, type PeerCredentialReader, type PeerCredentials } from './peerCredentials';
+import { callerFromHello, SESSION_HELLO_METHOD } from '../../../src/shared/protocol/session';
 import {
   isMethodName,
   methods,
@@ -14,10 +17,19 @@ import {
   type ResultOf,
 } from '../../../src/shared/protocol/methods';
 
-/** Who is on the other end of a connection, as `firedeckd dial-stdio` announced it. */
+/**
+ * Who is on the other end of a connection: the kernel's word (SO_PEERCRED, read when the connection is
+ * accepted), never the client's. A group member whose `session.hello` claims to be root is still themselves.
+ */
 export interface Caller {
+  /** The uid's name in /etc/passwd, or the uid in digits when it has none. */
   user: string;
-  uid: number | null;
+  uid: number;
+  gid: number;
+  /** The process that connected (e.g. `firedeckd dial-stdio` under sshd), as it was at connect time. */
+  pid: number;
+  /** What the client's first `session.hello` said it was, if it sent one: logged when it differs, never trusted. */
+  claimed: { user: string; uid: number | null } | null;
 }
 
 export interface CallContext {
@@ -44,6 +56,8 @@ export interface RpcServerOptions {
   /** A subscriber whose unsent output exceeds this is disconnected rather than buffered without bound. */
   maxBufferedBytes?: number;
   log?: (line: string) => void;
+  /** Who connected (the kernel's word); by default the peer-credentials addon, and without it no server. */
+  peerCredentials?: PeerCredentialReader;
 }
 
 /**
@@ -52,13 +66,9 @@ export interface RpcServerOptions {
  */
 export type ChannelOpener = (socket: net.Socket, id: string | number, params: unknown, caller: Caller) => void;
 
-/** The hello a dialer sends first: not a method, so it never reaches a handler. */
-export const HELLO_NOTIFICATION = 'session.hello';
-
 /** One client connection: frames in, responses and notifications out, closed on overflow. */
 export class RpcConnection {
   readonly id = randomUUID();
-  caller: Caller = { user: 'unknown', uid: null };
   /** Set by the first `session.hello`; later ones are ignored. */
   helloSeen = false;
   /** Settles when the client has ended its side (no more requests); replies and events may still go out. */
@@ -69,6 +79,7 @@ export class RpcConnection {
   constructor(
     private readonly socket: net.Socket,
     private readonly maxBufferedBytes: number,
+    readonly caller: Caller,
   ) {
     this.inputEnded = new Promise((resolve) => socket.once('end', () => resolve()));
     socket.on('close', () => {
@@ -113,9 +124,12 @@ export class RpcServer {
   private readonly connections = new Set<net.Socket>();
   private readonly maxBufferedBytes: number;
   private channelOpener: ChannelOpener | null = null;
+  private readonly peerCredentials: PeerCredentialReader;
 
+  /** Throws `unavailable` (with the fix) when the peer-credentials addon cannot be loaded. */
   constructor(private readonly options: RpcServerOptions = {}) {
     this.maxBufferedBytes = options.maxBufferedBytes ?? 16 * 1024 * 1024;
+    this.peerCredentials = options.peerCredentials ?? loadPeerCredentials();
   }
 
   register<M extends MethodName>(name: M, handler: Handler<M>): void {
@@ -170,8 +184,17 @@ export class RpcServer {
   }
 
   private accept(socket: net.Socket): void {
+    let peer: PeerCredentials;
+    try {
+      peer = this.peerCredentials(socket);
+    } catch (err) {
+      // Nobody is served without a name the kernel vouches for.
+      this.options.log?.(`refused a connection: no peer credentials: ${describe(err)}`);
+      socket.destroy();
+      return;
+    }
     this.connections.add(socket);
-    const connection = new RpcConnection(socket, this.maxBufferedBytes);
+    const connection = new RpcConnection(socket, this.maxBufferedBytes, callerOf(peer));
     const framer = new LineFramer();
     // Calls still being handled; once the client has ended its side, this side ends after the last reply.
     let inFlight = 0;
@@ -236,11 +259,18 @@ export class RpcServer {
       return;
     }
     if (incoming.type === 'notification') {
-      // Only the first hello counts: `dial-stdio` sends it before it passes the remote side's bytes on, so a
-      // later one from the other end of the SSH link cannot rename the caller the audit log records.
-      if (incoming.message.method === HELLO_NOTIFICATION && !connection.helloSeen) {
+      // The caller is the kernel's; a hello's claim is only noted (the first one: `dial-stdio` sends it before it
+      // passes the remote side's bytes on), and logged when it names someone else.
+      if (incoming.message.method === SESSION_HELLO_METHOD && !connection.helloSeen) {
         connection.helloSeen = true;
-        connection.caller = parseHello(incoming.message.params);
+        const claimed = callerFromHello(incoming.message.params);
+        connection.caller.claimed = claimed;
+        const { user, uid, pid } = connection.caller;
+        if (claimed.user !== user || (claimed.uid !== null && claimed.uid !== uid)) {
+          this.options.log?.(
+            `session.hello from ${user} (uid ${uid}, pid ${pid}) claims ${claimed.user} (uid ${claimed.uid ?? '?'}); recorded as ${user}`,
+          );
+        }
       }
       return; // Notifications get no response (JSON-RPC 2.0 §4.1).
     }
@@ -295,12 +325,9 @@ function channelOpenRequest(text: string): { id: string | number; params: unknow
   return { id: incoming.message.id, params: incoming.message.params };
 }
 
-function parseHello(params: unknown): Caller {
-  if (typeof params !== 'object' || params === null) return { user: 'unknown', uid: null };
-  const p = params as { user?: unknown; uid?: unknown };
-  const user = typeof p.user === 'string' && /^[A-Za-z0-9._-]{1,64}$/.test(p.user) ? p.user : 'unknown';
-  const uid = typeof p.uid === 'number' && Number.isInteger(p.uid) ? p.uid : null;
-  return { user, uid };
+/** The caller of a connection whose peer the kernel named. */
+function callerOf(peer: PeerCredentials): Caller {
+  return { user: userName(peer.uid) ?? String(peer.uid), uid: peer.uid, gid: peer.gid, pid: peer.pid, claimed: null };
 }
 
 /** One zod issue as the error's data carries it; an unknown field is named in `keys` (params are strict). */

@@ -23,6 +23,23 @@ describe('store migrations', () => {
     db.close();
   });
 
+  it('keeps the store and its -wal and -shm files owner-only, also one left group- and world-readable', () => {
+    const file = tempFile();
+    fs.writeFileSync(file, '', { mode: 0o644 });
+    fs.chmodSync(file, 0o644);
+    const db = openDb(file);
+    db.prepare('INSERT INTO audit_events (at, user, uid, method, params, ok) VALUES (?, ?, ?, ?, ?, ?)').run(
+      'now',
+      'root',
+      0,
+      'vm.create',
+      '{}',
+      1,
+    );
+    for (const f of [file, `${file}-wal`, `${file}-shm`]) expect(fs.statSync(f).mode & 0o777, f).toBe(0o600);
+    db.close();
+  });
+
   it('applies only the steps above the current version, and is idempotent', () => {
     const file = tempFile();
     const db = openDb(file, migrations.slice(0, 1));

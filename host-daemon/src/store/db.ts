@@ -134,6 +134,10 @@ export function stateDbPath(stateDir: string): string {
 /** Opens (creating if needed) the daemon's SQLite store with WAL and foreign keys, and migrates it. */
 export function openDb(file: string, steps: readonly Migration[] = migrations): Db {
   fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o750 });
+  // Owner-only, whatever the umask or an older firedeckd left: it holds the audit log, session ids and the
+  // vault's ciphertexts. SQLite gives the -wal and -shm files it creates the database file's mode.
+  fs.closeSync(fs.openSync(file, 'a', 0o600));
+  for (const f of [file, `${file}-wal`, `${file}-shm`]) if (fs.existsSync(f)) fs.chmodSync(f, 0o600);
   const db = new Database(file);
   db.pragma('journal_mode = WAL');
   db.pragma('foreign_keys = ON');

@@ -25,3 +25,9 @@ export function userIds(name: string, passwdFile = '/etc/passwd'): { uid: number
   const record = colonRecords(passwdFile).find(([user, , uid, gid]) => user === name && isId(uid) && isId(gid));
   return record === undefined ? null : { uid: Number(record[2]), gid: Number(record[3]) };
 }
+
+/** The name of a uid from /etc/passwd (its first entry), or null when no entry has that uid. */
+export function userName(uid: number, passwdFile = '/etc/passwd'): string | null {
+  const record = colonRecords(passwdFile).find(([user, , id]) => user !== undefined && isId(id) && Number(id) === uid);
+  return record?.[0] ?? null;
+}

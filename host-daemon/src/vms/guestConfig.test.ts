@@ -50,6 +50,35 @@ describe('config drive', () => {
     expect(fs.existsSync(`${target}.tmp`)).toBe(false);
   });
 
+  it('holds config.json (VNC password, agent token) as 0600 root:root, in a root directory nobody else writes', async () => {
+    const target = path.join(dir, 'browser.img');
+    const cfg = guestConfigFor({
+      vmId: 'vm-00bb',
+      hostname: 'login',
+      kind: 'browser',
+      sessionId: null,
+      authorizedKeys: [],
+      secrets: { vncPassword: 'p', agentToken: 't' },
+    });
+    // A permissive umask must not widen what the guest sees.
+    const umask = process.umask(0);
+    try {
+      await buildConfigDrive(target, cfg);
+    } finally {
+      process.umask(umask);
+    }
+    const stat = (what: string): { mode: string; user: number; group: number } => {
+      const out = execFileSync('debugfs', ['-R', `stat ${what}`, target], {
+        stdio: ['ignore', 'pipe', 'ignore'],
+      }).toString();
+      const m = /Mode:\s+(\d+).*\n.*\nUser:\s+(\d+)\s+Group:\s+(\d+)/.exec(out);
+      expect(m, out).not.toBeNull();
+      return { mode: m![1]!, user: Number(m![2]), group: Number(m![3]) };
+    };
+    expect(stat('/config.json')).toEqual({ mode: '0600', user: 0, group: 0 });
+    expect(stat('/')).toEqual({ mode: '0755', user: 0, group: 0 });
+  });
+
   it('puts browser secrets only on browser drives and rejects unknown fields', async () => {
     const cli = guestConfigFor({
       vmId: 'v',

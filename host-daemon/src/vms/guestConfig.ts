@@ -52,12 +52,19 @@ export async function buildConfigDrive(target: string, config: GuestConfig): Pro
   const stage = fs.mkdtempSync(path.join(path.dirname(target), '.config-'));
   const tmp = `${target}.tmp`;
   try {
-    fs.chmodSync(stage, 0o755);
-    fs.writeFileSync(path.join(stage, 'config.json'), JSON.stringify(checked, null, 2) + '\n', { mode: 0o644 });
+    // mkfs.ext4 -d copies each file's mode and owner into the drive, and the guest mounts it as it is: the file
+    // (VNC password, agent token) is 0600 root:root there. The drive's root directory does not take the stage's
+    // mode (it is 0755); root_owner makes it root's whoever runs mkfs.
+    const file = path.join(stage, 'config.json');
+    fs.writeFileSync(file, JSON.stringify(checked, null, 2) + '\n', { mode: 0o600 });
+    fs.chmodSync(file, 0o600);
+    if (process.getuid?.() === 0) fs.chownSync(file, 0, 0);
     fs.rmSync(tmp, { force: true });
-    await run('mkfs.ext4', ['-q', '-F', '-L', CONFIG_DRIVE_LABEL, '-d', stage, '-O', '^has_journal', tmp, '2M'], {
-      timeout: 30_000,
-    });
+    await run(
+      'mkfs.ext4',
+      ['-q', '-F', '-L', CONFIG_DRIVE_LABEL, '-d', stage, '-E', 'root_owner=0:0', '-O', '^has_journal', tmp, '2M'],
+      { timeout: 30_000 },
+    );
     fs.chmodSync(tmp, 0o600);
     fs.renameSync(tmp, target);
   } catch (err) {

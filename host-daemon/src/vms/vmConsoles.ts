@@ -89,7 +89,7 @@ export class VmConsoles {
             `console of ${id}: ${what === 'log' ? 'cannot write the console log' : 'cannot record a marker'}: ${String(err)}`,
           ),
       },
-      this.deps.attachGid,
+      null, // the attach socket stays 0600 root: the daemon's group has channel.open instead
     );
     this.pumps.set(id, pump);
     try {

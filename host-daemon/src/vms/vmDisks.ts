@@ -63,16 +63,16 @@ export class VmDisks {
   }
 
   /**
-   * `${runDir}/vms/<id>`: QEMU's sockets (root-only: QEMU creates them without group write) and the console
-   * attach socket, which members of the daemon's group reach through this directory.
+   * `${runDir}/vms/<id>`: QEMU's sockets and the console attach socket, root-only. Members of the daemon's group
+   * reach the console through the daemon (`channel.open`), never this socket: it would bypass the daemon.
    */
   makeRunDir(id: string): void {
     const parent = path.join(this.config.runDir, 'vms');
     fs.mkdirSync(parent, { recursive: true });
-    fs.chmodSync(parent, 0o755); // explicit: the unit's UMask=0027 would drop the x bit that group members need
+    fs.chmodSync(parent, 0o755);
     const dir = this.runDir(id);
-    fs.mkdirSync(dir, { recursive: true, mode: 0o750 });
-    if (this.attachGid !== null) fs.chownSync(dir, 0, this.attachGid);
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    fs.chmodSync(dir, 0o700); // also a dir left by an older firedeckd with group access
   }
 
   removeRunDir(id: string): void {

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { FiredeckError } from '../../../src/shared/errors';
 import type { DriverName } from '../../../src/shared/protocol/daemon';
 import type { Vm, VmCreateParams, VmKind, VmState } from '../../../src/shared/protocol/vm';
-import type { ConsoleMarker } from '../console/markers';
+import { hostKeyVerdict, type ConsoleMarker } from '../console/markers';
 import type { Subnet } from '../net/cidr';
 import type { Lease, LeaseStore } from '../net/leases';
 import { deleteLink, ensureTap } from '../net/links';
@@ -328,7 +328,13 @@ export class VmLifecycle {
     const rec = this.deps.vms.get(id);
     if (!rec || !LIVE_STATES.has(rec.vm.state)) return;
     if (m.type === 'hostkey') {
-      this.deps.vms.update(id, { hostKey: m.key });
+      const verdict = hostKeyVerdict(rec.hostKey, m.key);
+      if (verdict === 'pin') this.deps.vms.update(id, { hostKey: m.key });
+      if (verdict === 'refused') {
+        this.deps.log(
+          `${rec.vm.name} (${id}): ignored a later FIREDECK-HOSTKEY with another key (${m.key.split(' ')[0]}); the boot's first key stays pinned`,
+        );
+      }
       return;
     }
     if (!rec.vm.ready.includes(m.what)) this.deps.vms.update(id, { ready: [...rec.vm.ready, m.what] });

@@ -55,6 +55,34 @@ describe('app service dispatch', () => {
     expect(events).toContainEqual({ type: 'hosts.changed' });
   });
 
+  it('checks host settings once, at the boundary: a relative key file, a bad address or user is refused', async () => {
+    const host = { name: 'h', address: '127.0.0.1', port: 22, user: 'root', auth: { type: 'agent' } };
+    const relative = await service.dispatch(
+      'hosts.add',
+      { ...host, auth: { type: 'keyFile', path: '.ssh/id_ed25519' } },
+      ctx,
+    );
+    expect(relative).toMatchObject({
+      ok: false,
+      error: { kind: 'invalid_params', message: expect.stringMatching(/absolute path, or one starting with ~\//) },
+    });
+    for (const bad of [{ address: 'a b' }, { user: 'Root;rm' }, { port: 0 }]) {
+      expect(await service.dispatch('hosts.add', { ...host, ...bad }, ctx)).toMatchObject({
+        ok: false,
+        error: { kind: 'invalid_params' },
+      });
+    }
+    const added = await service.dispatch('hosts.add', { ...host, name: '  spaced  ' }, ctx);
+    const hostId = (added as { value: { id: string; name: string } }).value.id;
+    expect((added as { value: { name: string } }).value.name).toBe('spaced');
+    expect(await service.dispatch('hosts.update', { hostId, host: { ...host, address: 'a;b' } }, ctx)).toMatchObject({
+      ok: false,
+      error: { kind: 'invalid_params' },
+    });
+    const listed = await service.dispatch('hosts.list', {}, ctx);
+    expect((listed as { value: { address: string }[] }).value.map((h) => h.address)).not.toContain('a;b');
+  });
+
   it('trusts only a key the host actually presented', async () => {
     const added = await service.dispatch(
       'hosts.add',

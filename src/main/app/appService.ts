@@ -1,6 +1,6 @@
 import os from 'node:os';
 import type { z } from 'zod';
-import { FiredeckError } from '../../shared/errors';
+import { FiredeckError, toAppError } from '../../shared/errors';
 import {
   LOCAL_HOST_ID,
   appCalls,
@@ -15,9 +15,10 @@ import {
   type HostStatus,
   type ChannelOpenParams,
 } from '../../shared/app/contract';
+import type { HostCommand } from '../../shared/protocol/hostCommand';
 import { FIREDECK_VERSION } from '../../shared/version';
 import { ChannelBroker } from '../channels/channelBroker';
-import { HostConnection, toAppError, type Backoff } from '../hosts/hostConnection';
+import { HostConnection, type Backoff } from '../hosts/hostConnection';
 import type { HostRegistry } from '../hosts/hostRegistry';
 import type { PinnedHostKey } from '../ssh/hostKey';
 import { LocalTransport } from '../ssh/localTransport';
@@ -163,7 +164,10 @@ export class AppService {
     this.connections.clear();
   }
 
-  /** Validates, runs and wraps one call; never throws, so every outcome crosses the boundary whole. */
+  /**
+   * Validates the params (the renderer is not trusted), runs and wraps one call; never throws, so every outcome
+   * crosses the boundary whole. Results are main's own, typed by the handlers: the renderer trusts them as they are.
+   */
   async dispatch(name: unknown, params: unknown, ctx: CallContext): Promise<AppEnvelope<unknown>> {
     try {
       if (!isAppCallName(name))
@@ -178,9 +182,9 @@ export class AppService {
       }
       const handler = this.handlers[name] as (p: unknown, c: CallContext) => Promise<unknown> | unknown;
       const value = await handler(parsed.data, ctx);
-      return { ok: true, value: def.result.parse(value) };
+      return { ok: true, value };
     } catch (err) {
-      return { ok: false, error: toAppError(FiredeckError.from(err)) };
+      return { ok: false, error: toAppError(err) };
     }
   }
 
@@ -246,18 +250,16 @@ export class AppService {
   }
 
   private async openChannel(params: ChannelOpenParams, ctx: CallContext): Promise<{ channelId: string }> {
-    const conn = this.connection(params.hostId);
-    const link = conn.link();
-    const cmd = conn.daemonCommand;
-    const size = { cols: params.cols ?? 80, rows: params.rows ?? 24 };
-    const [command, options] =
+    const command: HostCommand =
       params.kind === 'console'
-        ? [`${cmd} console ${params.vmId}${params.follow === false ? '' : ' --follow'}`, {}]
+        ? { name: 'console', vm: params.vmId, lines: null, follow: params.follow !== false, attach: false }
         : params.kind === 'shell'
-          ? [`${cmd} shell ${params.vmId}`, { pty: size }]
-          : [`${cmd} vnc ${params.vmId}`, {}];
+          ? { name: 'shell', vm: params.vmId, command: [] }
+          : { name: 'vnc', vm: params.vmId };
+    const size = { cols: params.cols ?? 80, rows: params.rows ?? 24 };
+    const exec = await this.connection(params.hostId).execDaemon(command, params.kind === 'shell' ? { pty: size } : {});
     const out = ctx.channelOutput;
-    const channelId = await this.channels.open(ctx.sessionId, link, command, options, {
+    const channelId = this.channels.open(ctx.sessionId, exec, command.name, {
       data: (id, chunk) =>
         out ? out.data(id, chunk) : ctx.emit({ type: 'channel.data', channelId: id, data: chunk.toString('base64') }),
       closed: (id, error) => {

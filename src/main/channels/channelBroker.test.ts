@@ -25,7 +25,7 @@ describe('channel broker flow control (real processes through the local transpor
     const broker = new ChannelBroker();
     const s = sink();
     const total = 8 * 1024 * 1024;
-    const id = await broker.open('w1', transport, `head -c ${total} /dev/zero`, {}, s);
+    const id = broker.open('w1', await transport.exec(`head -c ${total} /dev/zero`), 'head', s);
     // Without acks the stream stops close to the mark, far from the total.
     await new Promise<void>((resolve) => {
       s.onData = () => {
@@ -46,7 +46,7 @@ describe('channel broker flow control (real processes through the local transpor
   it('keeps channels private to the session that opened them', async () => {
     const broker = new ChannelBroker();
     const s = sink();
-    const id = await broker.open('w1', transport, 'cat', {}, s);
+    const id = broker.open('w1', await transport.exec('cat'), 'cat', s);
     expect(() => broker.write('w2', id, Buffer.from('x'))).toThrow(/No open channel/);
     expect(() => broker.ack('w2', id, 1)).toThrow(/No open channel/);
     broker.write('w1', id, Buffer.from('echo\n'));
@@ -59,7 +59,14 @@ describe('channel broker flow control (real processes through the local transpor
   it('reports a command that fails with its last stderr line', async () => {
     const broker = new ChannelBroker();
     const s = sink();
-    await broker.open('w1', transport, 'echo "no such VM: vm-1" >&2; exit 3', {}, s);
+    broker.open('w1', await transport.exec('echo "no such VM: vm-1" >&2; exit 3'), 'console', s);
     expect(await s.ended).toBe('no such VM: vm-1');
+  });
+
+  it('names the command by its label when it fails without a word on stderr', async () => {
+    const broker = new ChannelBroker();
+    const s = sink();
+    broker.open('w1', await transport.exec('exit 4'), 'vnc', s);
+    expect(await s.ended).toBe('vnc exited with code 4');
   });
 });

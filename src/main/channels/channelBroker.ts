@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import { FiredeckError } from '../../shared/errors';
-import type { ExecChannel, ExecOptions, Transport } from '../ssh/transport';
+import type { ExecChannel } from '../ssh/transport';
 import { stderrReason } from './stderrReason';
 
 export interface ChannelSink {
@@ -27,14 +27,11 @@ interface OpenChannel {
 export class ChannelBroker {
   private readonly channels = new Map<string, OpenChannel>();
 
-  async open(
-    owner: string,
-    link: Transport,
-    command: string,
-    options: ExecOptions,
-    sink: ChannelSink,
-  ): Promise<string> {
-    const exec = await link.exec(command, options);
+  /**
+   * Takes over a started command's channel (`label` names it in a failure, e.g. `console exited with code 1`)
+   * and returns its id, private to `owner`.
+   */
+  open(owner: string, exec: ExecChannel, label: string, sink: ChannelSink): string {
     const id = `ch-${crypto.randomBytes(12).toString('hex')}`;
     const ch: OpenChannel = { id, owner, exec, unacked: 0, paused: false };
     this.channels.set(id, ch);
@@ -57,10 +54,7 @@ export class ChannelBroker {
       sink.closed(
         id,
         failed
-          ? new FiredeckError(
-              'unavailable',
-              stderrReason(stderr) ?? `${command.split(' ')[1] ?? 'channel'} exited with code ${status.code}`,
-            )
+          ? new FiredeckError('unavailable', stderrReason(stderr) ?? `${label} exited with code ${status.code}`)
           : null,
       );
     });

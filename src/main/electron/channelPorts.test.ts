@@ -3,11 +3,10 @@ import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CHANNEL_PORT_MAX_WRITE } from '../../shared/app/channelPort';
 import { appCalls } from '../../shared/app/contract';
-import { FiredeckError } from '../../shared/errors';
+import { FiredeckError, toAppError } from '../../shared/errors';
 import { portChannel } from '../../renderer/src/api/channelHub';
 import { ChannelSocket } from '../../renderer/src/features/desktop/channelSocket';
 import { CHANNEL_HIGH_WATER, ChannelBroker } from '../channels/channelBroker';
-import { toAppError } from '../hosts/hostConnection';
 import { LocalTransport } from '../ssh/localTransport';
 import type { ExecOptions } from '../ssh/transport';
 import { ChannelPorts, dispatchChannelControl, fromMessagePortMain, type ChannelControl } from './channelPorts';
@@ -56,7 +55,7 @@ async function rig(command: string, options: ExecOptions = {}): Promise<Rig> {
   const ports = new ChannelPorts(brokerControl(broker), (_id, reason) => rejected.push(reason));
   let reportClosed: (error: string | null) => void = () => undefined;
   const brokerClosed = new Promise<string | null>((resolve) => (reportClosed = resolve));
-  const channelId = await broker.open(OWNER, transport, command, options, {
+  const channelId = broker.open(OWNER, await transport.exec(command, options), 'test', {
     data: (id, chunk) => ports.data(id, chunk),
     closed: (id, error) => {
       ports.closed(id, error ? toAppError(error) : null);
@@ -260,16 +259,10 @@ describe('channel ports (real processes through the local transport, Node Messag
   it('works end to end with the renderer side: noVNC socket ↔ port ↔ broker ↔ process', async () => {
     const broker = new ChannelBroker();
     const ports = new ChannelPorts(brokerControl(broker));
-    const channelId = await broker.open(
-      OWNER,
-      transport,
-      'cat',
-      {},
-      {
-        data: (id, chunk) => ports.data(id, chunk),
-        closed: (id, error) => ports.closed(id, error ? toAppError(error) : null),
-      },
-    );
+    const channelId = broker.open(OWNER, await transport.exec('cat'), 'cat', {
+      data: (id, chunk) => ports.data(id, chunk),
+      closed: (id, error) => ports.closed(id, error ? toAppError(error) : null),
+    });
     // The page's side is the platform's MessagePort, as in the renderer.
     const pair = new globalThis.MessageChannel();
     ports.attach(channelId, pair.port1 as unknown as MessagePort);

@@ -1,9 +1,10 @@
-import { FiredeckError, isFiredeckError } from '../../shared/errors';
-import type { AppError, HostStatus } from '../../shared/app/contract';
+import { FiredeckError, isFiredeckError, toAppError } from '../../shared/errors';
+import type { HostStatus } from '../../shared/app/contract';
 import type { EventEnvelope } from '../../shared/protocol/events';
 import type { DaemonInfo } from '../../shared/protocol/daemon';
+import { hostCommandLine, type HostCommand } from '../../shared/protocol/hostCommand';
 import { DaemonClient } from '../rpc/daemonClient';
-import type { ExecChannel, Transport } from '../ssh/transport';
+import type { ExecChannel, ExecOptions, Transport } from '../ssh/transport';
 import { stderrReason } from '../channels/stderrReason';
 
 export interface Backoff {
@@ -77,16 +78,12 @@ export class HostConnection {
     return this.rpc;
   }
 
-  /** The transport of a connected host, for console, shell and VNC channels. */
-  link(): Transport {
+  /** Runs a firedeckd command (console, shell, VNC) on a connected host, on an exec channel of its own. */
+  execDaemon(command: HostCommand, options: ExecOptions = {}): Promise<ExecChannel> {
     if (!this.transport || this.current.state !== 'connected') {
-      throw new FiredeckError('unavailable', `Host ${this.options.hostId} is not connected`);
+      return Promise.reject(new FiredeckError('unavailable', `Host ${this.options.hostId} is not connected`));
     }
-    return this.transport;
-  }
-
-  get daemonCommand(): string {
-    return this.options.daemonCommand;
+    return this.transport.exec(hostCommandLine(this.options.daemonCommand, command), options);
   }
 
   /** Connects once; rejects with the reason (a host key to confirm, a refused key, …) and stays failed. */
@@ -128,7 +125,7 @@ export class HostConnection {
     this.transport = transport;
     let channel: ExecChannel;
     try {
-      channel = await transport.exec(`${this.options.daemonCommand} dial-stdio`);
+      channel = await transport.exec(hostCommandLine(this.options.daemonCommand, { name: 'dial-stdio' }));
     } catch (err) {
       this.teardown();
       throw err;
@@ -239,11 +236,4 @@ function describeDialFailure(stderr: string, code: number | null, where: string)
   if (line) return `firedeckd on ${where}: ${line.replace(/^firedeckd dial-stdio: /, '')}`;
   if (code === 127) return `firedeckd is not installed on ${where} (command not found)`;
   return `firedeckd dial-stdio on ${where} exited${code === null ? '' : ` with code ${code}`}`;
-}
-
-export function toAppError(e: FiredeckError): AppError {
-  const out: AppError = { kind: e.kind, message: e.message };
-  if (e.hint !== undefined) out.hint = e.hint;
-  if (e.details !== undefined) out.details = e.details;
-  return out;
 }

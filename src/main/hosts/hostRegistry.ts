@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import { FiredeckError } from '../../shared/errors';
-import { HostInput, type Host, type HostAuth } from '../../shared/app/contract';
+import type { CheckedHostInput, Host, HostAuth } from '../../shared/app/contract';
 import { fingerprintOf, type PinnedHostKey } from '../ssh/hostKey';
 import type { Db } from './localStore';
 
@@ -23,7 +23,7 @@ export interface StoredHost extends Host {
   pinnedKey: PinnedHostKey | null;
 }
 
-/** The operator's hosts, kept in the local store. */
+/** The operator's hosts, kept in the local store. Input comes checked by the app service (the contract's HostInput). */
 export class HostRegistry {
   constructor(private readonly db: Db) {}
 
@@ -38,8 +38,7 @@ export class HostRegistry {
     return toHost(row);
   }
 
-  add(input: HostInput): StoredHost {
-    const host = HostInput.parse(input);
+  add(host: CheckedHostInput): StoredHost {
     const id = `h-${crypto.randomBytes(8).toString('hex')}`;
     const now = new Date().toISOString();
     this.db
@@ -52,9 +51,8 @@ export class HostRegistry {
   }
 
   /** Changing the address or port drops the pinned key: it belonged to the old endpoint. */
-  update(id: string, input: HostInput): StoredHost {
+  update(id: string, host: CheckedHostInput): StoredHost {
     const before = this.get(id);
-    const host = HostInput.parse(input);
     const sameEndpoint = before.address === host.address && before.port === host.port;
     this.db
       .prepare(

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { WEB_API_PATH, WebCallFrame, webSessionCookie } from '../../shared/app/webWire';
+import { WEB_API_PATH, WebCallFrame, webSessionCookie, type WebServerFrame } from '../../shared/app/webWire';
 import type { AppEvent } from '../../shared/app/contract';
 import type { AppService } from '../app/appService';
 import { RENDERER_CSP } from '../app/csp';
@@ -133,7 +133,7 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
 
 function serveSession(ws: WebSocket, service: AppService): void {
   const sessionId = crypto.randomUUID();
-  const send = (frame: unknown): void => {
+  const send = (frame: WebServerFrame): void => {
     if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(frame));
   };
   const emit = (event: AppEvent): void => send({ event });

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { AppError } from '../errors';
 import { DaemonInfo } from '../protocol/daemon';
 import { EventEnvelope } from '../protocol/events';
 
@@ -68,18 +69,14 @@ export const HostInput = z.object({
   }),
 });
 export type HostInput = z.input<typeof HostInput>;
+/** A host's settings once main checked them (trimmed, port defaulted). */
+export type CheckedHostInput = z.output<typeof HostInput>;
 
 export const ConnectionState = z.enum(['disconnected', 'connecting', 'connected', 'reconnecting', 'failed']);
 export type ConnectionState = z.infer<typeof ConnectionState>;
 
-/** What the UI needs to show a connection failure and its fix. */
-export const AppError = z.object({
-  kind: z.string(),
-  message: z.string(),
-  hint: z.string().optional(),
-  details: z.record(z.string(), z.unknown()).optional(),
-});
-export type AppError = z.infer<typeof AppError>;
+/** An error in the form the UI shows (declared with the other error conversions in src/shared/errors.ts). */
+export { AppError };
 
 export const HostStatus = z.object({
   hostId: HostId,
@@ -178,6 +175,20 @@ export const AppEvent = z.discriminatedUnion('type', [
   z.object({ type: z.literal('channel.closed'), channelId: ChannelId, error: AppError.nullable() }),
 ]);
 export type AppEvent = z.infer<typeof AppEvent>;
+
+/**
+ * What the preload exposes as `window.firedeck` ({@link BRIDGE_GLOBAL}): one named method per app call (nothing
+ * else reaches IPC), plus a listener for pushed events. Errors come back inside the envelope, whole. The preload
+ * builds it and the renderer calls it, both from this one declaration.
+ */
+export type FiredeckBridge = {
+  readonly [N in AppCallName]: (params: AppParams<N>) => Promise<AppEnvelope<AppResult<N>>>;
+} & {
+  readonly onEvent: (listener: (event: AppEvent) => void) => () => void;
+};
+
+/** The window property the preload puts the bridge on. */
+export const BRIDGE_GLOBAL = 'firedeck';
 
 /** The one IPC channel name the preload may use for calls, and the one it listens on for events. */
 export const IPC_CALL_CHANNEL = 'firedeck:call';

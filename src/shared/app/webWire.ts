@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { AppError } from './contract';
+import type { AppEnvelope, AppEvent } from './contract';
 
 /** Frames of web mode's WebSocket: the renderer sends calls, main answers them and pushes events. */
 export const WebCallFrame = z.object({
@@ -9,17 +9,8 @@ export const WebCallFrame = z.object({
 });
 export type WebCallFrame = z.infer<typeof WebCallFrame>;
 
-export const WebServerFrame = z.union([
-  z.object({
-    id: z.number().int(),
-    envelope: z.union([
-      z.object({ ok: z.literal(true), value: z.unknown() }),
-      z.object({ ok: z.literal(false), error: AppError }),
-    ]),
-  }),
-  z.object({ event: z.unknown() }),
-]);
-export type WebServerFrame = z.infer<typeof WebServerFrame>;
+/** Main's frames: the answer to a call, or an event. Main made both, so the page types them, not parses them. */
+export type WebServerFrame = { id: number; envelope: AppEnvelope<unknown> } | { event: AppEvent };
 
 /** Path of the API socket. */
 export const WEB_API_PATH = '/api';

@@ -19,7 +19,7 @@ import type { RpcErrorObject } from '../errors';
 export const CHANNEL_OPEN_METHOD = 'channel.open';
 
 /** A VM by id (`vm-…`) or name, as operators type it. */
-const VmRef = z
+export const VmRef = z
   .string()
   .min(1)
   .max(128)

@@ -1,5 +1,5 @@
-import { errorCodes, FiredeckError, type ErrorKind } from '../../../shared/errors';
-import type { AppCallName, AppEnvelope, AppError, AppEvent, AppParams, AppResult } from '../../../shared/app/contract';
+import { errorFromApp } from '../../../shared/errors';
+import type { AppCallName, AppEnvelope, AppEvent, AppParams, AppResult } from '../../../shared/app/contract';
 
 /** The renderer's one way to main, whichever transport carries it. */
 export interface AppClient {
@@ -17,15 +17,7 @@ export interface AppClient {
 
 export type AppLink = 'lost' | 'restored';
 
-/** Turns an error that crossed the boundary back into a FiredeckError (kind, hint and details kept). */
-export function errorFromApp(error: AppError): FiredeckError {
-  const kind: ErrorKind = error.kind in errorCodes ? (error.kind as ErrorKind) : 'internal';
-  return new FiredeckError(kind, error.message, {
-    ...(error.hint !== undefined ? { hint: error.hint } : {}),
-    ...(error.details !== undefined ? { details: error.details } : {}),
-  });
-}
-
+/** A call's outcome: its value, or its error thrown as a FiredeckError (kind, hint and details kept). */
 export function unwrap<T>(envelope: AppEnvelope<T>): T {
   if (envelope.ok) return envelope.value;
   throw errorFromApp(envelope.error);

@@ -1,5 +1,5 @@
 import type { AppError, ChannelOpenParams } from '../../../shared/app/contract';
-import { FiredeckError } from '../../../shared/errors';
+import { toAppError } from '../../../shared/errors';
 import type { RendererChannel } from './channelHub';
 
 /**
@@ -88,7 +88,7 @@ export class ChannelLink {
     try {
       params = this.options.params();
     } catch (err) {
-      this.set(this.broken(FiredeckError.from(err)));
+      this.set(this.broken(toAppError(err)));
       return;
     }
     this.opener.open(params).then(
@@ -97,7 +97,7 @@ export class ChannelLink {
         else channel.close();
       },
       (err: unknown) => {
-        if (attempt === this.attempt) this.set(this.broken(FiredeckError.from(err)));
+        if (attempt === this.attempt) this.set(this.broken(toAppError(err)));
       },
     );
   };
@@ -133,7 +133,7 @@ export class ChannelLink {
         channel.onData((bytes) => (connection.ended ? undefined : deliver(channel, consume, bytes)));
       }
     } catch (err) {
-      this.fail(connection, FiredeckError.from(err));
+      this.fail(connection, toAppError(err));
     }
     // Last, so that a channel that ended before it was answered still hands over its bytes first.
     channel.onClose((error) => this.ended(connection, error));
@@ -178,9 +178,9 @@ export class ChannelLink {
     detach?.();
   }
 
+  /** Main's reason as main sent it (the renderer trusts main); a throw of the page's own in the app's form. */
   private broken(error: AppError): LinkStatus {
-    const plain: AppError = { kind: error.kind, message: error.message, ...(error.hint ? { hint: error.hint } : {}) };
-    return this.opener.linkLost ? { state: 'disconnected', error: plain } : { state: 'failed', error: plain };
+    return this.opener.linkLost ? { state: 'disconnected', error } : { state: 'failed', error };
   }
 
   private set(status: LinkStatus): void {

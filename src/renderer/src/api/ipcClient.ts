@@ -1,7 +1,6 @@
 import { CHANNEL_PORT_WINDOW_MESSAGE, type ChannelPortWindowMessage } from '../../../shared/app/channelPort';
-import type { AppCallName, AppEnvelope, AppParams, AppResult } from '../../../shared/app/contract';
+import type { AppCallName, AppEnvelope, AppParams, AppResult, FiredeckBridge } from '../../../shared/app/contract';
 import { FiredeckError } from '../../../shared/errors';
-import type { FiredeckBridge } from '../../../preload/api';
 import { unwrap, type AppClient } from './appClient';
 
 /** Electron: calls go through the preload's named methods; channel bytes on the ports the preload posts. */

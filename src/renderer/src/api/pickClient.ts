@@ -1,4 +1,4 @@
-import { BRIDGE_GLOBAL, type FiredeckBridge } from '../../../preload/api';
+import { BRIDGE_GLOBAL, type FiredeckBridge } from '../../../shared/app/contract';
 import type { AppClient } from './appClient';
 import { ipcClient } from './ipcClient';
 import { webSocketClient } from './webSocketClient';

@@ -1,10 +1,7 @@
 import { FiredeckError } from '../../../shared/errors';
-import type { AppCallName, AppEnvelope, AppEvent, AppParams, AppResult } from '../../../shared/app/contract';
-import { WEB_API_PATH } from '../../../shared/app/webWire';
+import type { AppCallName, AppEvent, AppParams, AppResult } from '../../../shared/app/contract';
+import { WEB_API_PATH, type WebCallFrame, type WebServerFrame } from '../../../shared/app/webWire';
 import { unwrap, type AppClient, type AppLink } from './appClient';
-
-/** What main's web server sends: an answer to a call, or an event (main has checked both; they are typed, not parsed). */
-type ServerFrame = { id: number; envelope: AppEnvelope<unknown> } | { event: AppEvent };
 
 interface PendingCall {
   resolve: (value: unknown) => void;
@@ -42,7 +39,7 @@ export function webSocketClient(location: Location): AppClient {
       }
     };
     ws.onmessage = (msg: MessageEvent<string>) => {
-      const frame = JSON.parse(msg.data) as ServerFrame;
+      const frame = JSON.parse(msg.data) as WebServerFrame;
       if ('id' in frame) {
         const call = pending.get(frame.id);
         pending.delete(frame.id);
@@ -83,7 +80,8 @@ export function webSocketClient(location: Location): AppClient {
     transport: 'websocket',
     call<N extends AppCallName>(name: N, params: AppParams<N>): Promise<AppResult<N>> {
       const id = nextId++;
-      const frame = JSON.stringify({ id, name, params });
+      const call: WebCallFrame = { id, name, params };
+      const frame = JSON.stringify(call);
       return new Promise<AppResult<N>>((resolve, reject) => {
         pending.set(id, { resolve: resolve as (value: unknown) => void, reject });
         if (open && socket) socket.send(frame);
