@@ -52,7 +52,7 @@ export interface Daemon {
 export function createDaemon(config: DaemonConfig, options: DaemonOptions): Daemon {
   const { log } = options;
   const startedAt = new Date().toISOString();
-  const attachGid = groupId(config.group);
+  const socketGid = groupId(config.group);
   // First: without the kernel's word on who calls, the daemon serves nobody (and opens nothing).
   const peerCredentials = loadPeerCredentials();
 
@@ -72,7 +72,6 @@ export function createDaemon(config: DaemonConfig, options: DaemonOptions): Daem
     images: { resolve: async (ref) => catalog.resolve(ref) },
     events,
     log,
-    attachGid,
   });
   const stats = new VmStatsSampler({
     listVms: () => vms.list(),
@@ -108,7 +107,7 @@ export function createDaemon(config: DaemonConfig, options: DaemonOptions): Daem
     server,
     async start() {
       // listen() first: it refuses to run beside a live daemon, which must never be reconciled under its feet.
-      await server.listen(config.socketPath, 0o660, attachGid);
+      await server.listen(config.socketPath, 0o660, socketGid);
       try {
         const report = await vms.reconcile();
         reconciled(report);

@@ -55,7 +55,6 @@ describe('the configured driver (driver = … in firedeckd.conf)', () => {
       images: { resolve: async (ref) => catalog.resolve(ref) },
       events: new EventBus(),
       log: () => undefined,
-      attachGid: null,
     });
   }
 

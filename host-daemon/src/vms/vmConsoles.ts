@@ -9,8 +9,6 @@ import type { VmDisks } from './vmDisks';
 export interface VmConsolesDeps {
   disks: VmDisks;
   consoleLogMaxBytes: number;
-  /** Group that may use attach sockets (the daemon's socket group). */
-  attachGid: number | null;
   log: (line: string) => void;
 }
 

@@ -32,11 +32,7 @@ export class VmDisks {
   /** One key generation for all concurrent creates. */
   private guestKey: Promise<{ privateKeyPath: string; publicKey: string }> | null = null;
 
-  constructor(
-    private readonly config: VmDisksConfig,
-    /** Group that may use attach sockets (the daemon's socket group). */
-    private readonly attachGid: number | null,
-  ) {}
+  constructor(private readonly config: VmDisksConfig) {}
 
   stateDir(id: string): string {
     return path.join(this.config.stateDir, 'vms', id);

@@ -46,7 +46,6 @@ beforeEach(() => {
     images: { resolve: async (ref) => catalog.resolve(ref) },
     events,
     log: () => undefined,
-    attachGid: null,
   });
 });
 

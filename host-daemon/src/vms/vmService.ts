@@ -18,8 +18,6 @@ export interface VmServiceConfig extends VmDisksConfig, VmLifecycleConfig, Recon
 export interface VmServiceDeps
   extends Omit<VmLifecycleDeps, 'config' | 'disks' | 'consoles' | 'locks' | 'onExpiriesChanged'> {
   config: VmServiceConfig;
-  /** Group that may use attach sockets (the daemon's socket group). */
-  attachGid: number | null;
 }
 
 /**
@@ -35,11 +33,10 @@ export class VmService {
   private readonly reaper: VmReaper;
 
   constructor(private readonly deps: VmServiceDeps) {
-    this.disks = new VmDisks(deps.config, deps.attachGid);
+    this.disks = new VmDisks(deps.config);
     this.consoles = new VmConsoles({
       disks: this.disks,
       consoleLogMaxBytes: deps.config.consoleLogMaxBytes,
-      attachGid: deps.attachGid,
       log: deps.log,
     });
     this.lifecycle = new VmLifecycle({
