@@ -66,6 +66,12 @@ export interface RpcServerOptions {
  */
 export type ChannelOpener = (socket: net.Socket, id: string | number, params: unknown, caller: Caller) => void;
 
+/**
+ * Calls one connection may have in flight: a call beyond it is refused with `resource_exhausted` at once, so a
+ * client cannot make the daemon hold an unbounded queue of pending calls (and their waiters).
+ */
+export const MAX_CALLS_IN_FLIGHT = 64;
+
 /** One client connection: frames in, responses and notifications out, closed on overflow. */
 export class RpcConnection {
   readonly id = randomUUID();
@@ -212,6 +218,7 @@ export class RpcServer {
         }
         const open = this.channelOpener ? channelOpenRequest(ev.text) : null;
         if (!open) {
+          if (inFlight >= MAX_CALLS_IN_FLIGHT && refuseOverCap(connection, ev.text)) continue;
           inFlight++;
           void this.handleFrame(connection, ev.text).finally(() => {
             inFlight--;
@@ -316,6 +323,26 @@ export class RpcServer {
       }
     }
   }
+}
+
+/** Answers a request over the connection's cap with `resource_exhausted`; false for any other frame (handled as usual). */
+function refuseOverCap(connection: RpcConnection, text: string): boolean {
+  const incoming = classifyServerFrame(text);
+  if (incoming.type !== 'request') return false;
+  connection.send(
+    failureFrame(
+      incoming.message.id,
+      new FiredeckError(
+        'resource_exhausted',
+        `Too many calls in flight on this connection (at most ${MAX_CALLS_IN_FLIGHT}); ${incoming.message.method.slice(0, 128)} was not run`,
+        {
+          hint: 'Wait for answers before sending more calls on this connection, or open another connection.',
+          details: { maxCallsInFlight: MAX_CALLS_IN_FLIGHT },
+        },
+      ),
+    ),
+  );
+  return true;
 }
 
 function channelOpenRequest(text: string): { id: string | number; params: unknown } | null {
