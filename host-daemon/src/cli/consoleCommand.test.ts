@@ -65,8 +65,20 @@ describe('firedeckd console --attach', () => {
         io,
       );
       stdin.write('echo typed\n');
-      const timeout = new Promise<string>((resolve) => setTimeout(() => resolve('(nothing within 5 s)'), 5000));
-      expect(await Promise.race([daemon.received, timeout])).toBe('echo typed\n');
+      // A failure says why: the command ended first (with its error), or what it printed while nothing came.
+      const ended = done.then(
+        (code) => `(the command ended with ${code} before anything was sent)`,
+        (err: unknown) => `(the command failed before anything was sent: ${String(err)})`,
+      );
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<string>((resolve) => {
+        timer = setTimeout(() => resolve(`(nothing within 5 s; stderr ${JSON.stringify(errText)})`), 5000);
+      });
+      try {
+        expect(await Promise.race([daemon.received, ended, timeout])).toBe('echo typed\n');
+      } finally {
+        clearTimeout(timer);
+      }
       expect(await done).toBe(0);
       expect(errText).toContain('[attached to demo; Ctrl-] detaches]');
     } finally {

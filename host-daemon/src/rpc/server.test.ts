@@ -7,7 +7,7 @@ import { FiredeckError } from '../../../src/shared/errors';
 import { LineFramer } from '../../../src/shared/rpc/framing';
 import { methods, type MethodName } from '../../../src/shared/protocol/methods';
 import { userName } from '../system/users';
-import { RpcServer, type CallRecord } from './server';
+import { MAX_CALLS_IN_FLIGHT, RpcServer, type CallRecord } from './server';
 
 /** This test process as the kernel names it: the caller of every connection it opens. */
 const me = { user: userName(process.getuid!()) ?? String(process.getuid!()), uid: process.getuid!() };
@@ -284,6 +284,59 @@ describe('RpcServer (JSON-RPC 2.0 over a unix socket)', () => {
       socket.once('connect', () => socket.end());
     });
     expect(ended).toBe(true);
+  });
+
+  it("refuses a call over the connection's cap on calls in flight with resource_exhausted; the others are answered", async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let started = 0;
+    const slow = new RpcServer();
+    slow.register('vm.get', async ({ id }) => {
+      started++;
+      await gate;
+      throw new FiredeckError('not_found', `No VM ${id}`);
+    });
+    const slowSocket = path.join(dir, 'slow.sock');
+    await slow.listen(slowSocket, 0o600);
+    try {
+      const total = MAX_CALLS_IN_FLIGHT + 1;
+      const text = Array.from(
+        { length: total },
+        (_, i) => `{"jsonrpc":"2.0","id":${i + 1},"method":"vm.get","params":{"id":"vm-0000abcd"}}\n`,
+      ).join('');
+      const frames = await new Promise<Record<string, unknown>[]>((resolve, reject) => {
+        const socket = net.connect(slowSocket);
+        const framer = new LineFramer();
+        const got: Record<string, unknown>[] = [];
+        socket.once('connect', () => socket.write(text));
+        socket.on('data', (chunk: Buffer) => {
+          for (const ev of framer.push(chunk)) {
+            if (ev.type !== 'frame') continue;
+            got.push(JSON.parse(ev.text) as Record<string, unknown>);
+            // The refusal comes while the others still wait on the gate; only then are they let through.
+            if (got.length === 1) release();
+          }
+          if (got.length >= total) {
+            socket.end();
+            resolve(got);
+          }
+        });
+        socket.once('error', reject);
+      });
+      expect(frames[0]).toMatchObject({
+        id: total,
+        error: { code: -32008, data: { kind: 'resource_exhausted', details: { maxCallsInFlight: 64 } } },
+      });
+      expect((frames[0]!.error as { data: { hint: string } }).data.hint).toMatch(/Wait for answers/);
+      expect(started).toBe(MAX_CALLS_IN_FLIGHT);
+      const answered = frames.slice(1);
+      expect(answered.map((f) => f.id).sort((a, b) => Number(a) - Number(b))).toEqual(
+        Array.from({ length: MAX_CALLS_IN_FLIGHT }, (_, i) => i + 1),
+      );
+      for (const f of answered) expect(f).toMatchObject({ error: { data: { kind: 'not_found' } } });
+    } finally {
+      await slow.close();
+    }
   });
 
   it('refuses to start over a live socket', async () => {

@@ -66,6 +66,18 @@ export interface RpcServerOptions {
  */
 export type ChannelOpener = (socket: net.Socket, id: string | number, params: unknown, caller: Caller) => void;
 
+/**
+ * Calls one connection may have in flight: a call beyond it is refused with `resource_exhausted` at once, so a
+ * client cannot make the daemon hold an unbounded queue of pending calls (and their waiters).
+ */
+export const MAX_CALLS_IN_FLIGHT = 64;
+
+/**
+ * How often a connection whose client ended its side, with calls still in flight, is checked for a client that
+ * has gone altogether: only a write tells (it fails, and the connection closes, ending its calls' waiters).
+ */
+export const PEER_PROBE_INTERVAL_MS = 10_000;
+
 /** One client connection: frames in, responses and notifications out, closed on overflow. */
 export class RpcConnection {
   readonly id = randomUUID();
@@ -75,6 +87,7 @@ export class RpcConnection {
   readonly inputEnded: Promise<void>;
   private readonly closeHandlers = new Set<() => void>();
   private closed = false;
+  private readonly closing = new AbortController();
 
   constructor(
     private readonly socket: net.Socket,
@@ -84,9 +97,15 @@ export class RpcConnection {
     this.inputEnded = new Promise((resolve) => socket.once('end', () => resolve()));
     socket.on('close', () => {
       this.closed = true;
+      this.closing.abort();
       for (const h of this.closeHandlers) h();
       this.closeHandlers.clear();
     });
+  }
+
+  /** Aborted when the connection closes: work done for its calls only (a waiter, a timer) ends with it. */
+  get signal(): AbortSignal {
+    return this.closing.signal;
   }
 
   get isClosed(): boolean {
@@ -212,6 +231,7 @@ export class RpcServer {
         }
         const open = this.channelOpener ? channelOpenRequest(ev.text) : null;
         if (!open) {
+          if (inFlight >= MAX_CALLS_IN_FLIGHT && refuseOverCap(connection, ev.text)) continue;
           inFlight++;
           void this.handleFrame(connection, ev.text).finally(() => {
             inFlight--;
@@ -238,6 +258,11 @@ export class RpcServer {
       }
     };
     socket.on('data', onData);
+    let probe: NodeJS.Timeout | null = null;
+    // A blank line is no frame to any client (the line framer skips it); to a client that is gone it is EPIPE.
+    const probePeer = (): void => {
+      if (!socket.writableEnded && !socket.destroyed) socket.write('\n');
+    };
     socket.on('end', () => {
       inputEnded = true;
       // A channel's client sends end of input as an `eof` frame; ending its side of the socket detaches.
@@ -246,9 +271,18 @@ export class RpcServer {
         return;
       }
       endWhenAnswered();
+      if (socket.writableEnded) return;
+      // The client may only have ended its side (dial-stdio whose stdin ended) or have closed the socket: the
+      // kernel says which only when this side writes. A closed client's calls then end with the connection.
+      probePeer();
+      probe = setInterval(probePeer, PEER_PROBE_INTERVAL_MS);
+      probe.unref();
     });
     socket.on('error', () => undefined);
-    socket.on('close', () => this.connections.delete(socket));
+    socket.on('close', () => {
+      if (probe) clearInterval(probe);
+      this.connections.delete(socket);
+    });
   }
 
   /** Handles one frame; every outcome is a response, never a crash. */
@@ -316,6 +350,26 @@ export class RpcServer {
       }
     }
   }
+}
+
+/** Answers a request over the connection's cap with `resource_exhausted`; false for any other frame (handled as usual). */
+function refuseOverCap(connection: RpcConnection, text: string): boolean {
+  const incoming = classifyServerFrame(text);
+  if (incoming.type !== 'request') return false;
+  connection.send(
+    failureFrame(
+      incoming.message.id,
+      new FiredeckError(
+        'resource_exhausted',
+        `Too many calls in flight on this connection (at most ${MAX_CALLS_IN_FLIGHT}); ${incoming.message.method.slice(0, 128)} was not run`,
+        {
+          hint: 'Wait for answers before sending more calls on this connection, or open another connection.',
+          details: { maxCallsInFlight: MAX_CALLS_IN_FLIGHT },
+        },
+      ),
+    ),
+  );
+  return true;
 }
 
 function channelOpenRequest(text: string): { id: string | number; params: unknown } | null {

@@ -14,6 +14,11 @@ export class EventBus {
   private seq = 0;
   private readonly subs = new Map<string, { types: Set<string> | null; listener: Listener }>();
 
+  /** How many subscribers are listening (a waiter that ended must not be among them). */
+  get subscriberCount(): number {
+    return this.subs.size;
+  }
+
   get lastSeq(): number {
     return this.seq;
   }

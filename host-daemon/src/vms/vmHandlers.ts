@@ -25,7 +25,10 @@ export function registerVmHandlers(
   server.register('vm.stop', (p) => after(() => vms.stop(p.id, stopOpts(p))));
   server.register('vm.restart', (p) => after(() => vms.restart(p.id, stopOpts(p))));
   server.register('vm.destroy', (p) => after(() => vms.destroy(p.id)));
-  server.register('vm.waitReady', (p) => after(() => vms.waitReady(p.id, p.marker ?? 'vm', p.timeoutSeconds ?? 120)));
+  // A waiter belongs to its caller's connection: it ends (timer cleared, listener removed) when that closes.
+  server.register('vm.waitReady', (p, { connection }) =>
+    after(() => vms.waitReady(p.id, p.marker ?? 'vm', p.timeoutSeconds ?? 120, connection.signal)),
+  );
   server.register('vm.console.tail', (p) => after(() => vms.consoleTail(p.id, p.lines ?? 200)));
   server.register('vm.stats', (p) => ({ intervalMs: stats.intervalMs, samples: stats.latest(p.ids) }));
 

@@ -387,10 +387,19 @@ export class VmLifecycle {
     }
   }
 
-  /** Resolves when the guest has printed `FIREDECK-READY <marker>`; fails at the deadline with the console's end. */
-  async waitReady(id: string, marker = 'vm', timeoutSeconds = 120): Promise<Vm> {
+  /**
+   * Resolves when the guest has printed `FIREDECK-READY <marker>`; fails at the deadline with the console's end,
+   * or `cancelled` as soon as `signal` aborts (the caller's connection closed), its timer and listener gone.
+   */
+  async waitReady(id: string, marker = 'vm', timeoutSeconds = 120, signal?: AbortSignal): Promise<Vm> {
     const rec = this.deps.vms.require(id);
     if (rec.vm.ready.includes(marker)) return rec.vm;
+    const cancelled = (): FiredeckError =>
+      new FiredeckError(
+        'cancelled',
+        `Stopped waiting for FIREDECK-READY ${marker} of VM ${rec.vm.name}: the caller left`,
+      );
+    if (signal?.aborted) throw cancelled();
     if (rec.vm.state !== 'booting' && rec.vm.state !== 'running' && rec.vm.state !== 'creating') {
       throw new FiredeckError('invalid_state', `VM ${rec.vm.name} is ${rec.vm.state}; it will not become ready`);
     }
@@ -427,9 +436,15 @@ export class VmLifecycle {
           ),
         );
       }, timeoutSeconds * 1000);
+      const onAbort = (): void => {
+        done();
+        reject(cancelled());
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
       const done = (): void => {
         clearTimeout(timer);
         sub.unsubscribe();
+        signal?.removeEventListener('abort', onAbort);
       };
       // The marker may have landed between the first read and the subscription.
       if (this.deps.vms.get(id)?.vm.ready.includes(marker)) {

@@ -127,8 +127,8 @@ export class VmService {
   }
 
   /** Resolves when the guest has printed `FIREDECK-READY <marker>`; fails at the deadline with the console's end. */
-  waitReady(id: string, marker = 'vm', timeoutSeconds = 120): Promise<Vm> {
-    return this.lifecycle.waitReady(id, marker, timeoutSeconds);
+  waitReady(id: string, marker = 'vm', timeoutSeconds = 120, signal?: AbortSignal): Promise<Vm> {
+    return this.lifecycle.waitReady(id, marker, timeoutSeconds, signal);
   }
 
   /** Makes the store and the machine agree after a (re)start; see ARCHITECTURE.md "Restart safety". */

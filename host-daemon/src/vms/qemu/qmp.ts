@@ -11,12 +11,19 @@ interface Pending {
  * A QMP session on QEMU's monitor socket. QEMU serves one monitor client at a time, so the daemon opens a
  * session per operation and closes it afterwards. `closed` resolves when QEMU closes the socket, which is
  * how a power-down is observed without polling (QEMU exits, the socket closes).
+ *
+ * Each command carries an `id`, which QEMU echoes in its reply: a call that timed out is dropped, and a reply
+ * that comes after its deadline is recognised as its own and discarded, never taken for the next command's.
  */
 export class QmpSession {
   readonly closed: Promise<void>;
   private readonly socket: net.Socket;
   private buffer = '';
-  private readonly queue: Pending[] = [];
+  /** The greeting (QEMU's first line) until it has come. */
+  private greeting: Pending | null = null;
+  /** Calls waiting for their reply, by the `id` they were sent with. */
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
   private isClosed = false;
 
   private constructor(socket: net.Socket) {
@@ -24,7 +31,10 @@ export class QmpSession {
     this.closed = new Promise((resolve) => {
       socket.on('close', () => {
         this.isClosed = true;
-        for (const p of this.queue.splice(0)) {
+        const waiting = [...(this.greeting ? [this.greeting] : []), ...this.pending.values()];
+        this.greeting = null;
+        this.pending.clear();
+        for (const p of waiting) {
           if (p.command === 'quit') p.resolve({});
           else p.reject(new FiredeckError('unavailable', `QMP socket closed during ${p.command}`));
         }
@@ -48,8 +58,8 @@ export class QmpSession {
         reject(new FiredeckError('unavailable', `QMP ${socketPath}: ${err.message}`, { cause: err }));
       });
       const s = new QmpSession(socket);
-      // The greeting is the first line; the queue holds a pseudo-command that resolves on it.
-      s.queue.push({
+      // The greeting is the first line; a pseudo-command resolves on it.
+      s.greeting = {
         command: '(greeting)',
         resolve: () => {
           clearTimeout(timer);
@@ -59,7 +69,7 @@ export class QmpSession {
           clearTimeout(timer);
           reject(err);
         },
-      });
+      };
     });
     await session.execute('qmp_capabilities', undefined, timeoutMs);
     return session;
@@ -70,12 +80,14 @@ export class QmpSession {
       if (command === 'quit') return Promise.resolve({});
       return Promise.reject(new FiredeckError('unavailable', `QMP socket closed before ${command}`));
     }
+    const id = this.nextId++;
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new FiredeckError('timeout', `QMP ${command}: no answer within ${timeoutMs} ms`)),
-        timeoutMs,
-      );
-      this.queue.push({
+      const timer = setTimeout(() => {
+        // Dropped: its reply, should it still come, matches no call.
+        this.pending.delete(id);
+        reject(new FiredeckError('timeout', `QMP ${command}: no answer within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.pending.set(id, {
         command,
         resolve: (v) => {
           clearTimeout(timer);
@@ -87,7 +99,8 @@ export class QmpSession {
         },
       });
       this.socket.write(
-        JSON.stringify(args === undefined ? { execute: command } : { execute: command, arguments: args }) + '\r\n',
+        JSON.stringify(args === undefined ? { execute: command, id } : { execute: command, arguments: args, id }) +
+          '\r\n',
       );
     });
   }
@@ -110,7 +123,15 @@ export class QmpSession {
         continue;
       }
       if ('event' in msg) continue;
-      const pending = this.queue.shift();
+      let pending: Pending | undefined;
+      if ('QMP' in msg) {
+        pending = this.greeting ?? undefined;
+        this.greeting = null;
+      } else if (typeof msg.id === 'number') {
+        pending = this.pending.get(msg.id);
+        this.pending.delete(msg.id);
+      }
+      // A reply to a call that timed out (or to none) is dropped.
       if (!pending) continue;
       const err = msg.error as { class?: string; desc?: string } | undefined;
       if (err) pending.reject(new FiredeckError('internal', `QMP ${pending.command}: ${err.class}: ${err.desc}`));
