@@ -49,7 +49,6 @@ beforeEach(async () => {
     images: { resolve: async (ref) => catalog.resolve(ref) },
     events: bus,
     log: () => undefined,
-    attachGid: null,
   });
   // A VM that is booting and will never print its marker: only the caller's leaving can end the wait early.
   vms.insert({
