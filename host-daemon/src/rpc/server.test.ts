@@ -157,6 +157,16 @@ describe('RpcServer (JSON-RPC 2.0 over a unix socket)', () => {
     expect(ran).toEqual([]);
   });
 
+  it('refuses a batch with one clear -32600 error and keeps serving the same connection', async () => {
+    const batch = '[{"jsonrpc":"2.0","id":1,"method":"daemon.info","params":{}},{"jsonrpc":"2.0","method":"x"}]';
+    const frames = await exchange(`${batch}\n{"jsonrpc":"2.0","id":2,"method":"daemon.info","params":{}}\n`, 2);
+    expect(frames[0]).toMatchObject({
+      id: null,
+      error: { code: -32600, message: 'Invalid Request: batches are not supported; send one request per line' },
+    });
+    expect(frames[1]).toMatchObject({ id: 2, result: { version: '9.9.9' } });
+  });
+
   it('answers a non-request object with -32600', async () => {
     const [f] = await exchange('{"jsonrpc":"1.0","id":3,"method":"daemon.info"}\n', 1);
     expect(f).toMatchObject({ id: 3, error: { code: -32600 } });

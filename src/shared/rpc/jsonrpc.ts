@@ -57,6 +57,17 @@ export function classifyServerFrame(text: string): IncomingToServer {
       error: new FiredeckError('parse_error', 'Parse error: frame is not valid JSON'),
     };
   }
+  // A batch (JSON-RPC 2.0 §6) is refused whole with one error: every client sends one request per line.
+  if (Array.isArray(value)) {
+    return {
+      type: 'invalid',
+      id: null,
+      error: new FiredeckError(
+        'invalid_request',
+        'Invalid Request: batches are not supported; send one request per line',
+      ),
+    };
+  }
   const req = RpcRequest.safeParse(value);
   if (req.success) return { type: 'request', message: req.data };
   const note = RpcNotification.safeParse(value);
