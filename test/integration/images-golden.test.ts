@@ -7,6 +7,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultCacheDir } from '../../host-daemon/src/images/builder';
 import { ImageCatalog, type ResolvedImage } from '../../host-daemon/src/images/catalog';
+import { loadRecipe, recipesRoot } from '../../host-daemon/src/images/recipe';
 import { ImageService } from '../../host-daemon/src/images/service';
 import { guestSshArgs, startQemuGuest, type QemuGuest } from '../rig/qemu';
 import { makeTempDir, requireTool } from '../rig/tmp';
@@ -154,6 +155,10 @@ describe('golden image: cli', () => {
     const m = image.manifest;
     expect(m.bootTest?.markers.sort()).toEqual(['sshd', 'vm']);
     expect(m.packages.find((p) => p.name === 'nodejs')?.version).toMatch(/^20\./);
+    // The recipe pins each CLI; the image holds exactly those versions.
+    const pinned = loadRecipe(path.join(recipesRoot(), 'cli')).recipe.npmGlobals;
+    expect(pinned.every((spec) => /@\d+\.\d+\.\d+$/.test(spec))).toBe(true);
+    expect(m.npmGlobals.map((p) => `${p.name}@${p.version}`).sort()).toEqual([...pinned].sort());
     expect(m.npmGlobals.map((p) => p.name).sort()).toEqual([
       '@anthropic-ai/claude-code',
       '@google/gemini-cli',
