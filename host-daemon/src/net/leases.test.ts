@@ -7,6 +7,7 @@ import { openDb, type Db } from '../store/db';
 import { VmStore } from '../store/vmStore';
 import { parseCidr } from './cidr';
 import { LeaseStore, macFor, tapName } from './leases';
+import { newVm } from '../store/testing/newVm';
 
 let dir: string;
 let db: Db;
@@ -21,19 +22,7 @@ afterEach(() => {
 
 function addVm(vms: VmStore, n: number): string {
   const id = `vm-${n.toString(16).padStart(16, '0')}`;
-  vms.insert({
-    id,
-    name: `vm${n}`,
-    kind: 'cli',
-    owner: 'o',
-    image: 'test',
-    driver: 'qemu',
-    vcpus: 1,
-    memoryMib: 256,
-    diskMib: 1024,
-    sessionId: null,
-    expiresAt: null,
-  });
+  vms.insert(newVm(id, `vm${n}`, { owner: 'o' }));
   return id;
 }
 

@@ -8,6 +8,7 @@ import { LeaseStore } from '../net/leases';
 import { AuditLog } from './auditLog';
 import { openDb, type Db } from './db';
 import { VmStore, type NewVm } from './vmStore';
+import { newVm as storeVm } from './testing/newVm';
 
 let dir: string;
 let db: Db;
@@ -20,19 +21,8 @@ afterEach(() => {
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
-const newVm = (id: string, name: string): NewVm => ({
-  id,
-  name,
-  kind: 'cli',
-  owner: 'alice@example.org',
-  image: 'test@1',
-  driver: 'qemu',
-  vcpus: 1,
-  memoryMib: 256,
-  diskMib: 4096,
-  sessionId: null,
-  expiresAt: null,
-});
+const newVm = (id: string, name: string): NewVm =>
+  storeVm(id, name, { owner: 'alice@example.org', image: 'test@1', diskMib: 4096 });
 
 describe('VmStore', () => {
   it('round-trips a VM with its lease and handle', () => {

@@ -14,6 +14,7 @@ import { QemuDriver } from './qemu/qemuDriver';
 import { registerVmHandlers } from './vmHandlers';
 import { VmService } from './vmService';
 import type { VmStatsSampler } from './vmStats';
+import { newVm } from '../store/testing/newVm';
 
 const ID = 'vm-00000000000000b2';
 
@@ -51,19 +52,7 @@ beforeEach(async () => {
     log: () => undefined,
   });
   // A VM that is booting and will never print its marker: only the caller's leaving can end the wait early.
-  vms.insert({
-    id: ID,
-    name: 'alice-cli',
-    kind: 'cli',
-    owner: 'alice',
-    image: 'test',
-    driver: 'qemu',
-    vcpus: 1,
-    memoryMib: 256,
-    diskMib: 1024,
-    sessionId: null,
-    expiresAt: null,
-  });
+  vms.insert(newVm(ID, 'alice-cli'));
   vms.update(ID, { state: 'booting' });
   server = new RpcServer();
   const stats = { intervalMs: 1000, latest: () => [] } as unknown as VmStatsSampler;

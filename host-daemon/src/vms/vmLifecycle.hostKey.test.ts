@@ -9,6 +9,7 @@ import { VmStore } from '../store/vmStore';
 import { EventBus } from './eventBus';
 import type { ConsoleWatch, VmConsoles } from './vmConsoles';
 import { VmLifecycle, type VmLifecycleDeps } from './vmLifecycle';
+import { newVm } from '../store/testing/newVm';
 
 const ID = 'vm-00000000000000a1';
 const FIRST = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl';
@@ -25,19 +26,7 @@ beforeEach(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'firedeck-hostkey-'));
   db = openDb(path.join(dir, 'firedeck.db'));
   vms = new VmStore(db);
-  vms.insert({
-    id: ID,
-    name: 'alice-cli',
-    kind: 'cli',
-    owner: 'alice',
-    image: 'test',
-    driver: 'qemu',
-    vcpus: 1,
-    memoryMib: 256,
-    diskMib: 1024,
-    sessionId: null,
-    expiresAt: null,
-  });
+  vms.insert(newVm(ID, 'alice-cli'));
   vms.update(ID, { state: 'booting', hostKey: null });
   logged = [];
   // Only the console is reached from attachConsole; the rest of the lifecycle's deps stay unused here.

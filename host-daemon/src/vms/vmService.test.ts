@@ -12,6 +12,7 @@ import { VmStore } from '../store/vmStore';
 import { EventBus } from './eventBus';
 import { QemuDriver } from './qemu/qemuDriver';
 import { VmService } from './vmService';
+import { newVm } from '../store/testing/newVm';
 
 let dir: string;
 let db: Db;
@@ -91,19 +92,7 @@ describe('VmService bad input', () => {
 
   it('refuses a second live VM of the same name with conflict, before touching the machine', async () => {
     const store = new VmStore(db);
-    store.insert({
-      id: 'vm-00000000000000cd',
-      name: 'taken',
-      kind: 'cli',
-      owner: 'o',
-      image: 'test',
-      driver: 'qemu',
-      vcpus: 1,
-      memoryMib: 256,
-      diskMib: 1024,
-      sessionId: null,
-      expiresAt: null,
-    });
+    store.insert(newVm('vm-00000000000000cd', 'taken', { owner: 'o' }));
     store.update('vm-00000000000000cd', { state: 'stopped' });
     expect(await kindOf(service.create({ name: 'taken', kind: 'cli', owner: 'o', image: 'test' }))).toBe('conflict');
     expect(service.list().map((v) => v.name)).toEqual(['taken']);
