@@ -8,6 +8,7 @@ import { LineFramer } from '../../../src/shared/rpc/framing';
 import { methods, type MethodName } from '../../../src/shared/protocol/methods';
 import { userName } from '../system/users';
 import { MAX_CALLS_IN_FLIGHT, RpcServer, type CallRecord } from './server';
+import { exchangeAt, validParams } from './serverTesting';
 
 /** This test process as the kernel names it: the caller of every connection it opens. */
 const me = { user: userName(process.getuid!()) ?? String(process.getuid!()), uid: process.getuid!() };
@@ -21,37 +22,9 @@ let strictServer: RpcServer;
 let strictSocket: string;
 const ran: string[] = [];
 const serverLog: string[] = [];
-/** Params that pass each mutating method's schema, so an extra field is the only thing wrong with them. */
-const validParams: Record<string, Record<string, unknown>> = {
-  'vm.create': { name: 'web', kind: 'cli', owner: 'alice', image: 'test' },
-  'vm.start': { id: 'vm-0000abcd' },
-  'vm.stop': { id: 'vm-0000abcd' },
-  'vm.restart': { id: 'vm-0000abcd' },
-  'vm.destroy': { id: 'vm-0000abcd' },
-  'image.build': { recipe: 'test' },
-  'image.promote': { name: 'test', version: '20261203T000000-0123456789ab' },
-  'image.rollback': { name: 'test' },
-  'image.gc': {},
-};
-
 /** Sends raw text and returns the first `count` frames the server answers with. */
 function exchange(text: string, count: number, at: string = socketPath): Promise<Record<string, unknown>[]> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect(at);
-    const framer = new LineFramer(64 * 1024 * 1024);
-    const frames: Record<string, unknown>[] = [];
-    socket.once('connect', () => socket.write(text));
-    socket.on('data', (chunk: Buffer) => {
-      for (const ev of framer.push(chunk)) {
-        if (ev.type === 'frame') frames.push(JSON.parse(ev.text) as Record<string, unknown>);
-      }
-      if (frames.length >= count) {
-        socket.end();
-        resolve(frames);
-      }
-    });
-    socket.once('error', reject);
-  });
+  return exchangeAt(at, text, count);
 }
 
 beforeAll(async () => {
@@ -81,7 +54,7 @@ beforeAll(async () => {
   await server.listen(socketPath, 0o600);
 
   strictServer = new RpcServer();
-  for (const m of Object.keys(validParams) as MethodName[]) {
+  for (const m of (Object.keys(methods) as MethodName[]).filter((n) => methods[n].mutating)) {
     strictServer.register(m, () => {
       ran.push(m);
       throw new FiredeckError('internal', 'must not run');
@@ -117,8 +90,8 @@ describe('RpcServer (JSON-RPC 2.0 over a unix socket)', () => {
 
   it('refuses an unknown field on every mutating method with -32602 naming it, before any handler runs', async () => {
     const mutating = (Object.keys(methods) as MethodName[]).filter((m) => methods[m].mutating);
-    // A new mutating method must be added to `validParams`, so this test keeps covering all of them.
-    expect(mutating.sort()).toEqual(Object.keys(validParams).sort());
+    // A new method must be added to `validParams`, so this test keeps covering all of them.
+    expect(Object.keys(validParams).sort()).toEqual(Object.keys(methods).sort());
     for (const m of mutating) {
       expect(methods[m].params.safeParse(validParams[m]).success, `${m} params in this test`).toBe(true);
     }
