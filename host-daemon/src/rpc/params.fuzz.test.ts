@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LineFramer } from '../../../src/shared/rpc/framing';
 import { methods, type MethodName } from '../../../src/shared/protocol/methods';
 import { RpcServer } from './server';
-import { validParams } from './serverTesting';
+import { validParams } from './testing/exchange';
 
 /** Bad-input suite (issue 17): a soak run asks for more cases with FIREDECK_FUZZ_RUNS. */
 const RUNS = Number(process.env.FIREDECK_FUZZ_RUNS ?? 10_000);

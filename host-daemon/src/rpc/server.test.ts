@@ -8,7 +8,7 @@ import { LineFramer } from '../../../src/shared/rpc/framing';
 import { methods, type MethodName } from '../../../src/shared/protocol/methods';
 import { userName } from '../system/users';
 import { MAX_CALLS_IN_FLIGHT, RpcServer, type CallRecord } from './server';
-import { exchangeAt, validParams } from './serverTesting';
+import { exchangeAt, validParams } from './testing/exchange';
 
 /** This test process as the kernel names it: the caller of every connection it opens. */
 const me = { user: userName(process.getuid!()) ?? String(process.getuid!()), uid: process.getuid!() };

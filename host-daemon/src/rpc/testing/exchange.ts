@@ -1,6 +1,6 @@
 import net from 'node:net';
-import { LineFramer } from '../../../src/shared/rpc/framing';
-import type { MethodName } from '../../../src/shared/protocol/methods';
+import { LineFramer } from '../../../../src/shared/rpc/framing';
+import type { MethodName } from '../../../../src/shared/protocol/methods';
 
 /**
  * Test helpers shared by the RpcServer tests (server.test.ts, params.fuzz.test.ts); not used by the daemon.
