@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { splitBytes } from '../testing/splitBytes';
 import {
   CHANNEL_HEADER_BYTES,
   ChannelFrame,
@@ -12,19 +13,6 @@ import {
 
 /** Bad-input suite (issue 17): a soak run asks for more cases with FIREDECK_FUZZ_RUNS. */
 const RUNS = Number(process.env.FIREDECK_FUZZ_RUNS ?? 10_000);
-
-/** Cuts `bytes` at the given points (taken modulo its length), in order. */
-function split(bytes: Uint8Array, cuts: number[]): Uint8Array[] {
-  const points = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b);
-  const out: Uint8Array[] = [];
-  let at = 0;
-  for (const p of points) {
-    out.push(bytes.subarray(at, p));
-    at = p;
-  }
-  out.push(bytes.subarray(at));
-  return out;
-}
 
 function concat(parts: Uint8Array[]): Uint8Array {
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
@@ -107,7 +95,7 @@ describe('ChannelFrameReader under arbitrary input (fuzz)', () => {
         const bytes = concat(frames.map((f) => encodeChannelFrame(f.type, f.payload)));
         const want = showFrames(frames);
         expect(show(pushAll(new ChannelFrameReader(), [bytes]))).toEqual(want);
-        expect(show(pushAll(new ChannelFrameReader(), split(bytes, cuts)))).toEqual(want);
+        expect(show(pushAll(new ChannelFrameReader(), splitBytes(bytes, cuts)))).toEqual(want);
       }),
       { numRuns: RUNS },
     );
@@ -126,7 +114,7 @@ describe('ChannelFrameReader under arbitrary input (fuzz)', () => {
             header(type, length),
             tail,
           ]);
-          const events = pushAll(new ChannelFrameReader(), split(bytes, cuts));
+          const events = pushAll(new ChannelFrameReader(), splitBytes(bytes, cuts));
           expect(show(events.slice(0, -1))).toEqual(showFrames(frames));
           expect(events.at(-1)).toEqual({
             type: 'invalid',

@@ -1,23 +1,11 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { LineFramer, OVERSIZED_HEAD_CHARS, type FrameEvent } from './framing';
+import { splitBytes } from '../testing/splitBytes';
 
 /** Bad-input suite (issue 17): a soak run asks for more cases with FIREDECK_FUZZ_RUNS. */
 const RUNS = Number(process.env.FIREDECK_FUZZ_RUNS ?? 10_000);
 const MAX = 64;
-
-/** Cuts `bytes` at the given points (taken modulo its length), in order. */
-function split(bytes: Uint8Array, cuts: number[]): Uint8Array[] {
-  const points = [...new Set(cuts.map((c) => (bytes.length === 0 ? 0 : c % (bytes.length + 1))))].sort((a, b) => a - b);
-  const out: Uint8Array[] = [];
-  let at = 0;
-  for (const p of points) {
-    out.push(bytes.subarray(at, p));
-    at = p;
-  }
-  out.push(bytes.subarray(at));
-  return out;
-}
 
 function pushAll(framer: LineFramer, chunks: Uint8Array[]): FrameEvent[] {
   return chunks.flatMap((c) => framer.push(c));
@@ -67,7 +55,7 @@ describe('LineFramer under arbitrary input (fuzz)', () => {
       fc.property(fc.array(line, { maxLength: 12 }), fc.array(fc.nat(), { maxLength: 30 }), (lines, cuts) => {
         const bytes = new TextEncoder().encode(lines.map((l) => l + '\n').join(''));
         const whole = pushAll(new LineFramer(MAX), [bytes]);
-        const pieces = pushAll(new LineFramer(MAX), split(bytes, cuts));
+        const pieces = pushAll(new LineFramer(MAX), splitBytes(bytes, cuts));
         const want = expected(lines);
         for (const got of [whole, pieces]) {
           expect(got.map((e) => e.type)).toEqual(want.map((e) => e.type));
@@ -84,7 +72,7 @@ describe('LineFramer under arbitrary input (fuzz)', () => {
         }
         // The framer resynchronises: a frame after the stream still arrives whole.
         const framer = new LineFramer(MAX);
-        pushAll(framer, split(bytes, cuts));
+        pushAll(framer, splitBytes(bytes, cuts));
         expect(framer.push(new TextEncoder().encode('{"ok":1}\n'))).toEqual([{ type: 'frame', text: '{"ok":1}' }]);
       }),
       { numRuns: RUNS },
