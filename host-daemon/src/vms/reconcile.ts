@@ -38,7 +38,7 @@ export interface ReconcileDeps {
 /**
  * Makes the store and the machine agree after a (re)start (ARCHITECTURE.md "Restart safety"): live VMs whose
  * process is still the one we started are re-adopted (console re-attached), the others marked `crashed` with
- * their network freed, half-made creates rolled back, and orphans (processes, TAPs, files) removed.
+ * their network freed, half-made creates rolled back, begun destroys finished, and orphans (processes, TAPs, files) removed.
  */
 export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
   const { config, vms, leases, lifecycle, log } = deps;
@@ -50,6 +50,16 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
       // The daemon died half-way through a create: nothing of it may stay.
       await lifecycle.rollbackCreate(vm.id);
       report.orphansRemoved.push(`vm:${vm.id}`);
+      continue;
+    }
+    if (vm.state === 'destroying') {
+      // A destroy had begun (its disks may be gone already): finish it rather than keep a VM without a disk.
+      try {
+        await lifecycle.destroy(vm.id);
+        report.orphansRemoved.push(`vm:${vm.id}`);
+      } catch (err) {
+        log(`finish destroying ${vm.id}: ${String(err)}; it stays destroying until a destroy succeeds`);
+      }
       continue;
     }
     if (!LIVE_STATES.has(vm.state)) continue;
