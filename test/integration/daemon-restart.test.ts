@@ -6,6 +6,8 @@ import type { Vm } from '../../src/shared/protocol/vm';
 import { startDaemon, type DaemonRig } from '../rig/daemon';
 import { installTestImage } from '../rig/testImage';
 import { waitForPidExit } from '../../host-daemon/src/system/processes';
+import { findExecutable } from '../../host-daemon/src/vms/availability';
+import { QEMU_BINARY } from '../../host-daemon/src/vms/qemu/qemuDriver';
 import { consoleAttach, linkExists, pidAlive, removeLinks } from './daemon-helpers';
 
 const PREFIX = 'fdt3r';
@@ -102,16 +104,24 @@ describe('firedeckd restart safety', { timeout: 600_000 }, () => {
     const orphanDir = path.join(daemon.runDir, 'vms', 'vm-00000000000000aa');
     fs.mkdirSync(orphanDir, { recursive: true });
     execFileSync('ip', ['tuntap', 'add', 'dev', `${PREFIX}tap77`, 'mode', 'tap']);
-    // What a daemon killed between starting QEMU and recording it leaves behind.
-    execFileSync('qemu-system-x86_64', [
+    // What a daemon killed between starting QEMU and recording it leaves behind: a QEMU in the driver's shape
+    // (qemuArgs: the PATH's binary, -name firedeck-<id>, its sockets and pid file in the VM's run dir,
+    // daemonized), here without a guest. Reconcile kills only such processes, not any naming the run dir.
+    execFileSync(findExecutable(QEMU_BINARY)!, [
+      '-name',
+      'firedeck-vm-00000000000000aa,process=firedeck-vm-00000000000000aa',
       '-M',
       'none',
       '-display',
       'none',
       '-nodefaults',
-      '-daemonize',
+      '-chardev',
+      `socket,id=serial0,path=${path.join(orphanDir, 'serial.sock')},server=on,wait=off`,
+      '-qmp',
+      `unix:${path.join(orphanDir, 'qmp.sock')},server=on,wait=off`,
       '-pidfile',
       path.join(orphanDir, 'qemu.pid'),
+      '-daemonize',
     ]);
     const orphanPid = Number(fs.readFileSync(path.join(orphanDir, 'qemu.pid'), 'utf8'));
     expect(pidAlive(orphanPid)).toBe(true);

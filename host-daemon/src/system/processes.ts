@@ -81,6 +81,54 @@ export function findProcesses(needle: string): Map<number, string> {
   return found;
 }
 
+/** A live process as /proc shows it: what tells the daemon's own hypervisors from any other process. */
+export interface ProcessView {
+  pid: number;
+  argv: string[];
+  /** Real, effective, saved and filesystem uid (/proc/<pid>/status `Uid:`). */
+  uids: number[];
+  /** The executable /proc/<pid>/exe links to; null where the kernel does not say. */
+  exe: string | null;
+}
+
+/** A ProcessView of `pid`, or null when it is gone. */
+export function viewProcess(pid: number): ProcessView | null {
+  const cmdline = readCmdline(pid);
+  if (cmdline === null) return null;
+  let uids: number[];
+  try {
+    const line = /^Uid:\s+(.*)$/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+    if (line === null) return null;
+    uids = line[1]!.trim().split(/\s+/).map(Number);
+  } catch {
+    return null;
+  }
+  let exe: string | null;
+  try {
+    exe = fs.readlinkSync(`/proc/${pid}/exe`);
+  } catch {
+    exe = null;
+  }
+  const argv = cmdline.split('\0');
+  if (argv[argv.length - 1] === '') argv.pop();
+  return { pid, argv, uids, exe };
+}
+
+/**
+ * Whether a process's /proc/<pid>/exe is `file` (a symlink's target counts; so does the file as it was before an
+ * upgrade replaced it, which the kernel shows as `<path> (deleted)`).
+ */
+export function runsExecutable(exe: string | null, file: string): boolean {
+  if (exe === null) return false;
+  let canonical: string;
+  try {
+    canonical = fs.realpathSync(file);
+  } catch {
+    return false;
+  }
+  return exe === canonical || exe === `${canonical} (deleted)`;
+}
+
 export interface ChildExit {
   code: number | null;
   signal: NodeJS.Signals | null;

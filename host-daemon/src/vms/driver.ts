@@ -1,6 +1,7 @@
 import type { DriverAvailability, DriverName } from '../../../src/shared/protocol/daemon';
 import type { VmKind } from '../../../src/shared/protocol/vm';
 import type { ConsoleSource, VmHandle } from '../store/vmHandle';
+import type { ProcessView } from '../system/processes';
 
 /** The handle types live with the store that persists them; drivers and consoles name them from here. */
 export type { ConsoleSource, VmHandle };
@@ -44,4 +45,10 @@ export interface VmDriver {
   inspect(handle: VmHandle): Promise<VmInspection>;
   /** Checks that a persisted handle still names the same live process (pid, cmdline, socket). */
   adopt(handle: VmHandle): Promise<boolean>;
+  /**
+   * The VM id when `proc` is a hypervisor this driver launched for a VM whose run dir lies in `vmRunRoot`: the
+   * exact argv it builds, the executable it runs, the user it runs it as. Null for every other process;
+   * reconcile kills only processes some driver claims.
+   */
+  launchedVm(proc: ProcessView, vmRunRoot: string): string | null;
 }

@@ -4,7 +4,7 @@ import type { Subnet } from '../net/cidr';
 import type { LeaseStore } from '../net/leases';
 import { deleteLink, ensureBridge, ensureTap, listLinks } from '../net/links';
 import type { VmStore } from '../store/vmStore';
-import { findProcesses, pidAlive, waitForPidExit } from '../system/processes';
+import { findProcesses, pidAlive, viewProcess, waitForPidExit } from '../system/processes';
 import type { VmDriver } from './driver';
 import type { EventBus } from './eventBus';
 import type { VmDisks } from './vmDisks';
@@ -38,7 +38,7 @@ export interface ReconcileDeps {
 /**
  * Makes the store and the machine agree after a (re)start (ARCHITECTURE.md "Restart safety"): live VMs whose
  * process is still the one we started are re-adopted (console re-attached), the others marked `crashed` with
- * their network freed, half-made creates rolled back, and orphans (processes, TAPs, files) removed.
+ * their network freed, half-made creates rolled back, begun destroys finished, and orphans (processes, TAPs, files) removed.
  */
 export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
   const { config, vms, leases, lifecycle, log } = deps;
@@ -50,6 +50,16 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
       // The daemon died half-way through a create: nothing of it may stay.
       await lifecycle.rollbackCreate(vm.id);
       report.orphansRemoved.push(`vm:${vm.id}`);
+      continue;
+    }
+    if (vm.state === 'destroying') {
+      // A destroy had begun (its disks may be gone already): finish it rather than keep a VM without a disk.
+      try {
+        await lifecycle.destroy(vm.id);
+        report.orphansRemoved.push(`vm:${vm.id}`);
+      } catch (err) {
+        log(`finish destroying ${vm.id}: ${String(err)}; it stays destroying until a destroy succeeds`);
+      }
       continue;
     }
     if (!LIVE_STATES.has(vm.state)) continue;
@@ -76,8 +86,9 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
     });
     report.crashed.push(vm.id);
   }
-  // Hypervisors started from our run dir that no live VM owns (the daemon died between starting one and
-  // recording it): nothing would ever stop them.
+  // Hypervisors a driver started for a VM in our run dir that no live VM owns (the daemon died between
+  // starting one and recording it): nothing would ever stop them. Only a process whose argv, executable and
+  // user are the ones a driver builds is ours; any other process naming the run dir is left alone.
   const owned = new Set(
     vms
       .list()
@@ -87,6 +98,13 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
   const vmRunRoot = path.join(config.runDir, 'vms') + path.sep;
   for (const [pid] of findProcesses(`\0${vmRunRoot}`)) {
     if (owned.has(pid)) continue;
+    const proc = viewProcess(pid);
+    const vmId =
+      proc === null ? null : deps.drivers.map((d) => d.launchedVm(proc, vmRunRoot)).find((id) => id !== null);
+    if (vmId === null || vmId === undefined) {
+      log(`pid ${pid} names ${vmRunRoot} but is no hypervisor a driver started: left alone`);
+      continue;
+    }
     try {
       process.kill(pid, 'SIGKILL');
       await waitForPidExit(pid, 5000);

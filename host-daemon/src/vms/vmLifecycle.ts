@@ -167,7 +167,7 @@ export class VmLifecycle {
     return this.withLock(id, 'stop', async () => {
       const rec = this.deps.vms.require(id);
       if (rec.vm.state === 'stopped' || rec.vm.state === 'crashed') return rec.vm;
-      if (rec.vm.state === 'destroyed' || rec.vm.state === 'creating') {
+      if (rec.vm.state === 'destroyed' || rec.vm.state === 'destroying' || rec.vm.state === 'creating') {
         throw new FiredeckError('invalid_state', `VM ${rec.vm.name} is ${rec.vm.state}`);
       }
       await this.halt(rec, opts);
@@ -178,7 +178,7 @@ export class VmLifecycle {
   async restart(id: string, opts: { timeoutSeconds?: number; force?: boolean }): Promise<Vm> {
     return this.withLock(id, 'restart', async () => {
       const rec = this.deps.vms.require(id);
-      if (rec.vm.state === 'destroyed' || rec.vm.state === 'creating') {
+      if (rec.vm.state === 'destroyed' || rec.vm.state === 'destroying' || rec.vm.state === 'creating') {
         throw new FiredeckError('invalid_state', `VM ${rec.vm.name} is ${rec.vm.state}`);
       }
       if (LIVE_STATES.has(rec.vm.state)) await this.halt(rec, opts);
@@ -187,10 +187,16 @@ export class VmLifecycle {
     });
   }
 
+  /**
+   * Kills the VM's hypervisor and deletes its network, disks and run dir. The VM is `destroying` before anything
+   * of it goes (its handle kept, so the hypervisor can still be killed): a daemon killed half-way, or a deletion
+   * that fails, leaves a VM that a later destroy or reconcile finishes, never a stopped VM without its disk.
+   */
   async destroy(id: string): Promise<Vm> {
     return this.withLock(id, 'destroy', async () => {
       const rec = this.deps.vms.require(id);
       if (rec.vm.state === 'destroyed') return rec.vm;
+      this.transition(id, 'destroying');
       if (rec.handle) await this.driverFor(rec.vm.driver).kill(rec.handle);
       this.deps.consoles.detach(id);
       await this.freeNetwork(id);
@@ -411,7 +417,7 @@ export class VmLifecycle {
         } else if (
           (event.type === 'vm.state' &&
             event.vm.id === id &&
-            ['stopped', 'crashed', 'destroyed', 'stopping'].includes(event.to)) ||
+            ['stopped', 'crashed', 'destroying', 'destroyed', 'stopping'].includes(event.to)) ||
           (event.type === 'vm.destroyed' && event.vmId === id)
         ) {
           done();

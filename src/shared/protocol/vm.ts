@@ -7,7 +7,17 @@ export const VmKind = z.enum(['cli', 'browser']);
 export type VmKind = z.infer<typeof VmKind>;
 
 /** creating → booting → running → stopping → stopped | crashed | destroyed */
-export const VmState = z.enum(['creating', 'booting', 'running', 'stopping', 'stopped', 'crashed', 'destroyed']);
+/** `destroying`: a destroy has begun (disks may already be gone); a restarted daemon finishes it. */
+export const VmState = z.enum([
+  'creating',
+  'booting',
+  'running',
+  'stopping',
+  'stopped',
+  'crashed',
+  'destroying',
+  'destroyed',
+]);
 export type VmState = z.infer<typeof VmState>;
 
 export const Vm = z.object({

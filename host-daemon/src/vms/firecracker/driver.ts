@@ -4,7 +4,14 @@ import { spawn } from 'node:child_process';
 import { FiredeckError, isFiredeckError } from '../../../../src/shared/errors';
 import type { DriverAvailability, GracefulStop } from '../../../../src/shared/protocol/daemon';
 import { cachedGracefulStopOf, checkFirecrackerKernel } from '../../images/firecrackerKernel';
-import { isSameProcess, pidAlive, readCmdline, waitForPidExit } from '../../system/processes';
+import {
+  isSameProcess,
+  pidAlive,
+  readCmdline,
+  runsExecutable,
+  waitForPidExit,
+  type ProcessView,
+} from '../../system/processes';
 import { findExecutable, kvmAccessible } from '../availability';
 import type { VmDriver, VmHandle, VmInspection, VmLaunchSpec } from '../driver';
 import { FirecrackerApi, type TokenBucket } from './api';
@@ -387,6 +394,24 @@ export class FirecrackerDriver implements VmDriver {
     if (state !== 'Not started') return true;
     await this.kill(handle);
     return false;
+  }
+
+  /**
+   * A directly launched Firecracker of ours: the configured binary start() runs (argv[0] and the executable), as
+   * the daemon's own user, with exactly `--api-sock <vmRunRoot>/<id>/firecracker.sock --id <id>` (prepareDirect).
+   * A jailed Firecracker names no path of the daemon's and runs as the jail's uid: it is found through its
+   * handle (adopt), never claimed here.
+   */
+  launchedVm(proc: ProcessView, vmRunRoot: string): string | null {
+    if (this.jailer !== null) return null;
+    const { argv } = proc;
+    const uid = process.getuid?.() ?? 0;
+    if (proc.uids.length === 0 || proc.uids.some((u) => u !== uid)) return null;
+    const binary = findExecutable(this.binary);
+    if (binary === null || argv.length !== 5 || argv[0] !== binary || !runsExecutable(proc.exe, binary)) return null;
+    const id = argv[4]!;
+    if (argv[1] !== '--api-sock' || argv[3] !== '--id' || !/^[A-Za-z0-9-]{1,64}$/.test(id)) return null;
+    return argv[2] === path.join(vmRunRoot, id, RUN_FILES.apiSocket) ? id : null;
   }
 
   private async prepareDirect(spec: VmLaunchSpec, gracefulStop: GracefulStop): Promise<Launch> {

@@ -5,8 +5,8 @@ import { promisify } from 'node:util';
 import { FiredeckError } from '../../../../src/shared/errors';
 import type { DriverAvailability } from '../../../../src/shared/protocol/daemon';
 import type { DaemonConfig } from '../../config';
-import { pidAlive, readCmdline, waitForPidExit } from '../../system/processes';
-import { probeQemu } from '../availability';
+import { pidAlive, readCmdline, runsExecutable, waitForPidExit, type ProcessView } from '../../system/processes';
+import { findExecutable, probeQemu } from '../availability';
 import type { VmDriver, VmHandle, VmInspection, VmLaunchSpec } from '../driver';
 import { QmpSession, qmpCommand } from './qmp';
 
@@ -206,6 +206,32 @@ export class QemuDriver implements VmDriver {
     } catch {
       return false;
     }
+  }
+
+  /**
+   * A QEMU of ours: the `qemu-system-x86_64` on PATH that start() runs (argv[0] and the executable), as the
+   * daemon's own user (the daemon starts QEMU as itself), in qemuArgs' shape: named `firedeck-<id>`, its pid
+   * file, QMP and serial sockets in `<vmRunRoot>/<id>`, daemonized.
+   */
+  launchedVm(proc: ProcessView, vmRunRoot: string): string | null {
+    const { argv } = proc;
+    const uid = process.getuid?.() ?? 0;
+    if (proc.uids.length === 0 || proc.uids.some((u) => u !== uid)) return null;
+    const binary = findExecutable(QEMU_BINARY);
+    if (binary === null || argv[0] !== binary || !runsExecutable(proc.exe, binary)) return null;
+    if (argv[1] !== '-name' || argv[argv.length - 1] !== '-daemonize') return null;
+    const named = /^firedeck-([A-Za-z0-9-]{1,64}),process=firedeck-\1$/.exec(argv[2] ?? '');
+    if (named === null) return null;
+    const id = named[1]!;
+    const p = qemuPaths(path.join(vmRunRoot, id));
+    const valueOf = (flag: string): string | undefined => {
+      const at = argv.indexOf(flag);
+      return at < 0 ? undefined : argv[at + 1];
+    };
+    if (valueOf('-pidfile') !== p.pidFile) return null;
+    if (valueOf('-qmp') !== `unix:${escapeOpt(p.qmpSocket)},server=on,wait=off`) return null;
+    if (valueOf('-chardev') !== `socket,id=serial0,path=${escapeOpt(p.serialSocket)},server=on,wait=off`) return null;
+    return id;
   }
 
   /** The pid still names the very process we started (not a recycled pid). */

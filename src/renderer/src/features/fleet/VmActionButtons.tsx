@@ -42,7 +42,7 @@ export function VmActionButtons(props: {
         <button
           type="button"
           onClick={() => act('start')}
-          disabled={vm.state === 'creating' || vm.state === 'stopping'}
+          disabled={vm.state === 'creating' || vm.state === 'stopping' || vm.state === 'destroying'}
         >
           Start
         </button>
