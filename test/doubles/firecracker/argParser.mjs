@@ -70,7 +70,7 @@ export function parseArgs(argv, spec) {
 export function instanceIdProblem(id) {
   if (id.length < 1 || id.length > 64) return `Invalid len (${id.length});  the length must be between 1 and 64`;
   for (let i = 0; i < id.length; i++) {
-    if (!(id[i] === '-' || /^[\p{L}\p{N}]$/u.test(id[i]))) return `Invalid char (${id[i]}) at position ${i}`;
+    if (!(id[i] === '-' || /^[\p{L}\p{N}]$/u.exec(id[i]) !== null)) return `Invalid char (${id[i]}) at position ${i}`;
   }
   return null;
 }
