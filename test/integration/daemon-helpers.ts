@@ -1,7 +1,9 @@
 import { execFileSync } from 'node:child_process';
 import net from 'node:net';
 import type { DaemonEvent } from '../../src/shared/protocol/events';
-import { connectRpc } from '../rig/daemon';
+import type { Vm } from '../../src/shared/protocol/vm';
+import { connectRpc, startDaemon, type DaemonRig } from '../rig/daemon';
+import { installTestImage } from '../rig/testImage';
 
 /** Alive and not a zombie (a daemonized QEMU's parent may not reap it at once). */
 export { pidAlive } from '../../host-daemon/src/system/processes';
@@ -112,4 +114,25 @@ export function linksWithPrefix(prefix: string): string[] {
 /** Removes the network devices a suite's daemon made (bridge and TAPs with the suite's prefix). */
 export function removeLinks(prefix: string): void {
   for (const name of linksWithPrefix(prefix)) execFileSync('ip', ['link', 'del', name]);
+}
+
+/** A daemon of the suite's own (bridge `<prefix>br0` on `cidr`, TAPs `<prefix>tap<n>`) with the test image installed. */
+export async function startSuiteDaemon(prefix: string, cidr: string): Promise<DaemonRig> {
+  removeLinks(prefix);
+  const daemon = await startDaemon({
+    env: { FIREDECK_BRIDGE: `${prefix}br0`, FIREDECK_CIDR: cidr, FIREDECK_DEVICE_PREFIX: prefix },
+  });
+  await installTestImage(daemon.stateDir);
+  return daemon;
+}
+
+/** Destroys every VM of a suite's daemon, stops it and removes the suite's links (a daemon that never started too). */
+export async function stopSuiteDaemon(daemon: DaemonRig | undefined, prefix: string): Promise<void> {
+  if (daemon) {
+    for (const vm of await daemon.call('vm.list', {}).catch(() => [] as Vm[])) {
+      await daemon.call('vm.destroy', { id: vm.id }).catch(() => undefined);
+    }
+    await daemon.stop();
+  }
+  removeLinks(prefix);
 }

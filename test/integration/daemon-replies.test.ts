@@ -2,10 +2,9 @@ import { execFile, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CONSOLE_LINE_MAX_CHARS, type Vm } from '../../src/shared/protocol/vm';
-import { callDaemon, startDaemon, type DaemonRig } from '../rig/daemon';
-import { installTestImage } from '../rig/testImage';
-import { removeLinks } from './daemon-helpers';
+import { CONSOLE_LINE_MAX_CHARS } from '../../src/shared/protocol/vm';
+import { callDaemon, type DaemonRig } from '../rig/daemon';
+import { startSuiteDaemon, stopSuiteDaemon } from './daemon-helpers';
 
 // No guest boots in this suite: its VM is created stopped. The daemon still makes its bridge and the VM's TAP.
 const PREFIX = 'fdt7h';
@@ -13,22 +12,10 @@ const PREFIX = 'fdt7h';
 let daemon: DaemonRig;
 
 beforeAll(async () => {
-  removeLinks(PREFIX);
-  daemon = await startDaemon({
-    env: { FIREDECK_BRIDGE: `${PREFIX}br0`, FIREDECK_CIDR: '10.213.71.0/24', FIREDECK_DEVICE_PREFIX: PREFIX },
-  });
-  await installTestImage(daemon.stateDir);
+  daemon = await startSuiteDaemon(PREFIX, '10.213.71.0/24');
 });
 
-afterAll(async () => {
-  if (daemon) {
-    for (const vm of await daemon.call('vm.list', {}).catch(() => [] as Vm[])) {
-      await daemon.call('vm.destroy', { id: vm.id }).catch(() => undefined);
-    }
-    await daemon.stop();
-  }
-  removeLinks(PREFIX);
-});
+afterAll(() => stopSuiteDaemon(daemon, PREFIX));
 
 /** Runs `firedeckd dial-stdio` with `input` as its whole stdin (closed right after) and parses what it prints. */
 function dialStdio(input: string): Promise<{ code: number | null; frames: Record<string, unknown>[]; stderr: string }> {

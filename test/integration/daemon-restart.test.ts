@@ -3,34 +3,21 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Vm } from '../../src/shared/protocol/vm';
-import { startDaemon, type DaemonRig } from '../rig/daemon';
-import { installTestImage } from '../rig/testImage';
+import type { DaemonRig } from '../rig/daemon';
 import { waitForPidExit } from '../../host-daemon/src/system/processes';
 import { findExecutable } from '../../host-daemon/src/vms/availability';
 import { QEMU_BINARY } from '../../host-daemon/src/vms/qemu/qemuDriver';
-import { consoleAttach, linkExists, pidAlive, removeLinks } from './daemon-helpers';
+import { consoleAttach, linkExists, pidAlive, startSuiteDaemon, stopSuiteDaemon } from './daemon-helpers';
 
 const PREFIX = 'fdt3r';
 
 let daemon: DaemonRig;
 
 beforeAll(async () => {
-  removeLinks(PREFIX);
-  daemon = await startDaemon({
-    env: { FIREDECK_BRIDGE: `${PREFIX}br0`, FIREDECK_CIDR: '10.213.32.0/24', FIREDECK_DEVICE_PREFIX: PREFIX },
-  });
-  await installTestImage(daemon.stateDir);
+  daemon = await startSuiteDaemon(PREFIX, '10.213.32.0/24');
 });
 
-afterAll(async () => {
-  if (daemon) {
-    for (const vm of await daemon.call('vm.list', {}).catch(() => [] as Vm[])) {
-      await daemon.call('vm.destroy', { id: vm.id }).catch(() => undefined);
-    }
-    await daemon.stop();
-  }
-  removeLinks(PREFIX);
-});
+afterAll(() => stopSuiteDaemon(daemon, PREFIX));
 
 async function waitForExit(pid: number, timeoutMs: number): Promise<void> {
   // The VM is not our child: no exit event reaches us.
