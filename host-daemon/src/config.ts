@@ -1,6 +1,22 @@
 import path from 'node:path';
 import type { DriverName } from '../../src/shared/protocol/daemon';
 
+/** How long each live state may last before the session times out (seconds). */
+export type AuthTimeouts = Record<'pending' | 'vm_created' | 'ready' | 'awaiting_user_auth' | 'authenticating', number>;
+
+export const DEFAULT_AUTH_TIMEOUTS: AuthTimeouts = {
+  // Creating the VMs: a rootfs clone and a config drive each.
+  pending: 300,
+  // A browser VM's boot to Xvnc, Firefox and the agent; minutes without KVM.
+  vm_created: 900,
+  // The CLI's start until it opens its authorize URL (a Node CLI's first start is slow).
+  ready: 600,
+  // The person logging in.
+  awaiting_user_auth: 900,
+  // Capture, vault, the CLI VM's boot if it was just made, the write and its checks.
+  authenticating: 900,
+};
+
 /** Where the daemon keeps things and how it names them. Flags override the environment, which overrides defaults. */
 export interface DaemonConfig {
   socketPath: string;
@@ -29,6 +45,15 @@ export interface DaemonConfig {
   stopTimeoutSeconds: number;
   /** How often live VMs' CPU and memory are sampled (default 2000). */
   statsIntervalMs?: number;
+  /** The image an auth session creates a user's CLI VM from, and the one its browser VM boots. */
+  cliImage: string;
+  browserImage: string;
+  /** Seconds each live auth-session state may last (`state=seconds` pairs override the defaults). */
+  authTimeouts: AuthTimeouts;
+  /** The OpenID provider of the `selftest` login (reachable from browser VMs); unset: selftest sessions fail. */
+  selftest?: { issuer: string; clientId: string };
+  /** A vault key file the operator manages; unset: `<stateDir>/vault.key`, made on first start. */
+  vaultKeyFile?: string;
 }
 
 export const DEFAULT_STATE_DIR = '/var/lib/firedeck';
@@ -51,7 +76,57 @@ export function defaultConfig(env: NodeJS.ProcessEnv = process.env): DaemonConfi
     rootfsMode: parseRootfsMode(env.FIREDECK_ROOTFS_MODE),
     stopTimeoutSeconds: positiveInt(env, 'FIREDECK_STOP_TIMEOUT_SECONDS', 30),
     statsIntervalMs: positiveInt(env, 'FIREDECK_STATS_INTERVAL_MS', 2000),
+    cliImage: imageName(env, 'FIREDECK_CLI_IMAGE', 'cli'),
+    browserImage: imageName(env, 'FIREDECK_BROWSER_IMAGE', 'browser'),
+    authTimeouts: parseAuthTimeouts(env.FIREDECK_AUTH_TIMEOUTS),
+    ...(env.FIREDECK_SELFTEST_ISSUER
+      ? {
+          selftest: {
+            issuer: parseIssuer(env.FIREDECK_SELFTEST_ISSUER),
+            clientId: env.FIREDECK_SELFTEST_CLIENT_ID || 'firedeck-selftest',
+          },
+        }
+      : {}),
+    ...(env.FIREDECK_VAULT_KEY_FILE ? { vaultKeyFile: env.FIREDECK_VAULT_KEY_FILE } : {}),
   };
+}
+
+function imageName(env: NodeJS.ProcessEnv, name: string, fallback: string): string {
+  const value = env[name];
+  if (value === undefined || value === '') return fallback;
+  if (!/^[a-z0-9][a-z0-9-]{0,62}(@[0-9A-Za-z.-]{1,64})?$/.test(value)) {
+    throw new Error(`${name} must be an image name or name@version (got ${JSON.stringify(value)})`);
+  }
+  return value;
+}
+
+/** `state=seconds` pairs, comma-separated, over DEFAULT_AUTH_TIMEOUTS. */
+export function parseAuthTimeouts(value: string | undefined): AuthTimeouts {
+  const out: AuthTimeouts = { ...DEFAULT_AUTH_TIMEOUTS };
+  if (value === undefined || value.trim() === '') return out;
+  for (const pair of value.split(',')) {
+    const m = /^\s*([a-z_]+)=(\d{1,7})\s*$/.exec(pair);
+    if (!m || !(m[1]! in out) || Number(m[2]) <= 0) {
+      throw new Error(
+        `FIREDECK_AUTH_TIMEOUTS must be state=seconds pairs for ${Object.keys(out).join(', ')} (got ${JSON.stringify(pair)})`,
+      );
+    }
+    out[m[1] as keyof AuthTimeouts] = Number(m[2]);
+  }
+  return out;
+}
+
+function parseIssuer(value: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new Error(`FIREDECK_SELFTEST_ISSUER must be an http(s) URL (got ${JSON.stringify(value)})`);
+  }
+  if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.username || url.password) {
+    throw new Error(`FIREDECK_SELFTEST_ISSUER must be an http(s) URL without credentials`);
+  }
+  return value;
 }
 
 function parseDriver(value: string | undefined): NonNullable<DaemonConfig['driver']> {

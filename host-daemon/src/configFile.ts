@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { FiredeckError } from '../../src/shared/errors';
-import { defaultConfig, type DaemonConfig } from './config';
+import { defaultConfig, parseAuthTimeouts, type DaemonConfig } from './config';
 import { parseCidr } from './net/cidr';
 
 /** Where the packaged daemon reads its settings unless `--config` or FIREDECK_CONFIG names another file. */
@@ -150,6 +150,59 @@ export const SETTINGS: readonly Setting[] = [
     defaultValue: String(d.statsIntervalMs),
     doc: "How often running VMs' CPU and memory are sampled for the app.",
     check: positiveInteger,
+  },
+  {
+    key: 'cli-image',
+    env: 'FIREDECK_CLI_IMAGE',
+    defaultValue: d.cliImage,
+    doc: "The image an auth session creates a user's CLI VM from when they have none (name or name@version).",
+    check: matches(/^[a-z0-9][a-z0-9-]{0,62}(@[0-9A-Za-z.-]{1,64})?$/, 'must be an image name or name@version'),
+  },
+  {
+    key: 'browser-image',
+    env: 'FIREDECK_BROWSER_IMAGE',
+    defaultValue: d.browserImage,
+    doc: "The image of auth sessions' throw-away browser VMs (name or name@version).",
+    check: matches(/^[a-z0-9][a-z0-9-]{0,62}(@[0-9A-Za-z.-]{1,64})?$/, 'must be an image name or name@version'),
+  },
+  {
+    key: 'auth-timeouts',
+    env: 'FIREDECK_AUTH_TIMEOUTS',
+    defaultValue: null,
+    doc:
+      'Seconds an auth session may stay in a state, as state=seconds pairs separated by commas. Unset: ' +
+      Object.entries(d.authTimeouts)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(','),
+    check: (v) => {
+      try {
+        parseAuthTimeouts(v);
+        return null;
+      } catch (err) {
+        return (err as Error).message;
+      }
+    },
+  },
+  {
+    key: 'selftest-issuer',
+    env: 'FIREDECK_SELFTEST_ISSUER',
+    defaultValue: null,
+    doc: 'The OpenID provider (issuer URL, reachable from browser VMs) of the selftest login. Unset: selftest fails.',
+    check: (v) => (/^https?:\/\/[^\s@]+$/.test(v) ? null : 'must be an http(s) URL without credentials'),
+  },
+  {
+    key: 'selftest-client-id',
+    env: 'FIREDECK_SELFTEST_CLIENT_ID',
+    defaultValue: 'firedeck-selftest',
+    doc: "The selftest login's client id at that provider (a public client with PKCE).",
+    check: matches(/^[A-Za-z0-9._-]{1,128}$/, 'must be 1-128 letters, digits, ".", "_" or "-"'),
+  },
+  {
+    key: 'vault-key-file',
+    env: 'FIREDECK_VAULT_KEY_FILE',
+    defaultValue: null,
+    doc: 'A credential vault key file you manage (32 random bytes, 0600 root). Unset: <state-dir>/vault.key, made on first start.',
+    check: absolutePath,
   },
   {
     key: 'cache-dir',

@@ -26,7 +26,7 @@ const AuditRow = z.object({
   error_message: z.string().nullable(),
 });
 
-const SECRET_KEY = /pass(word)?|secret|token|credential|private|^key$|authorization/i;
+const SECRET_KEY = /pass(word)?|secret|token|credential|private|^key$|^code$|authorization/i;
 
 /** Copies params with every secret-looking field replaced, so the audit log never holds a secret. */
 export function redactSecrets(value: unknown, depth = 0): unknown {

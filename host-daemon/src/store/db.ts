@@ -124,6 +124,54 @@ export const migrations: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 3,
+    up: `
+      -- Auth sessions (host-daemon/src/auth): a CLI's OAuth login run on a user's behalf. JSON columns hold the
+      -- result (hashes and names, never contents) and the error.
+      CREATE TABLE auth_sessions (
+        id TEXT PRIMARY KEY,
+        user TEXT NOT NULL,
+        provider TEXT NOT NULL,
+        mode TEXT NOT NULL CHECK (mode IN ('browser', 'headless')),
+        state TEXT NOT NULL CHECK (state IN ('pending', 'vm_created', 'ready', 'awaiting_user_auth',
+          'authenticating', 'completed', 'failed', 'timeout', 'cancelled')),
+        started_by TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        deadline TEXT,
+        browser_vm_id TEXT,
+        cli_vm_id TEXT,
+        cli_vm_name TEXT,
+        authorize_url TEXT,
+        user_code TEXT,
+        awaiting_code INTEGER NOT NULL DEFAULT 0,
+        result TEXT,
+        error TEXT,
+        retry_of TEXT REFERENCES auth_sessions(id),
+        credential_id TEXT
+      );
+      -- One live session per user and provider.
+      CREATE UNIQUE INDEX auth_sessions_one_live ON auth_sessions(user, provider)
+        WHERE state NOT IN ('completed', 'failed', 'timeout', 'cancelled');
+      CREATE INDEX auth_sessions_by_user ON auth_sessions(user, provider);
+
+      -- Every move of every session, with its time, reason and actor; append-only.
+      CREATE TABLE auth_transitions (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        session_id TEXT NOT NULL REFERENCES auth_sessions(id),
+        state TEXT NOT NULL,
+        at TEXT NOT NULL,
+        reason TEXT,
+        actor TEXT NOT NULL
+      );
+      CREATE INDEX auth_transitions_by_session ON auth_transitions(session_id, seq);
+      CREATE TRIGGER auth_transitions_no_update BEFORE UPDATE ON auth_transitions
+        BEGIN SELECT RAISE(ABORT, 'auth_transitions is append-only'); END;
+      CREATE TRIGGER auth_transitions_no_delete BEFORE DELETE ON auth_transitions
+        BEGIN SELECT RAISE(ABORT, 'auth_transitions is append-only'); END;
+    `,
+  },
 ];
 
 /** The daemon's SQLite store inside its state dir. */

@@ -22,6 +22,11 @@ export const GuestConfig = z
     authorizedKeys: z.array(z.string()).optional(),
     vncPassword: z.string().optional(),
     agentToken: z.string().optional(),
+    /** Browser VMs: the OpenID provider the `selftest` login program uses (the oauth agent passes it on). */
+    selftest: z
+      .object({ issuer: z.string().url(), clientId: z.string().regex(/^[A-Za-z0-9._-]{1,128}$/) })
+      .strict()
+      .optional(),
   })
   .strict();
 export type GuestConfig = z.infer<typeof GuestConfig>;
@@ -116,6 +121,7 @@ export function guestConfigFor(opts: {
   sessionId: string | null;
   authorizedKeys: string[];
   secrets?: { vncPassword?: string; agentToken?: string };
+  selftest?: { issuer: string; clientId: string };
 }): GuestConfig {
   const cfg: GuestConfig = { vmId: opts.vmId, hostname: opts.hostname, kind: opts.kind };
   if (opts.sessionId !== null) cfg.sessionId = opts.sessionId;
@@ -124,5 +130,6 @@ export function guestConfigFor(opts: {
     if (opts.secrets.vncPassword !== undefined) cfg.vncPassword = opts.secrets.vncPassword;
     if (opts.secrets.agentToken !== undefined) cfg.agentToken = opts.secrets.agentToken;
   }
+  if (opts.kind === 'browser' && opts.selftest) cfg.selftest = opts.selftest;
   return cfg;
 }

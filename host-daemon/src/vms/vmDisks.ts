@@ -16,6 +16,8 @@ export interface VmDisksConfig {
   runDir: string;
   /** `clone`: raw copy with reflink/sparse; `overlay`: qcow2 backed by the golden image (QEMU only). */
   rootfsMode: 'clone' | 'overlay';
+  /** Put on every browser VM's config drive, for the `selftest` login. */
+  selftest?: { issuer: string; clientId: string };
 }
 
 /** Browser VM secrets that go onto its config drive; kept 0600 beside the VM for the services that need them. */
@@ -156,6 +158,7 @@ export class VmDisks {
         sessionId: rec.sessionId,
         authorizedKeys,
         ...(secrets ? { secrets } : {}),
+        ...(this.config.selftest ? { selftest: this.config.selftest } : {}),
       }),
     );
   }

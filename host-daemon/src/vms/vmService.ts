@@ -1,3 +1,4 @@
+import { FiredeckError } from '../../../src/shared/errors';
 import type { Vm, VmCreateParams } from '../../../src/shared/protocol/vm';
 import type { VmRecord } from '../store/vmStore';
 import { reconcile, type ReconcileConfig, type ReconcileReport } from './reconcile';
@@ -124,6 +125,32 @@ export class VmService {
   /** Moves a browser VM's expiry (e.g. to its session's end + TTL); the reaper destroys it then. */
   setExpiry(id: string, expiresAt: Date | null): Vm {
     return this.lifecycle.setExpiry(id, expiresAt);
+  }
+
+  /**
+   * Runs `fn` on a stopped VM's root disk while holding the VM's lock, so that nothing starts the VM meanwhile
+   * (an offline credential write). `stillStopped` is asked again right before the disk is written.
+   */
+  async withStoppedDisk<T>(
+    id: string,
+    operation: string,
+    fn: (disk: { path: string; format: 'raw' | 'qcow2' }, stillStopped: () => boolean) => Promise<T>,
+  ): Promise<T> {
+    this.locks.claim(id, operation);
+    try {
+      const stopped = (): boolean => {
+        const rec = this.deps.vms.require(id);
+        return rec.vm.state === 'stopped' && rec.vm.pid === null;
+      };
+      if (!stopped()) {
+        throw new FiredeckError('invalid_state', `VM ${this.get(id).name} is ${this.get(id).state}, not stopped`, {
+          hint: "A running VM's disk is never written; the credential goes in over its sshd instead.",
+        });
+      }
+      return await fn(this.disks.rootfsFile(id), stopped);
+    } finally {
+      this.locks.release(id);
+    }
   }
 
   /** Resolves when the guest has printed `FIREDECK-READY <marker>`; fails at the deadline with the console's end. */

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { AuthSession } from './auth';
 import { Vm, VmState } from './vm';
 import { VmStatsSample } from './vmStats';
 
@@ -18,6 +19,8 @@ export const DaemonEvent = z.discriminatedUnion('type', [
     line: z.string().nullable(),
     status: z.enum(['running', 'succeeded', 'failed']),
   }),
+  /** An auth session moved (or its URL, code or result changed): the whole session as it is now. */
+  z.object({ type: z.literal('auth.session'), session: AuthSession }),
   z.object({
     type: z.literal('daemon.reconciled'),
     adopted: z.array(z.string()),

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { AuthListParams, AuthSession, AuthSessionRef, AuthStartParams, AuthSubmitCodeParams } from './auth';
 import { DaemonInfo } from './daemon';
 import { EventsSubscribeParams, EventsSubscribeResult, EventsUnsubscribeParams } from './events';
 import {
@@ -57,6 +58,12 @@ export const methods = {
   'image.promote': method('image.promote', ImagePromoteParams, GoldenImageVersion, true),
   'image.rollback': method('image.rollback', ImageRollbackParams, GoldenImageVersion, true),
   'image.gc': method('image.gc', ImageGcParams, ImageGcResult, true),
+  'auth.start': method('auth.start', AuthStartParams, AuthSession, true),
+  'auth.get': method('auth.get', AuthSessionRef, AuthSession, false),
+  'auth.list': method('auth.list', AuthListParams, z.array(AuthSession), false),
+  'auth.cancel': method('auth.cancel', AuthSessionRef, AuthSession, true),
+  'auth.retry': method('auth.retry', AuthSessionRef, AuthSession, true),
+  'auth.submitCode': method('auth.submitCode', AuthSubmitCodeParams, AuthSession, true),
 } as const;
 
 export type Methods = typeof methods;

@@ -25,6 +25,12 @@ export const validParams: Record<MethodName, Record<string, unknown>> = {
   'image.promote': { name: 'test', version: '20261203T000000-0123456789ab' },
   'image.rollback': { name: 'test' },
   'image.gc': {},
+  'auth.start': { user: 'alice', provider: 'selftest' },
+  'auth.get': { id: 'auth-0000abcd' },
+  'auth.list': { user: 'alice', limit: 10 },
+  'auth.cancel': { id: 'auth-0000abcd' },
+  'auth.retry': { id: 'auth-0000abcd' },
+  'auth.submitCode': { id: 'auth-0000abcd', code: 'ABCD-1234' },
 };
 
 /** Sends raw text on a new connection to `at` and returns the first `count` frames the server answers with. */
