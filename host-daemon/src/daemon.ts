@@ -1,11 +1,19 @@
 import os from 'node:os';
+import path from 'node:path';
 import { PROTOCOL_VERSION, type DaemonInfo } from '../../src/shared/protocol/daemon';
 import { FIREDECK_VERSION } from '../../src/shared/version';
+import { AuthService } from './auth/authService';
+import { registerAuthHandlers } from './auth/authHandlers';
+import { AuthStore } from './auth/authStore';
+import { createCredentialWriter } from './auth/credentialWriter';
 import { ChannelService } from './channels/channelService';
 import type { DaemonConfig } from './config';
 import { ImageCatalog } from './images/catalog';
 import { registerImageHandlers } from './images/handlers';
 import { ImageService } from './images/service';
+import { OfflineDiskWriter } from './credentials/offlineDisk';
+import { CredentialVault } from './credentials/vault';
+import { vaultKeySource } from './credentials/vaultKey';
 import { parseCidr } from './net/cidr';
 import { LeaseStore } from './net/leases';
 import { loadPeerCredentials } from './rpc/peerCredentials';
@@ -38,6 +46,7 @@ export interface Daemon {
   events: EventBus;
   vms: VmService;
   images: ImageService;
+  auth: AuthService;
   server: RpcServer;
   /** Listens on the socket (refusing to run beside a live daemon), then reconciles the VMs with the machine. */
   start(): Promise<ReconcileReport>;
@@ -63,6 +72,16 @@ export function createDaemon(config: DaemonConfig, options: DaemonOptions): Daem
   const drivers = options.drivers ?? createVmDrivers(config, options.env ?? process.env, log);
   const probes = new DriverProbes(drivers);
   const catalog = new ImageCatalog(config.stateDir);
+  const vault = CredentialVault.open({
+    db,
+    key: vaultKeySource({
+      stateDir: config.stateDir,
+      ...(config.vaultKeyFile ? { keyFile: config.vaultKeyFile } : {}),
+    }),
+    log,
+  });
+  // Plaintext is staged for debugfs here: the run dir is root's (0700) and a tmpfs on real hosts.
+  const offlineDisks = new OfflineDiskWriter({ stagingDir: path.join(config.runDir, 'staging'), log });
   const vms = new VmService({
     config,
     subnet,
@@ -72,6 +91,13 @@ export function createDaemon(config: DaemonConfig, options: DaemonOptions): Daem
     images: { resolve: async (ref) => catalog.resolve(ref) },
     events,
     log,
+    // A disk an interrupted offline write left behind is made whole (old files or new) before it boots.
+    beforeBoot: async (_id, rootfs) => {
+      if (rootfs.format === 'raw' && OfflineDiskWriter.hasPendingWrite(rootfs.path)) {
+        const outcome = await offlineDisks.recover(rootfs.path, { vmStopped: () => true });
+        log(`offline write on ${rootfs.path} recovered before boot: ${outcome}`);
+      }
+    },
   });
   const stats = new VmStatsSampler({
     listVms: () => vms.list(),
@@ -83,6 +109,15 @@ export function createDaemon(config: DaemonConfig, options: DaemonOptions): Daem
     emit: (event) => events.emit(event),
     inUse: () => imagesInUse(vms.list()),
   });
+  const auth = new AuthService({
+    store: new AuthStore(db),
+    vms,
+    vault,
+    writer: createCredentialWriter({ vms, offlineDisks }),
+    emit: (event) => events.emit(event),
+    log,
+    config: { cliImage: config.cliImage, browserImage: config.browserImage, timeouts: config.authTimeouts },
+  });
   const channels = new ChannelService(vms, log, (record) => recordCall(audit, record, log));
 
   const server = new RpcServer({ log, peerCredentials, onMutatingCall: (record) => recordCall(audit, record, log) });
@@ -90,6 +125,7 @@ export function createDaemon(config: DaemonConfig, options: DaemonOptions): Daem
   const vmsReconciled = new Promise<unknown>((resolve) => (reconciled = resolve));
   registerVmHandlers(server, vms, events, vmsReconciled, stats);
   registerImageHandlers(server, images);
+  registerAuthHandlers(server, auth, vmsReconciled);
   server.registerChannelOpener((socket, id, params, caller) => channels.open(socket, id, params, caller));
   server.register('daemon.info', () => daemonInfo(config, probes, startedAt));
 
@@ -104,12 +140,15 @@ export function createDaemon(config: DaemonConfig, options: DaemonOptions): Daem
     events,
     vms,
     images,
+    auth,
     server,
     async start() {
       // listen() first: it refuses to run beside a live daemon, which must never be reconciled under its feet.
       await server.listen(config.socketPath, 0o660, socketGid);
       try {
         const report = await vms.reconcile();
+        // Sessions whose run died with the old process end as failed, their browser VMs destroyed.
+        await auth.settleAfterRestart();
         reconciled(report);
         return report;
       } catch (err) {
@@ -120,6 +159,7 @@ export function createDaemon(config: DaemonConfig, options: DaemonOptions): Daem
     },
     async close() {
       images.cancelAll();
+      await auth.close();
       await server.close();
       closeVms();
     },

@@ -41,6 +41,11 @@ export interface VmLifecycleDeps {
   locks: VmLocks;
   /** A VM was created, destroyed or given a new expiry: the reaper re-arms. */
   onExpiriesChanged: () => void;
+  /**
+   * Runs under the VM's lock before its hypervisor starts, e.g. to finish or undo an interrupted offline
+   * credential write on its disk (which must never be booted half-written).
+   */
+  beforeBoot?: (id: string, rootfs: { path: string; format: 'raw' | 'qcow2' }) => Promise<void>;
 }
 
 const KIND_DEFAULTS: Record<VmKind, { vcpus: number; memoryMib: number; diskMib: number }> = {
@@ -220,6 +225,7 @@ export class VmLifecycle {
     const driver = this.driverFor(rec.vm.driver);
     // Checked before anything is allocated, so a refusal leaves no lease or TAP behind.
     const kernel = kernelFor(rec.vm.driver, image);
+    await this.deps.beforeBoot?.(id, this.deps.disks.rootfsFile(id));
     const lease = this.deps.leases.acquire(id);
     await ensureTap(lease.tap, this.deps.config.bridge);
     const rootfs = this.deps.disks.rootfsFile(id);

@@ -1,0 +1,259 @@
+import { execFile, spawn } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { defaultCacheDir } from '../../host-daemon/src/images/builder';
+import { ImageCatalog } from '../../host-daemon/src/images/catalog';
+import { ImageService } from '../../host-daemon/src/images/service';
+import type { AuthSession, AuthSessionState } from '../../src/shared/protocol/auth';
+import type { DaemonEvent } from '../../src/shared/protocol/events';
+import { PROVIDERS } from '../../src/shared/protocol/providers';
+import { startDaemon, type DaemonRig } from '../rig/daemon';
+import { startOidcProvider, type OidcRig } from '../rig/oidc';
+import { RfbClient } from '../rig/rfb';
+import { makeTempDir } from '../rig/tmp';
+import { removeLinks, subscribeEvents, type EventLog } from './daemon-helpers';
+
+/**
+ * The support-staff job end to end, on real parts: a real firedeckd (root) with the pipeline's golden `cli` and
+ * `browser` images, the rig's OpenID provider on the daemon's bridge, and a `selftest` auth session. Firefox in
+ * the browser VM shows the provider's login page; the test types the login into it through `firedeckd vnc` as a
+ * person would (it never calls the callback itself); the credential is captured, vaulted, written into the
+ * user's CLI VM (running: over its sshd; stopped: offline into its disk) and verified there by hash; the browser
+ * VM is gone after each session.
+ */
+
+const PREFIX = 'fdau';
+const CIDR = '10.213.61.0/24';
+const GATEWAY = '10.213.61.1';
+const USER = 'alice@example.org';
+const SESSION_MS = 1_500_000;
+const SHOTS = path.join(makeTempDir('auth-shots'));
+
+let daemon: DaemonRig | undefined;
+let oidc: OidcRig | undefined;
+let events: EventLog | undefined;
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function run(file: string, args: string[], timeoutMs = 120_000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(file, args, { timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
+      if (!err) return resolve(stdout);
+      reject(new Error(`${file} ${args.join(' ')}: ${stderr || err.message}`));
+    });
+  });
+}
+
+async function goldenImages(stateDir: string): Promise<void> {
+  const golden = new ImageCatalog(path.join(defaultCacheDir(), 'golden'));
+  const service = new ImageService({
+    catalog: golden,
+    emit: (e) => {
+      if (e.type === 'image.build' && e.line === null) process.stderr.write(`[${e.recipe} image] ${e.step} ${e.status}\n`);
+    },
+  });
+  for (const name of ['cli', 'browser'] as const) {
+    const built = await service.build({ recipe: name });
+    await new ImageCatalog(stateDir).importVersion(name, golden.resolve(`${name}@${built.image.version}`).dir);
+  }
+}
+
+function isSession(id: string, state: AuthSessionState) {
+  return (e: DaemonEvent): boolean => e.type === 'auth.session' && e.session.id === id && e.session.state === state;
+}
+
+async function waitForState(id: string, state: AuthSessionState, timeoutMs: number): Promise<AuthSession> {
+  const end = (e: DaemonEvent): boolean =>
+    e.type === 'auth.session' &&
+    e.session.id === id &&
+    (e.session.state === state || ['completed', 'failed', 'timeout', 'cancelled'].includes(e.session.state));
+  const event = (await events!.waitFor(end, timeoutMs, `auth ${id} → ${state}`)) as Extract<
+    DaemonEvent,
+    { type: 'auth.session' }
+  >;
+  if (event.session.state !== state) {
+    throw new Error(
+      `auth ${id} ended ${event.session.state} instead of reaching ${state}: ${JSON.stringify(event.session.error)}\n` +
+        daemon!.log().slice(-4000),
+    );
+  }
+  return event.session;
+}
+
+/** `firedeckd shell <vm> -- <command>`: the command's stdout, run as the CLI VM's user. */
+function inCliVm(vm: string, command: string): Promise<string> {
+  return run(daemon!.firedeckdCommand, ['shell', vm, '--', command], 180_000);
+}
+
+/** Logs in on the provider's page in the browser VM's Firefox, through `firedeckd vnc`, as a person types. */
+async function typeLoginIntoDesktop(browserVmId: string, shot: string): Promise<void> {
+  const child = spawn(daemon!.firedeckdCommand, ['vnc', browserVmId], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  try {
+    const rfb = await RfbClient.connect({ readable: child.stdout, writable: child.stdin });
+    await rfb.screenshot(path.join(SHOTS, `${shot}-login-page.png`));
+    await rfb.typeText(oidc!.username);
+    await rfb.key('Tab');
+    await rfb.typeText(oidc!.password);
+    await rfb.key('Return');
+    await rfb.screenshot(path.join(SHOTS, `${shot}-submitted.png`));
+    rfb.close();
+  } catch (err) {
+    throw new Error(`${String(err)}; firedeckd vnc said: ${stderr}`);
+  } finally {
+    child.kill();
+  }
+}
+
+/** Runs one selftest session to completion, the login typed into the desktop; returns the ended session. */
+async function selftestSession(shot: string): Promise<AuthSession> {
+  const pagesBefore = oidc!.loginPagesServed();
+  const started = await daemon!.call('auth.start', { user: USER, provider: 'selftest' });
+  expect(started.state).toBe('pending');
+  // A second session for the same user and provider is refused while this one is live.
+  await expect(daemon!.call('auth.start', { user: USER, provider: 'selftest' })).rejects.toThrow(/already has a live/);
+
+  const awaiting = await waitForState(started.id, 'awaiting_user_auth', SESSION_MS);
+  expect(awaiting.authorizeUrl).toMatch(new RegExp(`^${oidc!.issuer}/`));
+  expect(awaiting.browserVmId).not.toBeNull();
+  // Firefox in the browser VM fetched the provider's login page (the rig counts what it serves).
+  await oidc!.waitForLoginPage(300_000, pagesBefore);
+  await typeLoginIntoDesktop(awaiting.browserVmId!, shot);
+
+  const done = await waitForState(started.id, 'completed', SESSION_MS);
+  expect(done.transitions.map((t) => t.state)).toEqual([
+    'pending',
+    'vm_created',
+    'ready',
+    'awaiting_user_auth',
+    'authenticating',
+    'completed',
+  ]);
+  const browser = await daemon!.call('vm.get', { id: awaiting.browserVmId! });
+  expect(browser.state).toBe('destroyed');
+  expect(fs.existsSync(path.join(daemon!.stateDir, 'vms', browser.id))).toBe(false);
+  return done;
+}
+
+describe('auth session: selftest provider, real VMs, real OpenID provider', () => {
+  beforeAll(async () => {
+    removeLinks(PREFIX);
+    const port = await freePort();
+    daemon = await startDaemon({
+      env: {
+        FIREDECK_BRIDGE: `${PREFIX}br0`,
+        FIREDECK_CIDR: CIDR,
+        FIREDECK_DEVICE_PREFIX: PREFIX,
+        FIREDECK_SELFTEST_ISSUER: `http://${GATEWAY}:${port}`,
+      },
+    });
+    await goldenImages(daemon.stateDir);
+    // The bridge (and its address) exists once the daemon has started: the provider listens there only.
+    oidc = await startOidcProvider({ host: GATEWAY, port });
+    events = await subscribeEvents(daemon.socketPath);
+  }, 3_600_000);
+
+  afterAll(async () => {
+    events?.close();
+    if (daemon) {
+      for (const vm of await daemon.call('vm.list', {}).catch(() => [])) {
+        await daemon.call('vm.destroy', { id: vm.id }).catch(() => undefined);
+      }
+      await daemon.stop();
+    }
+    await oidc?.close();
+    removeLinks(PREFIX);
+    process.stderr.write(`auth-selftest screenshots: ${SHOTS}\n`);
+  });
+
+  let cliVmName = '';
+  let firstSha = '';
+
+  it(
+    'completes a login typed into Firefox: captured, vaulted, written into the running CLI VM, verified by hash',
+    async () => {
+      const done = await selftestSession('online');
+      expect(done.result).not.toBeNull();
+      const result = done.result!;
+      expect(result.transfer).toBe('online');
+      expect(result.verifiedBy).toBe('status-check');
+      expect(result.path).toBe(`/home/firedeck/${PROVIDERS.selftest.credential.path}`);
+      cliVmName = result.cliVmName;
+      firstSha = result.sha256;
+
+      // Inside the CLI VM: the file's hash, mode and owner, and the login program's own check.
+      const inside = await inCliVm(
+        cliVmName,
+        `sha256sum ${result.path} | cut -d' ' -f1; stat -c '%a %U' ${result.path}; firedeck-selftest-login status`,
+      );
+      const [sha, modeOwner, status] = inside.trim().split('\n');
+      expect(sha).toBe(result.sha256);
+      expect(modeOwner).toBe('600 firedeck');
+      expect(status).toMatch(/^logged in as /);
+
+      // The secret (the refresh token) is in no log, event, console log, audit row or vault plaintext.
+      const refresh = JSON.parse(await inCliVm(cliVmName, `cat ${result.path}`)) as { refresh_token: string };
+      expect(refresh.refresh_token.length).toBeGreaterThan(10);
+      const haystacks: [string, string][] = [
+        ['daemon log', daemon!.log()],
+        ['events', JSON.stringify(events!.events)],
+        ['audit', JSON.stringify(new Database(path.join(daemon!.stateDir, 'firedeck.db'), { readonly: true }).prepare('SELECT * FROM audit_events').all())],
+      ];
+      for (const dir of fs.readdirSync(path.join(daemon!.stateDir, 'vms'))) {
+        for (const f of ['console.log', 'console.log.1']) {
+          const p = path.join(daemon!.stateDir, 'vms', dir, f);
+          if (fs.existsSync(p)) haystacks.push([`${dir}/${f}`, fs.readFileSync(p, 'latin1')]);
+        }
+      }
+      for (const f of ['firedeck.db', 'firedeck.db-wal']) {
+        const p = path.join(daemon!.stateDir, f);
+        if (fs.existsSync(p)) haystacks.push([f, fs.readFileSync(p, 'latin1')]);
+      }
+      for (const [what, text] of haystacks) expect(text.includes(refresh.refresh_token), what).toBe(false);
+      // The vault dropped its copy once written.
+      const db = new Database(path.join(daemon!.stateDir, 'firedeck.db'), { readonly: true });
+      const rows = db.prepare('SELECT state, ciphertext FROM credentials').all() as { state: string; ciphertext: Buffer | null }[];
+      db.close();
+      expect(rows).toEqual([{ state: 'written', ciphertext: null }]);
+    },
+    SESSION_MS * 2,
+  );
+
+  it(
+    'writes into a stopped CLI VM offline, which then boots with the new file',
+    async () => {
+      const cli = (await daemon!.call('vm.list', {})).find((v) => v.name === cliVmName)!;
+      await daemon!.call('vm.stop', { id: cli.id });
+      const done = await selftestSession('offline');
+      const result = done.result!;
+      expect(result.transfer).toBe('offline');
+      expect(result.cliVmName).toBe(cliVmName);
+      expect(result.sha256).not.toBe(firstSha);
+      expect((await daemon!.call('vm.get', { id: cli.id })).state).toBe('stopped');
+      await daemon!.call('vm.start', { id: cli.id });
+      await daemon!.call('vm.waitReady', { id: cli.id, marker: 'sshd', timeoutSeconds: 600 });
+      const inside = await inCliVm(cliVmName, `sha256sum ${result.path} | cut -d' ' -f1; firedeck-selftest-login status`);
+      const [sha, status] = inside.trim().split('\n');
+      expect(sha).toBe(result.sha256);
+      expect(status).toMatch(/^logged in as /);
+    },
+    SESSION_MS * 2,
+  );
+});
+
+void crypto;
+void isSession;
