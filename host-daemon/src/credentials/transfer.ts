@@ -79,6 +79,8 @@ export async function writeCredentialOnline(o: OnlineTransferOptions): Promise<T
   try {
     client = await deadline.race(connectGuest({ ...o.target, timeoutMs: deadline.remaining() }), (c) => c.end());
     const connected = client;
+    // Errors after the handshake (a reset, our own destroy) end the channels, which report them; none may throw.
+    connected.on('error', () => undefined);
     deadline.onExpire(() => connected.destroy());
     await deadline.race(Promise.resolve(onPhase('connected', null)));
 
@@ -333,6 +335,8 @@ function runGuest(
       channel.stderr.on('data', (d: Buffer) => {
         if (stderr.length < MAX_SCRIPT_OUTPUT) stderr += d.toString('utf8');
       });
+      channel.on('error', () => undefined);
+      channel.stderr.on('error', () => undefined);
       channel.on('exit', (code: number | null, signal?: string) => {
         exit = { code: typeof code === 'number' ? code : null, signal: signal ?? null };
       });
@@ -358,8 +362,11 @@ function runGuest(
 
 /** Writes the content with the channel's flow control, pausing at half way for the hook. */
 async function feed(channel: ClientChannel, content: Buffer, onHalf: () => void | Promise<void>): Promise<void> {
+  let closed = false;
+  channel.once('close', () => (closed = true));
   const half = Math.floor(content.byteLength / 2);
   for (let at = 0; at < content.byteLength; ) {
+    if (closed) return;
     const end = Math.min(at + CHUNK, at < half ? half : content.byteLength);
     const more = channel.write(content.subarray(at, end));
     at = end;
@@ -367,7 +374,7 @@ async function feed(channel: ClientChannel, content: Buffer, onHalf: () => void 
     if (at === half) await onHalf();
   }
   if (content.byteLength === 0) await onHalf();
-  channel.end();
+  if (!closed) channel.end();
 }
 
 function drained(channel: ClientChannel): Promise<void> {
