@@ -1,5 +1,4 @@
 import { execFile, spawn } from 'node:child_process';
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -13,7 +12,7 @@ import type { DaemonEvent } from '../../src/shared/protocol/events';
 import { PROVIDERS } from '../../src/shared/protocol/providers';
 import { startDaemon, type DaemonRig } from '../rig/daemon';
 import { startOidcProvider, type OidcRig } from '../rig/oidc';
-import { RfbClient } from '../rig/rfb';
+import { connectRfb } from '../rig/rfb';
 import { makeTempDir } from '../rig/tmp';
 import { removeLinks, subscribeEvents, type EventLog } from './daemon-helpers';
 
@@ -62,17 +61,14 @@ async function goldenImages(stateDir: string): Promise<void> {
   const service = new ImageService({
     catalog: golden,
     emit: (e) => {
-      if (e.type === 'image.build' && e.line === null) process.stderr.write(`[${e.recipe} image] ${e.step} ${e.status}\n`);
+      if (e.type === 'image.build' && e.line === null)
+        process.stderr.write(`[${e.recipe} image] ${e.step} ${e.status}\n`);
     },
   });
   for (const name of ['cli', 'browser'] as const) {
     const built = await service.build({ recipe: name });
     await new ImageCatalog(stateDir).importVersion(name, golden.resolve(`${name}@${built.image.version}`).dir);
   }
-}
-
-function isSession(id: string, state: AuthSessionState) {
-  return (e: DaemonEvent): boolean => e.type === 'auth.session' && e.session.id === id && e.session.state === state;
 }
 
 async function waitForState(id: string, state: AuthSessionState, timeoutMs: number): Promise<AuthSession> {
@@ -104,14 +100,17 @@ async function typeLoginIntoDesktop(browserVmId: string, shot: string): Promise<
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   try {
-    const rfb = await RfbClient.connect({ readable: child.stdout, writable: child.stdin });
+    const rfb = await connectRfb(
+      { input: child.stdout, output: child.stdin },
+      { peer: 'firedeckd vnc', timeoutMs: 60_000 },
+    );
     await rfb.screenshot(path.join(SHOTS, `${shot}-login-page.png`));
     await rfb.typeText(oidc!.username);
     await rfb.key('Tab');
     await rfb.typeText(oidc!.password);
     await rfb.key('Return');
     await rfb.screenshot(path.join(SHOTS, `${shot}-submitted.png`));
-    rfb.close();
+    await rfb.close();
   } catch (err) {
     throw new Error(`${String(err)}; firedeckd vnc said: ${stderr}`);
   } finally {
@@ -211,7 +210,14 @@ describe('auth session: selftest provider, real VMs, real OpenID provider', () =
       const haystacks: [string, string][] = [
         ['daemon log', daemon!.log()],
         ['events', JSON.stringify(events!.events)],
-        ['audit', JSON.stringify(new Database(path.join(daemon!.stateDir, 'firedeck.db'), { readonly: true }).prepare('SELECT * FROM audit_events').all())],
+        [
+          'audit',
+          JSON.stringify(
+            new Database(path.join(daemon!.stateDir, 'firedeck.db'), { readonly: true })
+              .prepare('SELECT * FROM audit_events')
+              .all(),
+          ),
+        ],
       ];
       for (const dir of fs.readdirSync(path.join(daemon!.stateDir, 'vms'))) {
         for (const f of ['console.log', 'console.log.1']) {
@@ -226,7 +232,10 @@ describe('auth session: selftest provider, real VMs, real OpenID provider', () =
       for (const [what, text] of haystacks) expect(text.includes(refresh.refresh_token), what).toBe(false);
       // The vault dropped its copy once written.
       const db = new Database(path.join(daemon!.stateDir, 'firedeck.db'), { readonly: true });
-      const rows = db.prepare('SELECT state, ciphertext FROM credentials').all() as { state: string; ciphertext: Buffer | null }[];
+      const rows = db.prepare('SELECT state, ciphertext FROM credentials').all() as {
+        state: string;
+        ciphertext: Buffer | null;
+      }[];
       db.close();
       expect(rows).toEqual([{ state: 'written', ciphertext: null }]);
     },
@@ -246,7 +255,10 @@ describe('auth session: selftest provider, real VMs, real OpenID provider', () =
       expect((await daemon!.call('vm.get', { id: cli.id })).state).toBe('stopped');
       await daemon!.call('vm.start', { id: cli.id });
       await daemon!.call('vm.waitReady', { id: cli.id, marker: 'sshd', timeoutSeconds: 600 });
-      const inside = await inCliVm(cliVmName, `sha256sum ${result.path} | cut -d' ' -f1; firedeck-selftest-login status`);
+      const inside = await inCliVm(
+        cliVmName,
+        `sha256sum ${result.path} | cut -d' ' -f1; firedeck-selftest-login status`,
+      );
       const [sha, status] = inside.trim().split('\n');
       expect(sha).toBe(result.sha256);
       expect(status).toMatch(/^logged in as /);
@@ -254,6 +266,3 @@ describe('auth session: selftest provider, real VMs, real OpenID provider', () =
     SESSION_MS * 2,
   );
 });
-
-void crypto;
-void isSession;

@@ -4,13 +4,14 @@ import type { AuthSession, AuthSessionState, AuthStartParams } from '../../../sr
 import type { DaemonEvent } from '../../../src/shared/protocol/events';
 import { PROVIDERS, type ProviderName, type ProviderSpec } from '../../../src/shared/protocol/providers';
 import type { Vm } from '../../../src/shared/protocol/vm';
+import type { CredentialPayload, TransferResult } from '../credentials/transfer';
+import { validatePayload } from '../credentials/transferPayload';
 import type { CredentialVault } from '../credentials/vault';
 import { Secret } from '../credentials/secret';
 import type { AuthTimeouts } from '../config';
 import type { VmService } from '../vms/vmService';
 import { AgentClient, type AgentFile, type AgentStatus } from './agentClient';
 import type { AuthStore } from './authStore';
-import { checkCapturedFiles, type CredentialPayload, type TransferResult } from './capturedFiles';
 
 /** The daemon's own steps are recorded with this actor; a caller's with the OS user the kernel named. */
 export const DAEMON_ACTOR = 'firedeckd';
@@ -438,7 +439,10 @@ function toPayload(spec: ProviderSpec, provider: ProviderName, files: AgentFile[
     if (provider !== spec.name) {
       throw new FiredeckError('invalid_state', `The agent answered a ${provider} credential for a ${spec.name} login`);
     }
-    return { provider, files: checkCapturedFiles(spec, files) };
+    const payload: CredentialPayload = { provider, files };
+    // Checked once as it leaves the guest (paths from the table, shapes, sizes), before anything keeps it.
+    validatePayload(payload);
+    return payload;
   } catch (err) {
     for (const f of files) f.content.wipe();
     throw err;
@@ -453,7 +457,7 @@ function fromVaulted(spec: ProviderSpec, secret: Secret): CredentialPayload {
     bytes.fill(0);
     return { path: f.path, mode: f.mode, content };
   });
-  return { provider: spec.name, files: checkCapturedFiles(spec, files) };
+  return { provider: spec.name, files };
 }
 
 /** `auth-<session hex>`: a browser VM's name says which session it serves. */

@@ -2,11 +2,11 @@ import { randomBytes } from 'node:crypto';
 import type { Statement } from 'better-sqlite3';
 import { z } from 'zod';
 import { FiredeckError } from '../../../src/shared/errors';
+import type { AuthSessionState } from '../../../src/shared/protocol/auth';
 import {
   AUTH_END_STATES,
   AUTH_TRANSITIONS,
   AuthSession,
-  AuthSessionState,
   type AuthListParams,
   type AuthMode,
 } from '../../../src/shared/protocol/auth';
