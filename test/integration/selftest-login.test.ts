@@ -256,6 +256,23 @@ describe('selftest login: the image program against the rig OpenID provider, as 
       expect(run.stdout()).not.toContain(record[field]);
     }
 
+    // The refresh token works: the provider answers a refresh grant for this public client.
+    const meta = (await (await fetch(`${rig.issuer}/.well-known/openid-configuration`)).json()) as {
+      token_endpoint: string;
+    };
+    const refreshed = await fetch(meta.token_endpoint, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({
+        grant_type: 'refresh_token',
+        refresh_token: record.refresh_token!,
+        client_id: rig.clientId,
+      }),
+    });
+    expect(refreshed.status).toBe(200);
+    expect(((await refreshed.json()) as { access_token?: string }).access_token).toBeTruthy();
+    expect(rig.tokensIssued()).toBe(tokensBefore + 2);
+
     const status = runLogin(['status']);
     expect((await status.exited).code).toBe(0);
     expect(status.stdout().trim()).toBe(`logged in as ${record.subject} at ${rig.issuer}`);
@@ -287,6 +304,32 @@ describe('selftest login: the image program against the rig OpenID provider, as 
     expect(await res.text()).toContain('wrong state');
     expect((await run.exited).code).toBe(1);
     expect(run.stderr()).toContain('wrong state');
+    expect(fs.existsSync(credentialDir())).toBe(false);
+  });
+
+  it('a callback with the right state but a code the provider never issued: token endpoint refusal, exit 1, no file', async () => {
+    const run = startLogin();
+    const url = new URL(await inbox.next(20_000));
+    const callback = new URL(url.searchParams.get('redirect_uri')!);
+    callback.searchParams.set('code', 'never-issued');
+    callback.searchParams.set('state', url.searchParams.get('state')!);
+    const res = await fetch(callback);
+    expect(res.status).toBe(400);
+    expect(await res.text()).toContain('the token endpoint refused the code (invalid_grant');
+    expect((await run.exited).code).toBe(1);
+    expect(run.stderr()).toContain('the token endpoint refused the code (invalid_grant');
+    expect(fs.existsSync(credentialDir())).toBe(false);
+  });
+
+  it('no callback before the timeout: exit 1, no file', async () => {
+    const run = runLogin([], {
+      FIREDECK_SELFTEST_ISSUER: rig.issuer,
+      FIREDECK_SELFTEST_CLIENT_ID: rig.clientId,
+      FIREDECK_SELFTEST_TIMEOUT_S: '2',
+    });
+    expect((await run.exited).code).toBe(1);
+    expect(run.stderr()).toContain('BROWSER is not set');
+    expect(run.stderr()).toContain('no callback within 2 seconds');
     expect(fs.existsSync(credentialDir())).toBe(false);
   });
 
