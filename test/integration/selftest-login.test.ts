@@ -197,6 +197,32 @@ describe('selftest login: the image program against the rig OpenID provider, as 
     if (user) execFileSync('userdel', ['--remove', user.name], { stdio: 'ignore' });
   });
 
+  it('the rig provider listens on the given address only', async () => {
+    const { hostname, port } = new URL(rig.issuer);
+    expect(hostname).toBe('127.0.0.1');
+    // Linux answers all of 127/8 on lo; a socket bound to 127.0.0.1 alone refuses the others.
+    const refused = await new Promise<string>((resolve) => {
+      const s = net.connect({ host: '127.0.0.2', port: Number(port) });
+      s.once('connect', () => {
+        s.destroy();
+        resolve('connected');
+      });
+      s.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
+    });
+    expect(refused).toBe('ECONNREFUSED');
+  });
+
+  it('an issuer that does not answer: exit 1 naming the discovery document, no file', async () => {
+    const closed = await startOidcProvider({ host: '127.0.0.1' });
+    await closed.close();
+    const run = runLogin([], { FIREDECK_SELFTEST_ISSUER: closed.issuer, FIREDECK_SELFTEST_CLIENT_ID: rig.clientId });
+    expect((await run.exited).code).toBe(1);
+    expect(run.stderr()).toContain(
+      `cannot fetch the discovery document from ${closed.issuer}/.well-known/openid-configuration`,
+    );
+    expect(fs.existsSync(credentialDir())).toBe(false);
+  });
+
   it('status before any login: exit 1 and why', async () => {
     const run = runLogin(['status']);
     expect((await run.exited).code).toBe(1);
