@@ -16,7 +16,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
  */
 
 const FILES = path.resolve(__dirname, '../../images/browser/files');
-const AGENT = path.join(FILES, 'agent.mjs');
 const USER = `fdoa-${crypto.randomBytes(3).toString('hex')}`;
 const TOKEN = crypto.randomBytes(24).toString('base64url');
 // What the fake logins write as their refresh token: it must reach /credentials/get and no log, error or disk.
@@ -30,6 +29,11 @@ let logDir: string;
 let runDir: string;
 let uid: number;
 let gid: number;
+// The image's files, copied out of the repository (whose package.json would make any .js an ES module) into the
+// layout they have in the guest: /opt/firedeck/agent, /usr/local/lib/firedeck, /usr/local/bin.
+let AGENT: string;
+let BROWSER_OPEN: string;
+let XDG_OPEN: string;
 
 beforeAll(() => {
   base = fs.mkdtempSync(path.join(os.tmpdir(), 'fd-oauth-agent-'));
@@ -51,8 +55,20 @@ beforeAll(() => {
     execFileSync('mkfifo', ['-m', '0600', path.join(logDir, fifo)]);
     fs.chownSync(path.join(logDir, fifo), uid, gid);
   }
+  AGENT = install('agent.mjs', 'opt/firedeck/agent', 0o644);
+  install('providers.mjs', 'opt/firedeck/agent', 0o644);
+  BROWSER_OPEN = install('browser-open', 'usr/local/lib/firedeck', 0o755);
+  XDG_OPEN = install('xdg-open', 'bin', 0o755);
   writeFakes();
 });
+
+function install(name: string, dir: string, mode: number): string {
+  const dest = path.join(base, dir, name);
+  fs.mkdirSync(path.dirname(dest), { recursive: true });
+  fs.copyFileSync(path.join(FILES, name), dest);
+  fs.chmodSync(dest, mode);
+  return dest;
+}
 
 afterAll(() => {
   try {
@@ -69,10 +85,8 @@ function script(file: string, body: string): void {
 }
 
 function writeFakes(): void {
+  // The image's xdg-open wrapper is in here, first on the login's PATH as /usr/local/bin is in the guest.
   const bin = path.join(base, 'bin');
-  fs.mkdirSync(bin);
-  // The image's wrapper, first on the login's PATH as /usr/local/bin is in the guest.
-  fs.symlinkSync(path.join(FILES, 'xdg-open'), path.join(bin, 'xdg-open'));
   const L = logDir;
   script(
     path.join(bin, 'codex'),
@@ -150,7 +164,7 @@ async function startAgent(loginPath = `${path.join(base, 'bin')}:/usr/bin:/bin`)
       FIREDECK_ADDRESS: '127.0.0.1',
       FIREDECK_AGENT_PORT: '0',
       FIREDECK_AGENT_TOKEN_FILE: path.join(base, 'agent-token'),
-      FIREDECK_AGENT_BROWSER: path.join(FILES, 'browser-open'),
+      FIREDECK_AGENT_BROWSER: BROWSER_OPEN,
       FIREDECK_AGENT_OPEN: path.join(base, 'open-url'),
       FIREDECK_AGENT_LOGIN_PATH: loginPath,
       RUNTIME_DIRECTORY: runDir,
@@ -400,7 +414,7 @@ describe('the oauth agent', () => {
       expect(env.get('USER')).toBe(USER);
       expect(env.get('DISPLAY')).toBe(':0');
       expect(env.get('LANG')).toBe('C.UTF-8');
-      expect(env.get('BROWSER')).toBe(path.join(FILES, 'browser-open'));
+      expect(env.get('BROWSER')).toBe(BROWSER_OPEN);
       expect(env.get('http_proxy')).toBe('http://proxy.example.test:3128');
       for (const never of ['CI', 'DEBIAN_FRONTEND', 'NO_BROWSER', 'AGENT_ONLY', 'FIREDECK_SELFTEST_ISSUER']) {
         expect(env.has(never), never).toBe(false);
@@ -558,13 +572,13 @@ describe('the oauth agent', () => {
       }
     };
     const PATH = '/usr/bin:/bin';
-    expect(run(path.join(FILES, 'browser-open'), { PATH })).toMatchObject({ status: 3 });
-    const gone = run(path.join(FILES, 'browser-open'), { PATH, FIREDECK_URL_SOCKET: path.join(base, 'no.sock') });
+    expect(run(BROWSER_OPEN, { PATH })).toMatchObject({ status: 3 });
+    const gone = run(BROWSER_OPEN, { PATH, FIREDECK_URL_SOCKET: path.join(base, 'no.sock') });
     expect(gone.status).toBe(1);
     expect(gone.stderr).toContain('cannot reach the oauth agent');
     expect(gone.stderr).not.toContain('example.test');
     // Outside a login, the wrapper looks for another xdg-open after itself on PATH.
-    const alone = run(path.join(base, 'bin', 'xdg-open'), { PATH: `${path.join(base, 'bin')}:${base}` });
+    const alone = run(XDG_OPEN, { PATH: `${path.join(base, 'bin')}:${base}` });
     expect(alone).toMatchObject({ status: 3 });
   });
 });
