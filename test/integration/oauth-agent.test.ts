@@ -499,7 +499,12 @@ describe('the oauth agent', () => {
       expect(alive(pid)).toBe(true);
       const change = call(agent, 'GET', '/credentials/status?since=awaiting_user&waitMs=30000');
       await fs.promises.writeFile(path.join(logDir, 'go-gemini'), 'go\n');
-      expect((await change).body).toMatchObject({ provider: 'gemini_cli', state: 'captured', error: null });
+      expect((await change).body).toMatchObject({
+        provider: 'gemini_cli',
+        state: 'captured',
+        error: null,
+        exitCode: null,
+      });
       // The login (which never exits by itself) is gone, and so are its files.
       expect(alive(pid)).toBe(false);
       for (const f of ['oauth_creds.json', 'settings.json', 'google_accounts.json']) {
@@ -556,6 +561,29 @@ describe('the oauth agent', () => {
       expect(env.get('FIREDECK_SELFTEST_CLIENT_ID')).toBe('firedeck-selftest');
       // A failed login may be retried in the same VM (nothing was captured).
       expect((await call(agent, 'POST', '/auth/selftest')).status).toBe(202);
+    } finally {
+      await agent.stop();
+    }
+  });
+
+  it('a login that cannot start is failed with why', async () => {
+    const agent = await startAgent('/usr/bin:/bin');
+    try {
+      expect((await call(agent, 'POST', '/auth/codex')).status).toBe(202);
+      const status = await call(agent, 'GET', '/credentials/status?since=starting&waitMs=20000');
+      expect(status.body).toEqual({
+        provider: 'codex',
+        state: 'failed',
+        url: null,
+        error: 'cannot start codex: ENOENT',
+        exitCode: null,
+      });
+      // A TTY login starts through script, whose shell says it.
+      expect((await call(agent, 'POST', '/auth/gemini_cli')).status).toBe(202);
+      const tty = await call(agent, 'GET', '/credentials/status?since=starting&waitMs=20000');
+      expect(tty.body).toMatchObject({ provider: 'gemini_cli', state: 'failed', exitCode: 127 });
+      expect(tty.body.error).toMatch(/^login exited with code 127: .*gemini.*not found/s);
+      expect(fs.readdirSync(runDir)).toEqual([]);
     } finally {
       await agent.stop();
     }
