@@ -21,7 +21,6 @@ const TOKEN = crypto.randomBytes(24).toString('base64url');
 // What the fake logins write as their refresh token: it must reach /credentials/get and no log, error or disk.
 const SECRET = `rt-${crypto.randomBytes(16).toString('hex')}`;
 const AUTHORIZE = 'https://auth.example.test/oauth/authorize?client_id=fake&state=s1';
-const CODEX_VERSION = '0.171.0';
 
 let base: string;
 let home: string;
@@ -289,7 +288,13 @@ function alive(pid: number): boolean {
 
 /** The user's processes that still run (zombies left to their new parent to reap are not). */
 function processesOfUser(): string {
-  const out = execFileSync('ps', ['-u', String(uid), '-o', 'stat=,pid=,ppid=,args='], { encoding: 'utf8' });
+  let out = '';
+  try {
+    out = execFileSync('ps', ['-u', String(uid), '-o', 'stat=,pid=,ppid=,args='], { encoding: 'utf8' });
+  } catch (err) {
+    // ps exits 1 when the user has no process at all.
+    if ((err as { status?: number }).status !== 1) throw err;
+  }
   return out
     .split('\n')
     .filter((l) => l.trim() !== '' && !l.trim().startsWith('Z'))
@@ -611,61 +616,82 @@ describe('the oauth agent', () => {
   });
 });
 
-describe('the oauth agent with the real codex', () => {
-  let prefix: string;
-  let installed = false;
+/** The CLI's pinned spec in the browser recipe's npmGlobals, e.g. `@openai/codex@0.171.0`. */
+function pinned(pkg: string): string {
+  const recipe = JSON.parse(fs.readFileSync(path.join(FILES, '..', 'recipe.json'), 'utf8')) as { npmGlobals: string[] };
+  const spec = recipe.npmGlobals.find((g) => g.startsWith(`${pkg}@`));
+  if (!spec) throw new Error(`${pkg} is not in the browser recipe's npmGlobals`);
+  return spec;
+}
+
+/** Installs a CLI as the test's user into a prefix of its own (never as root); the bin dir, or null if it failed. */
+function installAsUser(name: string, spec: string): string | null {
+  const prefix = path.join(base, name);
+  fs.mkdirSync(prefix);
+  fs.chownSync(prefix, uid, gid);
+  const registry = execFileSync('npm', ['config', 'get', 'registry'], { encoding: 'utf8' }).trim();
+  const started = Date.now();
+  let ok = false;
+  try {
+    execFileSync('npm', ['install', '--prefix', prefix, '--no-audit', '--no-fund', spec], {
+      uid,
+      gid,
+      cwd: prefix,
+      stdio: ['ignore', 'ignore', 'pipe'],
+      timeout: 300_000,
+      env: {
+        PATH: '/usr/bin:/bin',
+        HOME: home,
+        npm_config_registry: registry,
+        npm_config_cache: path.join(prefix, '.npm-cache'),
+        npm_config_update_notifier: 'false',
+        ...(process.env.NODE_EXTRA_CA_CERTS ? { NODE_EXTRA_CA_CERTS: process.env.NODE_EXTRA_CA_CERTS } : {}),
+        npm_config_cafile: '/etc/ssl/certs/ca-certificates.crt',
+      },
+    });
+    ok = true;
+  } catch (err) {
+    console.log(String((err as { stderr?: Buffer }).stderr ?? err).slice(-2000));
+  } finally {
+    console.log(`${spec} install as ${USER}: ${ok ? 'ok' : 'failed'}, ${Date.now() - started} ms`);
+  }
+  return ok ? path.join(prefix, 'node_modules', '.bin') : null;
+}
+
+describe.each([
+  {
+    provider: 'codex',
+    pkg: '@openai/codex',
+    // Codex's callback server: 127.0.0.1:1455, or 1457 when that is taken.
+    authorize: 'https://auth.openai.com/',
+    redirect: /^http:\/\/(127\.0\.0\.1|localhost):145[57]\//,
+  },
+  {
+    provider: 'claude_code',
+    pkg: '@anthropic-ai/claude-code',
+    // The URL Claude opens (not the short link it prints) names its callback on a random port.
+    authorize: 'https://claude.',
+    redirect: /^http:\/\/localhost:\d+\/callback$/,
+  },
+])('the oauth agent with the real $provider', ({ provider, pkg, authorize, redirect }) => {
+  let bin: string | null = null;
 
   beforeAll(() => {
-    prefix = path.join(base, 'codex');
-    fs.mkdirSync(prefix);
-    fs.chownSync(prefix, uid, gid);
-    const registry = execFileSync('npm', ['config', 'get', 'registry'], { encoding: 'utf8' }).trim();
-    const started = Date.now();
-    try {
-      execFileSync(
-        'npm',
-        ['install', '--prefix', prefix, '--no-audit', '--no-fund', `@openai/codex@${CODEX_VERSION}`],
-        {
-          uid,
-          gid,
-          cwd: prefix,
-          stdio: ['ignore', 'ignore', 'pipe'],
-          timeout: 300_000,
-          env: {
-            PATH: '/usr/bin:/bin',
-            HOME: home,
-            npm_config_registry: registry,
-            npm_config_cache: path.join(prefix, '.npm-cache'),
-            npm_config_update_notifier: 'false',
-            ...(process.env.NODE_EXTRA_CA_CERTS ? { NODE_EXTRA_CA_CERTS: process.env.NODE_EXTRA_CA_CERTS } : {}),
-            npm_config_cafile: '/etc/ssl/certs/ca-certificates.crt',
-          },
-        },
-      );
-      installed = true;
-    } catch (err) {
-      console.log(String((err as { stderr?: Buffer }).stderr ?? err).slice(-2000));
-    } finally {
-      console.log(
-        `codex ${CODEX_VERSION} install as ${USER}: ${installed ? 'ok' : 'failed'}, ${Date.now() - started} ms`,
-      );
-    }
+    bin = installAsUser(provider, pinned(pkg));
   }, 320_000);
 
   it('passes its authorize URL to $BROWSER and the agent reports it; stopping the agent ends the login', async () => {
-    expect(installed).toBe(true);
-    const agent = await startAgent(`${path.join(prefix, 'node_modules', '.bin')}:/usr/bin:/bin`);
+    expect(bin, `${pkg} installed`).not.toBeNull();
+    const agent = await startAgent(`${bin}:/usr/bin:/bin`);
     try {
-      expect((await call(agent, 'POST', '/auth/codex')).status).toBe(202);
-      const url = await call(agent, 'GET', '/auth/codex/url?waitMs=30000');
-      expect(url.body).toMatchObject({ provider: 'codex', state: 'awaiting_user' });
-      const authorize = String(url.body.url);
-      expect(authorize.startsWith('https://auth.openai.com/')).toBe(true);
-      expect(new URL(authorize).searchParams.get('redirect_uri')).toMatch(
-        /^http:\/\/(127\.0\.0\.1|localhost):145[57]\//,
-      );
+      expect((await call(agent, 'POST', `/auth/${provider}`)).status).toBe(202);
+      const url = await call(agent, 'GET', `/auth/${provider}/url?waitMs=30000`);
+      expect(url.body, agent.output()).toMatchObject({ provider, state: 'awaiting_user' });
+      const opened_ = String(url.body.url);
+      expect(opened_.startsWith(authorize)).toBe(true);
+      expect(new URL(opened_).searchParams.get('redirect_uri')).toMatch(redirect);
       await whenInDir(logDir, () => (opened().length > 0 ? true : undefined), 'the opener');
-      expect(opened()).toEqual([`--new-tab ${authorize}`]);
+      expect(opened()).toEqual([`--new-tab ${opened_}`]);
     } finally {
       await agent.stop();
     }
