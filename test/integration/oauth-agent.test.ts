@@ -16,13 +16,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
  */
 
 const FILES = path.resolve(__dirname, '../../images/browser/files');
-const AGENT = path.join(FILES, 'agent.mjs');
 const USER = `fdoa-${crypto.randomBytes(3).toString('hex')}`;
 const TOKEN = crypto.randomBytes(24).toString('base64url');
 // What the fake logins write as their refresh token: it must reach /credentials/get and no log, error or disk.
 const SECRET = `rt-${crypto.randomBytes(16).toString('hex')}`;
 const AUTHORIZE = 'https://auth.example.test/oauth/authorize?client_id=fake&state=s1';
-const CODEX_VERSION = '0.171.0';
 
 let base: string;
 let home: string;
@@ -30,6 +28,11 @@ let logDir: string;
 let runDir: string;
 let uid: number;
 let gid: number;
+// The image's files, copied out of the repository (whose package.json would make any .js an ES module) into the
+// layout they have in the guest: /opt/firedeck/agent, /usr/local/lib/firedeck, /usr/local/bin.
+let AGENT: string;
+let BROWSER_OPEN: string;
+let XDG_OPEN: string;
 
 beforeAll(() => {
   base = fs.mkdtempSync(path.join(os.tmpdir(), 'fd-oauth-agent-'));
@@ -51,8 +54,20 @@ beforeAll(() => {
     execFileSync('mkfifo', ['-m', '0600', path.join(logDir, fifo)]);
     fs.chownSync(path.join(logDir, fifo), uid, gid);
   }
+  AGENT = install('agent.mjs', 'opt/firedeck/agent', 0o644);
+  install('providers.mjs', 'opt/firedeck/agent', 0o644);
+  BROWSER_OPEN = install('browser-open', 'usr/local/lib/firedeck', 0o755);
+  XDG_OPEN = install('xdg-open', 'bin', 0o755);
   writeFakes();
 });
+
+function install(name: string, dir: string, mode: number): string {
+  const dest = path.join(base, dir, name);
+  fs.mkdirSync(path.dirname(dest), { recursive: true });
+  fs.copyFileSync(path.join(FILES, name), dest);
+  fs.chmodSync(dest, mode);
+  return dest;
+}
 
 afterAll(() => {
   try {
@@ -69,10 +84,8 @@ function script(file: string, body: string): void {
 }
 
 function writeFakes(): void {
+  // The image's xdg-open wrapper is in here, first on the login's PATH as /usr/local/bin is in the guest.
   const bin = path.join(base, 'bin');
-  fs.mkdirSync(bin);
-  // The image's wrapper, first on the login's PATH as /usr/local/bin is in the guest.
-  fs.symlinkSync(path.join(FILES, 'xdg-open'), path.join(bin, 'xdg-open'));
   const L = logDir;
   script(
     path.join(bin, 'codex'),
@@ -150,7 +163,7 @@ async function startAgent(loginPath = `${path.join(base, 'bin')}:/usr/bin:/bin`)
       FIREDECK_ADDRESS: '127.0.0.1',
       FIREDECK_AGENT_PORT: '0',
       FIREDECK_AGENT_TOKEN_FILE: path.join(base, 'agent-token'),
-      FIREDECK_AGENT_BROWSER: path.join(FILES, 'browser-open'),
+      FIREDECK_AGENT_BROWSER: BROWSER_OPEN,
       FIREDECK_AGENT_OPEN: path.join(base, 'open-url'),
       FIREDECK_AGENT_LOGIN_PATH: loginPath,
       RUNTIME_DIRECTORY: runDir,
@@ -275,7 +288,13 @@ function alive(pid: number): boolean {
 
 /** The user's processes that still run (zombies left to their new parent to reap are not). */
 function processesOfUser(): string {
-  const out = execFileSync('ps', ['-u', String(uid), '-o', 'stat=,pid=,ppid=,args='], { encoding: 'utf8' });
+  let out = '';
+  try {
+    out = execFileSync('ps', ['-u', String(uid), '-o', 'stat=,pid=,ppid=,args='], { encoding: 'utf8' });
+  } catch (err) {
+    // ps exits 1 when the user has no process at all.
+    if ((err as { status?: number }).status !== 1) throw err;
+  }
   return out
     .split('\n')
     .filter((l) => l.trim() !== '' && !l.trim().startsWith('Z'))
@@ -400,7 +419,7 @@ describe('the oauth agent', () => {
       expect(env.get('USER')).toBe(USER);
       expect(env.get('DISPLAY')).toBe(':0');
       expect(env.get('LANG')).toBe('C.UTF-8');
-      expect(env.get('BROWSER')).toBe(path.join(FILES, 'browser-open'));
+      expect(env.get('BROWSER')).toBe(BROWSER_OPEN);
       expect(env.get('http_proxy')).toBe('http://proxy.example.test:3128');
       for (const never of ['CI', 'DEBIAN_FRONTEND', 'NO_BROWSER', 'AGENT_ONLY', 'FIREDECK_SELFTEST_ISSUER']) {
         expect(env.has(never), never).toBe(false);
@@ -485,7 +504,12 @@ describe('the oauth agent', () => {
       expect(alive(pid)).toBe(true);
       const change = call(agent, 'GET', '/credentials/status?since=awaiting_user&waitMs=30000');
       await fs.promises.writeFile(path.join(logDir, 'go-gemini'), 'go\n');
-      expect((await change).body).toMatchObject({ provider: 'gemini_cli', state: 'captured', error: null });
+      expect((await change).body).toMatchObject({
+        provider: 'gemini_cli',
+        state: 'captured',
+        error: null,
+        exitCode: null,
+      });
       // The login (which never exits by itself) is gone, and so are its files.
       expect(alive(pid)).toBe(false);
       for (const f of ['oauth_creds.json', 'settings.json', 'google_accounts.json']) {
@@ -547,6 +571,29 @@ describe('the oauth agent', () => {
     }
   });
 
+  it('a login that cannot start is failed with why', async () => {
+    const agent = await startAgent('/usr/bin:/bin');
+    try {
+      expect((await call(agent, 'POST', '/auth/codex')).status).toBe(202);
+      const status = await call(agent, 'GET', '/credentials/status?since=starting&waitMs=20000');
+      expect(status.body).toEqual({
+        provider: 'codex',
+        state: 'failed',
+        url: null,
+        error: 'cannot start codex: ENOENT',
+        exitCode: null,
+      });
+      // A TTY login starts through script, whose shell says it.
+      expect((await call(agent, 'POST', '/auth/gemini_cli')).status).toBe(202);
+      const tty = await call(agent, 'GET', '/credentials/status?since=starting&waitMs=20000');
+      expect(tty.body).toMatchObject({ provider: 'gemini_cli', state: 'failed', exitCode: 127 });
+      expect(tty.body.error).toMatch(/^login exited with code 127: .*gemini.*not found/s);
+      expect(fs.readdirSync(runDir)).toEqual([]);
+    } finally {
+      await agent.stop();
+    }
+  });
+
   it('the BROWSER script refuses without a login to report to, and the xdg-open wrapper passes through', () => {
     const run = (file: string, env: Record<string, string>): { status: number | null; stderr: string } => {
       try {
@@ -558,72 +605,93 @@ describe('the oauth agent', () => {
       }
     };
     const PATH = '/usr/bin:/bin';
-    expect(run(path.join(FILES, 'browser-open'), { PATH })).toMatchObject({ status: 3 });
-    const gone = run(path.join(FILES, 'browser-open'), { PATH, FIREDECK_URL_SOCKET: path.join(base, 'no.sock') });
+    expect(run(BROWSER_OPEN, { PATH })).toMatchObject({ status: 3 });
+    const gone = run(BROWSER_OPEN, { PATH, FIREDECK_URL_SOCKET: path.join(base, 'no.sock') });
     expect(gone.status).toBe(1);
     expect(gone.stderr).toContain('cannot reach the oauth agent');
     expect(gone.stderr).not.toContain('example.test');
     // Outside a login, the wrapper looks for another xdg-open after itself on PATH.
-    const alone = run(path.join(base, 'bin', 'xdg-open'), { PATH: `${path.join(base, 'bin')}:${base}` });
+    const alone = run(XDG_OPEN, { PATH: `${path.join(base, 'bin')}:${base}` });
     expect(alone).toMatchObject({ status: 3 });
   });
 });
 
-describe('the oauth agent with the real codex', () => {
-  let prefix: string;
-  let installed = false;
+/** The CLI's pinned spec in the browser recipe's npmGlobals, e.g. `@openai/codex@0.171.0`. */
+function pinned(pkg: string): string {
+  const recipe = JSON.parse(fs.readFileSync(path.join(FILES, '..', 'recipe.json'), 'utf8')) as { npmGlobals: string[] };
+  const spec = recipe.npmGlobals.find((g) => g.startsWith(`${pkg}@`));
+  if (!spec) throw new Error(`${pkg} is not in the browser recipe's npmGlobals`);
+  return spec;
+}
+
+/** Installs a CLI as the test's user into a prefix of its own (never as root); the bin dir, or null if it failed. */
+function installAsUser(name: string, spec: string): string | null {
+  const prefix = path.join(base, name);
+  fs.mkdirSync(prefix);
+  fs.chownSync(prefix, uid, gid);
+  const registry = execFileSync('npm', ['config', 'get', 'registry'], { encoding: 'utf8' }).trim();
+  const started = Date.now();
+  let ok = false;
+  try {
+    execFileSync('npm', ['install', '--prefix', prefix, '--no-audit', '--no-fund', spec], {
+      uid,
+      gid,
+      cwd: prefix,
+      stdio: ['ignore', 'ignore', 'pipe'],
+      timeout: 300_000,
+      env: {
+        PATH: '/usr/bin:/bin',
+        HOME: home,
+        npm_config_registry: registry,
+        npm_config_cache: path.join(prefix, '.npm-cache'),
+        npm_config_update_notifier: 'false',
+        ...(process.env.NODE_EXTRA_CA_CERTS ? { NODE_EXTRA_CA_CERTS: process.env.NODE_EXTRA_CA_CERTS } : {}),
+        npm_config_cafile: '/etc/ssl/certs/ca-certificates.crt',
+      },
+    });
+    ok = true;
+  } catch (err) {
+    console.log(String((err as { stderr?: Buffer }).stderr ?? err).slice(-2000));
+  } finally {
+    console.log(`${spec} install as ${USER}: ${ok ? 'ok' : 'failed'}, ${Date.now() - started} ms`);
+  }
+  return ok ? path.join(prefix, 'node_modules', '.bin') : null;
+}
+
+describe.each([
+  {
+    provider: 'codex',
+    pkg: '@openai/codex',
+    // Codex's callback server: 127.0.0.1:1455, or 1457 when that is taken.
+    authorize: 'https://auth.openai.com/',
+    redirect: /^http:\/\/(127\.0\.0\.1|localhost):145[57]\//,
+  },
+  {
+    provider: 'claude_code',
+    pkg: '@anthropic-ai/claude-code',
+    // The URL Claude opens (not the short link it prints) names its callback on a random port.
+    authorize: 'https://claude.',
+    redirect: /^http:\/\/localhost:\d+\/callback$/,
+  },
+])('the oauth agent with the real $provider', ({ provider, pkg, authorize, redirect }) => {
+  let bin: string | null = null;
 
   beforeAll(() => {
-    prefix = path.join(base, 'codex');
-    fs.mkdirSync(prefix);
-    fs.chownSync(prefix, uid, gid);
-    const registry = execFileSync('npm', ['config', 'get', 'registry'], { encoding: 'utf8' }).trim();
-    const started = Date.now();
-    try {
-      execFileSync(
-        'npm',
-        ['install', '--prefix', prefix, '--no-audit', '--no-fund', `@openai/codex@${CODEX_VERSION}`],
-        {
-          uid,
-          gid,
-          cwd: prefix,
-          stdio: ['ignore', 'ignore', 'pipe'],
-          timeout: 300_000,
-          env: {
-            PATH: '/usr/bin:/bin',
-            HOME: home,
-            npm_config_registry: registry,
-            npm_config_cache: path.join(prefix, '.npm-cache'),
-            npm_config_update_notifier: 'false',
-            ...(process.env.NODE_EXTRA_CA_CERTS ? { NODE_EXTRA_CA_CERTS: process.env.NODE_EXTRA_CA_CERTS } : {}),
-            npm_config_cafile: '/etc/ssl/certs/ca-certificates.crt',
-          },
-        },
-      );
-      installed = true;
-    } catch (err) {
-      console.log(String((err as { stderr?: Buffer }).stderr ?? err).slice(-2000));
-    } finally {
-      console.log(
-        `codex ${CODEX_VERSION} install as ${USER}: ${installed ? 'ok' : 'failed'}, ${Date.now() - started} ms`,
-      );
-    }
+    bin = installAsUser(provider, pinned(pkg));
   }, 320_000);
 
   it('passes its authorize URL to $BROWSER and the agent reports it; stopping the agent ends the login', async () => {
-    expect(installed).toBe(true);
-    const agent = await startAgent(`${path.join(prefix, 'node_modules', '.bin')}:/usr/bin:/bin`);
+    expect(bin, `${pkg} installed`).not.toBeNull();
+    const agent = await startAgent(`${bin}:/usr/bin:/bin`);
     try {
-      expect((await call(agent, 'POST', '/auth/codex')).status).toBe(202);
-      const url = await call(agent, 'GET', '/auth/codex/url?waitMs=30000');
-      expect(url.body).toMatchObject({ provider: 'codex', state: 'awaiting_user' });
-      const authorize = String(url.body.url);
-      expect(authorize.startsWith('https://auth.openai.com/')).toBe(true);
-      expect(new URL(authorize).searchParams.get('redirect_uri')).toMatch(
-        /^http:\/\/(127\.0\.0\.1|localhost):145[57]\//,
-      );
+      expect((await call(agent, 'POST', `/auth/${provider}`)).status).toBe(202);
+      const url = await call(agent, 'GET', `/auth/${provider}/url?waitMs=30000`);
+      expect(url.body, agent.output()).toMatchObject({ provider, state: 'awaiting_user' });
+      const opened_ = String(url.body.url);
+      expect(opened_.startsWith(authorize)).toBe(true);
+      expect(new URL(opened_).searchParams.get('redirect_uri')).toMatch(redirect);
       await whenInDir(logDir, () => (opened().length > 0 ? true : undefined), 'the opener');
-      expect(opened()).toEqual([`--new-tab ${authorize}`]);
+      expect(opened()).toEqual([`--new-tab ${opened_}`]);
     } finally {
       await agent.stop();
     }

@@ -366,6 +366,8 @@ function check(current) {
 function capture(current, files) {
   current.capturing = true;
   captured = { provider: status.provider, capturedAt: new Date().toISOString(), files };
+  // The login's own exit code, or null when it still ran (an interactive login) and was ended here.
+  const exitCode = current.exited ? current.exitCode : null;
   const finish = () => {
     // After the login is gone, so it cannot write the files again.
     for (const f of filesOf(current.spec)) {
@@ -376,7 +378,7 @@ function capture(current, files) {
       }
     }
     closeLogin(current);
-    setStatus({ state: 'captured', exitCode: current.exitCode, error: null });
+    setStatus({ state: 'captured', exitCode, error: null });
   };
   if (current.exited) {
     killGroup(current);
