@@ -74,7 +74,7 @@ changes.setMaxListeners(0);
 
 /** @type {{provider: string|null, state: string, url: string|null, error: string|null, exitCode: number|null}} */
 const status = { provider: null, state: 'idle', url: null, error: null, exitCode: null };
-/** @type {null | {child: import('node:child_process').ChildProcess, spec: object, runDir: string, socket: net.Server, watchers: Map<string, fs.FSWatcher>, exited: boolean, exitCode: number|null, capturing: boolean, output: string, keyIndex: number, keyScan: string}} */
+/** @type {null | {child: import('node:child_process').ChildProcess, spec: object, runDir: string, socket: net.Server, watchers: Map<string, fs.FSWatcher>, exited: boolean, exitCode: number|null, capturing: boolean, closed: boolean, ttyPid: number|undefined, output: string, keyIndex: number, keyScan: string}} */
 let login = null;
 /** @type {null | {provider: string, capturedAt: string, files: {path: string, content: Buffer, mode: number}[]}} */
 let captured = null;
@@ -149,6 +149,7 @@ function startLogin(provider) {
     exitCode: null,
     capturing: false,
     closed: false,
+    ttyPid: undefined,
     output: '',
     keyIndex: 0,
     keyScan: '',
@@ -193,10 +194,16 @@ function onOutput(current, chunk) {
   const keys = current.spec.login.keys;
   if (current.keyIndex >= keys.length || current.capturing || current.exited) return;
   current.keyScan = (current.keyScan + text).slice(-OUTPUT_TAIL);
-  while (current.keyIndex < keys.length && current.keyScan.includes(keys[current.keyIndex].waitFor)) {
-    const key = keys[current.keyIndex];
+  // In order; a prompt that never comes (a folder trusted already) is skipped once a later one shows.
+  for (;;) {
+    let next = -1;
+    for (let i = current.keyIndex; i < keys.length && next < 0; i++) {
+      if (current.keyScan.includes(keys[i].waitFor)) next = i;
+    }
+    if (next < 0) return;
+    const key = keys[next];
     current.keyScan = current.keyScan.slice(current.keyScan.indexOf(key.waitFor) + key.waitFor.length);
-    current.keyIndex += 1;
+    current.keyIndex = next + 1;
     current.child.stdin.write(key.send);
   }
 }
@@ -389,7 +396,12 @@ function capture(current, files) {
   }
 }
 
-/** Ends the login's whole process group (what it spawned too); SIGKILL if the leader outlives the grace. */
+/**
+ * Ends the login's process group (and what it spawned into it): SIGTERM, then SIGKILL after a grace whether or
+ * not the leader has gone (a child may outlive it). A TTY login has a session and group of its own under
+ * script; that group gets SIGKILL at once: Gemini shrugs off SIGTERM and SIGHUP (seen with 0.61), and script,
+ * signalled itself, lingers 2 s, while it exits as soon as the login is gone.
+ */
 function killGroup(current) {
   if (current.child.pid === undefined) return;
   const signal = (pid, sig) => {
@@ -399,24 +411,20 @@ function killGroup(current) {
       // the group is gone already
     }
   };
-  // A TTY login's own group sits under script (which, signalled itself, lingers 2 s before it exits; it exits
-  // at once when the login ends).
-  const groups = [current.child.pid];
   if (current.spec.login.tty) {
-    try {
-      const pid = Number(fs.readFileSync(path.join(current.runDir, 'tty-login.pid'), 'utf8'));
-      if (Number.isInteger(pid) && pid > 1) groups[0] = pid;
-    } catch {
-      // not started yet: script's group is all there is
+    if (current.ttyPid === undefined) {
+      try {
+        const pid = Number(fs.readFileSync(path.join(current.runDir, 'tty-login.pid'), 'utf8'));
+        if (Number.isInteger(pid) && pid > 1) current.ttyPid = pid;
+      } catch {
+        // not started yet: script's group is all there is
+      }
     }
+    if (current.ttyPid !== undefined) return signal(current.ttyPid, 'SIGKILL');
   }
-  for (const pid of groups) signal(pid, 'SIGTERM');
-  if (current.exited) return;
-  const hard = setTimeout(() => {
-    for (const pid of new Set([...groups, current.child.pid])) signal(pid, 'SIGKILL');
-  }, KILL_GRACE_MS);
+  signal(current.child.pid, 'SIGTERM');
+  const hard = setTimeout(() => signal(current.child.pid, 'SIGKILL'), KILL_GRACE_MS);
   hard.unref();
-  current.child.once('exit', () => clearTimeout(hard));
 }
 
 function closeLogin(current) {
