@@ -41,6 +41,7 @@ const MAX_CREDENTIAL_FILE = 1024 * 1024;
 const ERROR_CAP = 2048;
 const OUTPUT_TAIL = 16 * 1024;
 const KILL_GRACE_MS = 3000;
+const OUTPUT_DRAIN_MS = 500;
 const PROXY_VARS = ['http_proxy', 'HTTP_PROXY', 'https_proxy', 'HTTPS_PROXY', 'no_proxy', 'NO_PROXY'];
 const NEVER_PASSED = new Set(['CI', 'DEBIAN_FRONTEND', 'NO_BROWSER']);
 const TERMINAL = new Set(['captured', 'delivered', 'failed']);
@@ -175,9 +176,16 @@ function startLogin(provider) {
       if (!current.capturing) fail(current, `login exited 0 but ${describeCredential(spec)}`, 0);
       return;
     }
-    const words = lastWords(current.output);
-    const why = code === null ? `login ended by signal ${signal}` : `login exited with code ${code}`;
-    fail(current, words ? `${why}: ${words}` : why, code);
+    // Its last words may still be in the pipes: wait for them to close (briefly: a leftover child of the login
+    // may hold them open).
+    const report = () => {
+      clearTimeout(cap);
+      const words = lastWords(current.output);
+      const why = code === null ? `login ended by signal ${signal}` : `login exited with code ${code}`;
+      fail(current, words ? `${why}: ${words}` : why, code);
+    };
+    const cap = setTimeout(report, OUTPUT_DRAIN_MS);
+    child.once('close', report);
   });
   watchFiles(current);
   check(current);
@@ -209,7 +217,7 @@ function onOutput(current, chunk) {
 }
 
 // Long opaque runs (JWTs, tokens) are never part of an error: a CLI that echoes what it received cannot leak it.
-const SECRETISH = /eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_.-]+|[A-Za-z0-9_+/=-]{40,}/g;
+const SECRETISH = /eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_.-]+|[A-Za-z0-9_-]{40,}/g;
 
 function lastWords(output) {
   const lines = output
