@@ -57,7 +57,8 @@ beforeAll(() => {
   AGENT = install('agent.mjs', 'opt/firedeck/agent', 0o644);
   install('providers.mjs', 'opt/firedeck/agent', 0o644);
   BROWSER_OPEN = install('browser-open', 'usr/local/lib/firedeck', 0o755);
-  XDG_OPEN = install('xdg-open', 'bin', 0o755);
+  XDG_OPEN = install('xdg-open', 'usr/local/bin', 0o755);
+  fs.mkdirSync(path.join(base, 'bin'));
   writeFakes();
 });
 
@@ -69,12 +70,13 @@ function install(name: string, dir: string, mode: number): string {
   return dest;
 }
 
-afterAll(() => {
+afterAll(async () => {
   try {
     execFileSync('pkill', ['-KILL', '-u', USER], { stdio: 'ignore' });
   } catch {
     // none left, as it should be
   }
+  await processesOfUserAfter(5000);
   execFileSync('userdel', [USER]);
   fs.rmSync(base, { recursive: true, force: true });
 });
@@ -84,7 +86,6 @@ function script(file: string, body: string): void {
 }
 
 function writeFakes(): void {
-  // The image's xdg-open wrapper is in here, first on the login's PATH as /usr/local/bin is in the guest.
   const bin = path.join(base, 'bin');
   const L = logDir;
   script(
@@ -108,8 +109,10 @@ exit 0
 echo $$ > ${L}/gemini.pid
 printf 'Do you trust this folder?\\n'
 read a
-printf '\\033[1mLogin with Google\\033[0m\\n'
+printf '\\033[1mSign in with\\033[0m Google\\n'
 read b
+printf 'Opening authentication page in your browser. Do you want to continue?\\n'
+read c
 xdg-open '${AUTHORIZE}&via=xdg' > ${L}/xdg-open.out 2>&1 || { echo "xdg-open failed" >&2; exit 6; }
 mkdir -p "$HOME/.gemini"
 printf '{"access_token":"at"}' > "$HOME/.gemini/oauth_creds.json"
@@ -148,7 +151,9 @@ interface Agent {
   stop: () => Promise<void>;
 }
 
-async function startAgent(loginPath = `${path.join(base, 'bin')}:/usr/bin:/bin`): Promise<Agent> {
+/** The login's PATH: the CLIs (fakes by default), then the image's /usr/local/bin with its xdg-open wrapper. */
+async function startAgent(cliDir = path.join(base, 'bin')): Promise<Agent> {
+  const loginPath = `${cliDir}:${path.join(base, 'usr/local/bin')}:/usr/bin:/bin`;
   fs.rmSync(path.join(logDir, 'opened'), { force: true });
   let output = '';
   const child = spawn(process.execPath, [AGENT], {
@@ -283,6 +288,20 @@ function alive(pid: number): boolean {
     return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
   } catch {
     return false;
+  }
+}
+
+/**
+ * The user's processes once they are gone, or what still runs after `ms`. A process killed with SIGKILL takes a
+ * moment to tear its memory down (Gemini's heap: ~100 ms here) and nothing signals its end to a non-parent, so
+ * this looks again every 50 ms.
+ */
+async function processesOfUserAfter(ms: number): Promise<string> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const left = processesOfUser();
+    if (left === '' || Date.now() > deadline) return left;
+    await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
 
@@ -572,7 +591,9 @@ describe('the oauth agent', () => {
   });
 
   it('a login that cannot start is failed with why', async () => {
-    const agent = await startAgent('/usr/bin:/bin');
+    const nothing = path.join(base, 'no-clis');
+    fs.mkdirSync(nothing, { recursive: true });
+    const agent = await startAgent(nothing);
     try {
       expect((await call(agent, 'POST', '/auth/codex')).status).toBe(202);
       const status = await call(agent, 'GET', '/credentials/status?since=starting&waitMs=20000');
@@ -611,7 +632,7 @@ describe('the oauth agent', () => {
     expect(gone.stderr).toContain('cannot reach the oauth agent');
     expect(gone.stderr).not.toContain('example.test');
     // Outside a login, the wrapper looks for another xdg-open after itself on PATH.
-    const alone = run(XDG_OPEN, { PATH: `${path.join(base, 'bin')}:${base}` });
+    const alone = run(XDG_OPEN, { PATH: `${path.dirname(XDG_OPEN)}:${base}` });
     expect(alone).toMatchObject({ status: 3 });
   });
 });
@@ -673,6 +694,13 @@ describe.each([
     authorize: 'https://claude.',
     redirect: /^http:\/\/localhost:\d+\/callback$/,
   },
+  {
+    provider: 'gemini_cli',
+    pkg: '@google/gemini-cli',
+    // Interactive on a pty: the table's keys get it through its dialogs to xdg-open (it ignores $BROWSER).
+    authorize: 'https://accounts.google.com/',
+    redirect: /^http:\/\/127\.0\.0\.1:\d+\/oauth2callback$/,
+  },
 ])('the oauth agent with the real $provider', ({ provider, pkg, authorize, redirect }) => {
   let bin: string | null = null;
 
@@ -682,10 +710,10 @@ describe.each([
 
   it('passes its authorize URL to $BROWSER and the agent reports it; stopping the agent ends the login', async () => {
     expect(bin, `${pkg} installed`).not.toBeNull();
-    const agent = await startAgent(`${bin}:/usr/bin:/bin`);
+    const agent = await startAgent(bin!);
     try {
       expect((await call(agent, 'POST', `/auth/${provider}`)).status).toBe(202);
-      const url = await call(agent, 'GET', `/auth/${provider}/url?waitMs=30000`);
+      const url = await call(agent, 'GET', `/auth/${provider}/url?waitMs=60000`);
       expect(url.body, agent.output()).toMatchObject({ provider, state: 'awaiting_user' });
       const opened_ = String(url.body.url);
       expect(opened_.startsWith(authorize)).toBe(true);
@@ -695,6 +723,6 @@ describe.each([
     } finally {
       await agent.stop();
     }
-    expect(processesOfUser()).toBe('');
+    expect(await processesOfUserAfter(5000)).toBe('');
   });
 });

@@ -41,6 +41,7 @@ const MAX_CREDENTIAL_FILE = 1024 * 1024;
 const ERROR_CAP = 2048;
 const OUTPUT_TAIL = 16 * 1024;
 const KILL_GRACE_MS = 3000;
+const OUTPUT_DRAIN_MS = 500;
 const PROXY_VARS = ['http_proxy', 'HTTP_PROXY', 'https_proxy', 'HTTPS_PROXY', 'no_proxy', 'NO_PROXY'];
 const NEVER_PASSED = new Set(['CI', 'DEBIAN_FRONTEND', 'NO_BROWSER']);
 const TERMINAL = new Set(['captured', 'delivered', 'failed']);
@@ -74,7 +75,7 @@ changes.setMaxListeners(0);
 
 /** @type {{provider: string|null, state: string, url: string|null, error: string|null, exitCode: number|null}} */
 const status = { provider: null, state: 'idle', url: null, error: null, exitCode: null };
-/** @type {null | {child: import('node:child_process').ChildProcess, spec: object, runDir: string, socket: net.Server, watchers: Map<string, fs.FSWatcher>, exited: boolean, exitCode: number|null, capturing: boolean, output: string, keyIndex: number, keyScan: string}} */
+/** @type {null | {child: import('node:child_process').ChildProcess, spec: object, runDir: string, socket: net.Server, watchers: Map<string, fs.FSWatcher>, exited: boolean, exitCode: number|null, capturing: boolean, closed: boolean, ttyPid: number|undefined, output: string, keyIndex: number, keyScan: string}} */
 let login = null;
 /** @type {null | {provider: string, capturedAt: string, files: {path: string, content: Buffer, mode: number}[]}} */
 let captured = null;
@@ -149,6 +150,7 @@ function startLogin(provider) {
     exitCode: null,
     capturing: false,
     closed: false,
+    ttyPid: undefined,
     output: '',
     keyIndex: 0,
     keyScan: '',
@@ -174,9 +176,16 @@ function startLogin(provider) {
       if (!current.capturing) fail(current, `login exited 0 but ${describeCredential(spec)}`, 0);
       return;
     }
-    const words = lastWords(current.output);
-    const why = code === null ? `login ended by signal ${signal}` : `login exited with code ${code}`;
-    fail(current, words ? `${why}: ${words}` : why, code);
+    // Its last words may still be in the pipes: wait for them to close (briefly: a leftover child of the login
+    // may hold them open).
+    const report = () => {
+      clearTimeout(cap);
+      const words = lastWords(current.output);
+      const why = code === null ? `login ended by signal ${signal}` : `login exited with code ${code}`;
+      fail(current, words ? `${why}: ${words}` : why, code);
+    };
+    const cap = setTimeout(report, OUTPUT_DRAIN_MS);
+    child.once('close', report);
   });
   watchFiles(current);
   check(current);
@@ -193,16 +202,22 @@ function onOutput(current, chunk) {
   const keys = current.spec.login.keys;
   if (current.keyIndex >= keys.length || current.capturing || current.exited) return;
   current.keyScan = (current.keyScan + text).slice(-OUTPUT_TAIL);
-  while (current.keyIndex < keys.length && current.keyScan.includes(keys[current.keyIndex].waitFor)) {
-    const key = keys[current.keyIndex];
+  // In order; a prompt that never comes (a folder trusted already) is skipped once a later one shows.
+  for (;;) {
+    let next = -1;
+    for (let i = current.keyIndex; i < keys.length && next < 0; i++) {
+      if (current.keyScan.includes(keys[i].waitFor)) next = i;
+    }
+    if (next < 0) return;
+    const key = keys[next];
     current.keyScan = current.keyScan.slice(current.keyScan.indexOf(key.waitFor) + key.waitFor.length);
-    current.keyIndex += 1;
+    current.keyIndex = next + 1;
     current.child.stdin.write(key.send);
   }
 }
 
 // Long opaque runs (JWTs, tokens) are never part of an error: a CLI that echoes what it received cannot leak it.
-const SECRETISH = /eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_.-]+|[A-Za-z0-9_+/=-]{40,}/g;
+const SECRETISH = /eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_.-]+|[A-Za-z0-9_-]{40,}/g;
 
 function lastWords(output) {
   const lines = output
@@ -389,7 +404,12 @@ function capture(current, files) {
   }
 }
 
-/** Ends the login's whole process group (what it spawned too); SIGKILL if the leader outlives the grace. */
+/**
+ * Ends the login's process group (and what it spawned into it): SIGTERM, then SIGKILL after a grace whether or
+ * not the leader has gone (a child may outlive it). A TTY login has a session and group of its own under
+ * script; that group gets SIGKILL at once: Gemini shrugs off SIGTERM and SIGHUP (seen with 0.61), and script,
+ * signalled itself, lingers 2 s, while it exits as soon as the login is gone.
+ */
 function killGroup(current) {
   if (current.child.pid === undefined) return;
   const signal = (pid, sig) => {
@@ -399,24 +419,20 @@ function killGroup(current) {
       // the group is gone already
     }
   };
-  // A TTY login's own group sits under script (which, signalled itself, lingers 2 s before it exits; it exits
-  // at once when the login ends).
-  const groups = [current.child.pid];
   if (current.spec.login.tty) {
-    try {
-      const pid = Number(fs.readFileSync(path.join(current.runDir, 'tty-login.pid'), 'utf8'));
-      if (Number.isInteger(pid) && pid > 1) groups[0] = pid;
-    } catch {
-      // not started yet: script's group is all there is
+    if (current.ttyPid === undefined) {
+      try {
+        const pid = Number(fs.readFileSync(path.join(current.runDir, 'tty-login.pid'), 'utf8'));
+        if (Number.isInteger(pid) && pid > 1) current.ttyPid = pid;
+      } catch {
+        // not started yet: script's group is all there is
+      }
     }
+    if (current.ttyPid !== undefined) return signal(current.ttyPid, 'SIGKILL');
   }
-  for (const pid of groups) signal(pid, 'SIGTERM');
-  if (current.exited) return;
-  const hard = setTimeout(() => {
-    for (const pid of new Set([...groups, current.child.pid])) signal(pid, 'SIGKILL');
-  }, KILL_GRACE_MS);
+  signal(current.child.pid, 'SIGTERM');
+  const hard = setTimeout(() => signal(current.child.pid, 'SIGKILL'), KILL_GRACE_MS);
   hard.unref();
-  current.child.once('exit', () => clearTimeout(hard));
 }
 
 function closeLogin(current) {

@@ -26,7 +26,8 @@ export const PROVIDERS = {
       tty: true,
       keys: [
         { waitFor: 'Do you trust', send: '\r' },
-        { waitFor: 'Login with Google', send: '\r' },
+        { waitFor: 'Sign in with Google', send: '\r' },
+        { waitFor: 'Do you want to continue', send: '\r' },
       ],
       urlVia: 'xdg-open',
     },

@@ -30,7 +30,11 @@ export interface LoginSpec {
   env: Readonly<Record<string, string>>;
   /** A pty (Gemini's interactive login) or plain pipes. */
   tty: boolean;
-  /** Keys written to the pty once its output matches `waitFor` (Gemini's trust dialog and auth menu). */
+  /**
+   * Keys written to the pty once its output matches `waitFor`, in order; a prompt that does not come (a folder
+   * trusted already) is skipped when a later one shows. Gemini 0.61: the trust dialog, the auth menu ("Sign in
+   * with Google"), then "Opening authentication page in your browser. Do you want to continue?".
+   */
   keys: readonly { waitFor: string; send: string }[];
   /** How the CLI opens its authorize URL: `$BROWSER`, or `xdg-open` for a CLI that ignores `$BROWSER`. */
   urlVia: 'BROWSER' | 'xdg-open';
@@ -101,7 +105,8 @@ export const PROVIDERS: Readonly<Record<ProviderName, ProviderSpec>> = {
       tty: true,
       keys: [
         { waitFor: 'Do you trust', send: '\r' },
-        { waitFor: 'Login with Google', send: '\r' },
+        { waitFor: 'Sign in with Google', send: '\r' },
+        { waitFor: 'Do you want to continue', send: '\r' },
       ],
       urlVia: 'xdg-open',
     },
