@@ -22,6 +22,7 @@ commands:
   dial-stdio    bridge stdin/stdout to the daemon's socket (used over SSH by the app)
   version       print the version
   vm            operate VMs: ls, get, create, start, stop, restart, destroy (firedeckd vm help)
+  auth          auth sessions (a CLI's login on a user's behalf): start, ls, get, cancel, retry (firedeckd auth help)
   console       a VM's serial console: firedeckd console <vm> [--follow] [--attach]
   shell         a shell in a CLI VM as user firedeck: firedeckd shell <vm> [-- command]
   vnc           a browser VM's desktop as raw RFB on stdin/stdout (the host authenticates): firedeckd vnc <vm>

@@ -262,6 +262,15 @@ describe('auth session: selftest provider, real VMs, real OpenID provider', () =
       const [sha, status] = inside.trim().split('\n');
       expect(sha).toBe(result.sha256);
       expect(status).toMatch(/^logged in as /);
+
+      // The operator's view from the host's shell: both sessions, newest first, completed, by root.
+      const listed = await run(daemon!.firedeckdCommand, ['auth', 'ls', '--user', USER]);
+      const lines = listed.trim().split('\n');
+      expect(lines[0]).toMatch(/^ID\s+USER\s+PROVIDER\s+STATE/);
+      expect(lines.slice(1).map((l) => l.split(/\s+/).slice(1, 5))).toEqual([
+        [USER, 'selftest', 'completed', 'root'],
+        [USER, 'selftest', 'completed', 'root'],
+      ]);
     },
     SESSION_MS * 2,
   );

@@ -184,6 +184,7 @@ export class AuthService {
       // The user's CLI VM first (found, or created from the cli image and booting beside the browser VM).
       const cli = await this.ensureCliVm(session.user, signal);
       this.update(id, { cliVmId: cli.id, cliVmName: cli.name });
+      this.checkSignal(signal);
 
       const browser = await this.deps.vms.create({
         name: browserVmName(id),

@@ -2,14 +2,15 @@ import { FiredeckError, isFiredeckError } from '../../../src/shared/errors';
 import { HOST_COMMAND_NAMES, parseHostCommand, type HostCommandName } from '../../../src/shared/protocol/hostCommand';
 import type { DaemonConfig } from '../config';
 import { dialStdio } from '../rpc/dialStdio';
+import { authCommand } from './authCommand';
 import { CONSOLE_USAGE, consoleCommand, type CommandIo } from './consoleCommand';
 import { DaemonClient } from './daemonClient';
 import { SHELL_USAGE, shellCommand } from './shellCommand';
 import { VNC_USAGE, vncCommand } from './vncCommand';
 import { vmCommand } from './vmCommand';
 
-/** The commands the app runs over SSH (their grammar is src/shared/protocol/hostCommand.ts), and `vm`. */
-export const HOST_CLI_COMMANDS = [...HOST_COMMAND_NAMES, 'vm'] as const;
+/** The commands the app runs over SSH (their grammar is src/shared/protocol/hostCommand.ts), `vm` and `auth`. */
+export const HOST_CLI_COMMANDS = [...HOST_COMMAND_NAMES, 'vm', 'auth'] as const;
 export type HostCliCommand = (typeof HOST_CLI_COMMANDS)[number];
 
 export const DIAL_STDIO_USAGE = `usage: firedeckd dial-stdio
@@ -38,10 +39,10 @@ export async function runHostCli(
   io: CommandIo = processIo(),
 ): Promise<number> {
   const args = takeGlobalOptions(argv, config);
-  if (command === 'vm') {
+  if (command === 'vm' || command === 'auth') {
     const client = await DaemonClient.connect(config.socketPath);
     try {
-      return await vmCommand(client, args, io.stdout);
+      return await (command === 'vm' ? vmCommand : authCommand)(client, args, io.stdout);
     } finally {
       client.close();
     }

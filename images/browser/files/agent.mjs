@@ -277,7 +277,69 @@ function acceptUrl(text) {
   return 'ok';
 }
 
+// Firefox's D-Bus remoting service is `org.mozilla.firefox.<profile>`; it exists once the running Firefox has
+// finished starting (a minute or more without KVM), and --new-tab only reaches Firefox through it: before then
+// it would try to start a second Firefox on the locked profile.
+const FIREFOX_BUS_NAME = 'string "org.mozilla.firefox.';
+const FIREFOX_WAIT_MS = 10 * 60_000;
+
+function busEnv() {
+  return { HOME, USER: me.username, PATH: LOGIN_PATH, LANG: env.LANG || 'C.UTF-8', DBUS_SESSION_BUS_ADDRESS: env.DBUS_SESSION_BUS_ADDRESS };
+}
+
+/** Resolves when the desktop's Firefox listens for remote requests (its bus name appears), or at the deadline. */
+function whenFirefoxListens() {
+  if (!env.DBUS_SESSION_BUS_ADDRESS) return Promise.resolve('no session bus');
+  return new Promise((resolve) => {
+    let done = false;
+    const finish = (how) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      monitor.kill();
+      resolve(how);
+    };
+    const timer = setTimeout(() => finish('deadline'), FIREFOX_WAIT_MS);
+    // Watch for the name first, then ask for the names already there: an appearance in between is not missed.
+    const monitor = spawn(
+      'dbus-monitor',
+      ['--session', "type='signal',sender='org.freedesktop.DBus',member='NameOwnerChanged'"],
+      { env: busEnv(), stdio: ['ignore', 'pipe', 'ignore'] },
+    );
+    monitor.on('error', () => finish('no dbus-monitor'));
+    let seen = '';
+    monitor.stdout.on('data', (d) => {
+      seen = (seen + d.toString()).slice(-4096);
+      if (seen.includes(FIREFOX_BUS_NAME)) finish('appeared');
+      // Its first lines (NameAcquired/NameLost of its own name) say it listens: now ask for the names there.
+      else if (!listed) list();
+    });
+    let listed = false;
+    const list = () => {
+      listed = true;
+      const ask = spawn(
+        'dbus-send',
+        ['--session', '--print-reply', '--dest=org.freedesktop.DBus', '/org/freedesktop/DBus', 'org.freedesktop.DBus.ListNames'],
+        { env: busEnv(), stdio: ['ignore', 'pipe', 'ignore'] },
+      );
+      let out = '';
+      ask.stdout.on('data', (d) => (out += d.toString()));
+      ask.on('error', () => finish('no dbus-send'));
+      ask.on('close', () => {
+        if (out.includes(FIREFOX_BUS_NAME)) finish('present');
+      });
+    };
+  });
+}
+
 function openInFirefox(url) {
+  whenFirefoxListens().then((how) => {
+    if (how !== 'present' && how !== 'appeared') console.error(`opening the URL without Firefox's remoting (${how})`);
+    spawnOpener(url);
+  });
+}
+
+function spawnOpener(url) {
   const openerEnv = { HOME, USER: me.username, PATH: LOGIN_PATH, LANG: env.LANG || 'C.UTF-8', DISPLAY: ':0' };
   // Firefox's remoting (how --new-tab reaches the running instance, not a second one stuck on the profile lock)
   // goes over the desktop's D-Bus session bus: without it, there is no remoting at all.
