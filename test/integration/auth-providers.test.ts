@@ -157,3 +157,56 @@ describe('auth sessions with the real CLIs, and cancel', () => {
     BOOT_MS * 2,
   );
 });
+
+describe('auth session deadlines', () => {
+  const PREFIX_T = 'fdat';
+  let rig: DaemonRig | undefined;
+  let log: EventLog | undefined;
+
+  beforeAll(async () => {
+    removeLinks(PREFIX_T);
+    // A browser VM cannot reach its markers in 4 s: the session must time out in vm_created, and clean up.
+    rig = await startDaemon({
+      env: {
+        FIREDECK_BRIDGE: `${PREFIX_T}br0`,
+        FIREDECK_CIDR: '10.213.63.0/24',
+        FIREDECK_DEVICE_PREFIX: PREFIX_T,
+        FIREDECK_AUTH_TIMEOUTS: 'vm_created=4',
+      },
+    });
+    await goldenImages(rig.stateDir);
+    log = await subscribeEvents(rig.socketPath);
+  }, 3_600_000);
+
+  afterAll(async () => {
+    log?.close();
+    if (rig) {
+      for (const vm of await rig.call('vm.list', {}).catch(() => [])) {
+        await rig.call('vm.destroy', { id: vm.id }).catch(() => undefined);
+      }
+      await rig.stop();
+    }
+    removeLinks(PREFIX_T);
+  });
+
+  it('times out a state at its deadline, says so, and leaves no browser VM', async () => {
+    const s = await rig!.call('auth.start', { user: 'carol', provider: 'selftest' });
+    const ended = (await log!.waitFor(
+      (e) => e.type === 'auth.session' && e.session.id === s.id && e.session.state === 'timeout',
+      120_000,
+      'the session timing out',
+    )) as Extract<DaemonEvent, { type: 'auth.session' }>;
+    expect(ended.session.transitions.map((t) => t.state)).toEqual(['pending', 'vm_created', 'timeout']);
+    expect(ended.session.error?.kind).toBe('timeout');
+    expect(ended.session.error?.message).toMatch(/timed out while vm_created/);
+    expect(ended.session.deadline).toBeNull();
+    // The session is settled before its browser VM is gone; the run destroys it right after.
+    await log!.waitFor(
+      (e) => e.type === 'vm.destroyed' && e.vmId === ended.session.browserVmId,
+      120_000,
+      'the browser VM destroyed',
+    );
+    const browsers = (await rig!.call('vm.list', {})).filter((v) => v.kind === 'browser');
+    expect(browsers).toEqual([]);
+  }, 300_000);
+});

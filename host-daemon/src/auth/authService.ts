@@ -199,7 +199,7 @@ export class AuthService {
       this.checkSignal(signal);
 
       for (const marker of ['vm', 'vnc', 'agent']) {
-        await this.deps.vms.waitReady(browser.id, marker, this.deps.config.timeouts.vm_created, signal);
+        await this.deps.vms.waitReady(browser.id, marker, this.beyondDeadline('vm_created'), signal);
       }
       const agent = this.agentOf(browser.id);
       await agent.health(signal);
@@ -278,7 +278,7 @@ export class AuthService {
   ): Promise<TransferResult> {
     let vm = this.deps.vms.get(cliVmId);
     if (vm.state === 'creating' || vm.state === 'booting') {
-      vm = await this.deps.vms.waitReady(cliVmId, 'sshd', this.deps.config.timeouts.authenticating, signal);
+      vm = await this.deps.vms.waitReady(cliVmId, 'sshd', this.beyondDeadline('authenticating'), signal);
     }
     const secret = this.deps.vault.open(credentialId);
     const payload = fromVaulted(spec, secret);
@@ -286,7 +286,7 @@ export class AuthService {
     try {
       if (vm.state === 'running') {
         if (!vm.ready.includes('sshd'))
-          vm = await this.deps.vms.waitReady(cliVmId, 'sshd', this.deps.config.timeouts.authenticating, signal);
+          vm = await this.deps.vms.waitReady(cliVmId, 'sshd', this.beyondDeadline('authenticating'), signal);
         if (!vm.address || !vm.hostKey) {
           throw new FiredeckError(
             'invalid_state',
@@ -385,6 +385,11 @@ export class AuthService {
     if (run.timer) clearTimeout(run.timer);
     run.timer = setTimeout(() => run.controller.abort(new Stopped('timeout')), this.timeoutOf(state) * 1000);
     run.timer.unref();
+  }
+
+  /** A waiter's own timeout: past the state's deadline, so that the deadline (a `timeout` end) always fires first. */
+  private beyondDeadline(state: keyof AuthTimeouts): number {
+    return this.deps.config.timeouts[state] + 60;
   }
 
   private timeoutOf(state: AuthSessionState): number {
