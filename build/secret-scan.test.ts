@@ -80,6 +80,8 @@ describe('the secret scan', () => {
     expect(rules('export PASSWORD="$1"')).toEqual([]);
     expect(rules("label: chosen ? 'VNC password' : 'no auth'")).toEqual([]);
     expect(rules('password: string;')).toEqual([]);
+    expect(rules("type: sensitive ? 'password' : 'text',")).toEqual([]);
+    expect(rules('env = { PWD: "/", HOME: "/home/u" }')).toEqual([]);
   });
 
   it('finds high-entropy values under secret-sounding names, not words or paths', () => {
@@ -147,6 +149,9 @@ describe('the secret scan of an image tree', () => {
     put('opt/cli/config.json', JSON.stringify({ apiToken: randomBytes(20).toString('hex') }));
     put('usr/share/doc/pkg/example.pem', `${marker('RSA ')}\n${randomBytes(60).toString('base64')}\n`);
     put('home/firedeck/.profile', 'export PATH=$HOME/bin:$PATH\n');
+    // a third-party default password (an FTP client's anonymous login) is not the image's
+    put('usr/local/lib/node_modules/ftp/index.js', `login(user = "anonymous", password = "${draw(6)}") {}\n`);
+    put('usr/local/lib/node_modules/cli/auth.js', `const apiToken = "${randomBytes(20).toString('hex')}";\n`);
     // a symlink out of the tree is not followed
     const outside = tempDir();
     fs.writeFileSync(path.join(outside, 'key'), `${marker('')}\n${randomBytes(60).toString('base64')}\n`);
@@ -163,6 +168,7 @@ describe('the secret scan of an image tree', () => {
         'etc/ssh/ssh_host_ed25519_key:key-file',
         'etc/ssh/ssh_host_ed25519_key:private-key',
         'opt/cli/config.json:assigned-secret',
+        'usr/local/lib/node_modules/cli/auth.js:assigned-secret',
       ].sort(),
     );
     expect(JSON.stringify(scanTree(dir))).not.toContain(hash.split('$')[3]);
@@ -184,7 +190,7 @@ describe('the secret scan of an image tree', () => {
     });
     expect(r.status).toBe(1);
     expect(r.stdout).toContain('etc/shadow:3: shadow-password');
-    expect(r.stdout).toContain('secret-scan: 4 finding(s)');
+    expect(r.stdout).toContain('secret-scan: 5 finding(s)');
     expect(r.stdout).not.toContain(hash.split('$')[3]);
   });
 });

@@ -4,7 +4,7 @@
 //     followed by an escaped newline and key text inside a string);
 //   - key patterns of AWS, GitHub, OpenAI, Anthropic, Google and Slack;
 //   - URLs with a user and password in them (proxy credentials among them);
-//   - constant passwords (`password: 'literal'`, `PASSWORD=literal`, `chpasswd` with a literal), in test code
+//   - constant passwords (`password: '<literal>'`, `PASSWORD=<literal>`, `chpasswd` with a literal), in test code
 //     too: tests draw passwords at random;
 //   - high-entropy values assigned to names like token, secret, password, key.
 // A line that is an intentional negative case says so: `secret-scan: allow <why>` in a comment on it or on the
@@ -23,7 +23,8 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 export const MAX_FILE_BYTES = 8 * 1024 * 1024;
 
 const PRIVATE_KEY_MARKER = /-----BEGIN ((?:[A-Z0-9]+ )*)PRIVATE KEY(?: BLOCK)?-----/;
-const ALLOW = /secret-scan: allow\b(.*)$/;
+// Built from parts so that this line is not a marker itself.
+const ALLOW = new RegExp(['secret-scan', ' allow\\b(.*)$'].join(':'));
 
 /**
  * Shannon entropy of a string in bits per character.
@@ -123,7 +124,8 @@ export const RULES = [
     'constant-password',
     'a constant password',
     // a name, quoted only when it is a quoted key ('VNC password' : 'x' is a string, not an assignment)
-    /(['"]?)\b(?:[a-z_]*pass(?:word|wd|phrase)|pwd)\1\s*[:=]\s*(['"`])((?:(?!\2).)*)\2/gi,
+    // (PWD is the working directory; `? "password" : "text"` is a conditional, not an object key)
+    /(?<!\?\s*)(['"]?)\b[a-z_]*pass(?:word|wd|phrase)\1\s*[:=]\s*(['"`])((?:(?!\2).)*)\2/gi,
     3,
     (value) => !isPlaceholder(value) && !value.includes('${'),
   ),
@@ -258,7 +260,8 @@ const KEY_FILE_NAMES = /^(?:id_(?:rsa|dsa|ecdsa|ed25519)(?:_sk)?|ssh_host_.*_key
 /**
  * Scans a directory tree, e.g. a built image's root filesystem mounted or unpacked at `dir`. Symbolic links are
  * not followed and special files are skipped. Beyond the text rules it reports key files by name (SSH host and
- * user keys, .git-credentials, .netrc) and accounts in etc/shadow that have a usable password hash.
+ * user keys, .git-credentials, .netrc) and accounts in etc/shadow that have a usable password hash. Constant
+ * passwords are not reported inside node_modules (third-party code's defaults and examples).
  * @param {string} dir
  * @param {{ roots?: readonly string[], maxFileBytes?: number }} [options] roots: subdirectories to walk
  *   (default IMAGE_ROOTS; `['.']` for all of it)
@@ -310,7 +313,10 @@ export function scanTree(dir, options = {}) {
     }
     if (text === null) return;
     if (rel === 'etc/shadow') findings.push(...shadowFindings(text, rel));
-    findings.push(...scanText(text, rel));
+    const thirdParty = rel.includes('/node_modules/');
+    // Third-party packages' defaults and docs (an FTP client's anonymous password) are not this image's
+    // passwords; keys, tokens and credentials in URLs count wherever they are.
+    findings.push(...scanText(text, rel).filter((f) => !(thirdParty && f.rule === 'constant-password')));
   };
   for (const r of roots) visit(path.join(base, r));
   return findings;
