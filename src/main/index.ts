@@ -23,7 +23,7 @@ import { AppService, type CallContext } from './app/appService';
 import { RENDERER_CSP } from './app/csp';
 import { ChannelPorts, dispatchChannelControl, fromMessagePortMain } from './electron/channelPorts';
 import { hardenWebContents, permissionAllowed } from './electron/hardening';
-import { isTrustedSender, mainWindowOptions } from './electron/windowOptions';
+import { isTrustedIpcEvent, mainWindowOptions } from './electron/windowOptions';
 import { HostRegistry } from './hosts/hostRegistry';
 import { openLocalStore } from './hosts/localStore';
 
@@ -86,12 +86,7 @@ void app
     const ctx: CallContext = { sessionId, emit, channelOutput: ports };
 
     ipcMain.handle(IPC_CALL_CHANNEL, async (event: IpcMainInvokeEvent, name: unknown, params: unknown) => {
-      const frame = event.senderFrame;
-      const trusted =
-        event.sender === win.webContents &&
-        frame !== null &&
-        isTrustedSender(frame.url, frame === win.webContents.mainFrame, rendererUrl);
-      if (!trusted) {
+      if (!isTrustedIpcEvent(event, win.webContents, rendererUrl)) {
         return {
           ok: false,
           error: toAppError(new FiredeckError('permission_denied', 'IPC from an unexpected frame was refused')),

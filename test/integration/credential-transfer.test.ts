@@ -79,7 +79,7 @@ function selftestCredential(refreshToken: string, padding = 0): string {
     issuer: 'http://10.213.0.1:4000',
     access_token: `at-${randomBytes(16).toString('hex')}`,
     refresh_token: refreshToken,
-    id_token: 'eyJhbGciOiJub25lIn0.e30.',
+    id_token: 'eyJhbGciOiJub25lIn0.e30.', // secret-scan: allow an unsigned JWT, {"alg":"none"}.{}, holds nothing
     obtained_at: new Date().toISOString(),
     ...(padding > 0 ? { padding: randomBytes(padding / 2).toString('hex') } : {}),
   });

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -87,9 +88,10 @@ describe('channel.open in the audit log', () => {
   });
 
   it('keeps nothing of malformed params but what is safe to show', async () => {
-    const records = await openOnce({ kind: 'vnc', vm: '../../etc/passwd', password: 'hunter2' });
+    const password = randomBytes(8).toString('base64url');
+    const records = await openOnce({ kind: 'vnc', vm: '../../etc/passwd', password });
     expect(records[0]).toMatchObject({ ok: false, params: { kind: 'vnc', vm: null, vmId: null } });
     expect(records[0]!.error?.kind).toBe('invalid_params');
-    expect(JSON.stringify(records[0]!.params)).not.toContain('hunter2');
+    expect(JSON.stringify(records[0]!.params)).not.toContain(password);
   });
 });

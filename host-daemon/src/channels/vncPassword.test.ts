@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -21,8 +22,9 @@ describe('readVncPassword', () => {
   });
 
   it("reads the VM's password from its secrets file", () => {
-    const dir = stateDirWith(JSON.stringify({ vncPassword: 'Ab3_x-9Q', agentToken: 't' }));
-    expect(readVncPassword(path.join(dir, 'vms', 'vm-0123456789abcdef'), 'desk')).toBe('Ab3_x-9Q');
+    const vncPassword = randomBytes(6).toString('base64url');
+    const dir = stateDirWith(JSON.stringify({ vncPassword, agentToken: 't' }));
+    expect(readVncPassword(path.join(dir, 'vms', 'vm-0123456789abcdef'), 'desk')).toBe(vncPassword);
   });
 
   it('says the VM has no VNC password when the file is missing', () => {

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -13,7 +13,7 @@ import { writeCredentialOffline, writeCredentialOnline, type CredentialPayload }
 // is covered by test/integration/credential-transfer.test.ts. Checks read the image with debugfs directly.
 
 const tempDir = useTempDirs('fdt-transfer-');
-const TOKEN = 'rt-5c4b3a29181706f5e4d3';
+const TOKEN = `rt-${randomBytes(10).toString('hex')}`;
 
 function run(cmd: string, args: string[]): string {
   const r = spawnSync(cmd, args, { encoding: 'utf8' });

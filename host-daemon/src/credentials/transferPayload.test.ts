@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { FiredeckError, type ErrorKind } from '../../../src/shared/errors';
 import type { ProviderName } from '../../../src/shared/protocol/providers';
@@ -11,7 +12,7 @@ import {
   type CredentialPayload,
 } from './transferPayload';
 
-const TOKEN = 'rt-0f9e8d7c6b5a4f3e2d1c';
+const TOKEN = `rt-${randomBytes(10).toString('hex')}`;
 
 function file(p: string, value: unknown, mode = 0o600): CapturedFile {
   return { path: p, content: Secret.from(typeof value === 'string' ? value : JSON.stringify(value)), mode };

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -92,11 +93,12 @@ describe('VmStore', () => {
 describe('AuditLog', () => {
   it('records calls with secrets redacted', () => {
     const audit = new AuditLog(db);
+    const vncPassword = randomBytes(6).toString('base64url');
     audit.append({
       user: 'bob',
       uid: 1001,
       method: 'vm.create',
-      params: { name: 'x', vncPassword: 'hunter2', nested: { agentToken: 't', keep: 1 } },
+      params: { name: 'x', vncPassword, nested: { agentToken: 't', keep: 1 } },
       ok: false,
       errorKind: 'conflict',
       errorMessage: 'busy',
@@ -108,6 +110,6 @@ describe('AuditLog', () => {
       vncPassword: '[redacted]',
       nested: { agentToken: '[redacted]', keep: 1 },
     });
-    expect(JSON.stringify(entry)).not.toContain('hunter2');
+    expect(JSON.stringify(entry)).not.toContain(vncPassword);
   });
 });

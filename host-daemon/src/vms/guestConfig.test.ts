@@ -1,9 +1,13 @@
 import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { buildConfigDrive, ensureGuestKey, guestConfigFor, kernelCommandLine } from './guestConfig';
+
+/** Tests draw their passwords at random (build/scripts/secret-scan.mjs flags constant ones). */
+const vncPassword = randomBytes(6).toString('base64url');
 
 let dir: string;
 beforeEach(() => {
@@ -58,7 +62,7 @@ describe('config drive', () => {
       kind: 'browser',
       sessionId: null,
       authorizedKeys: [],
-      secrets: { vncPassword: 'p', agentToken: 't' },
+      secrets: { vncPassword, agentToken: 't' },
     });
     // A permissive umask must not widen what the guest sees.
     const umask = process.umask(0);
@@ -86,7 +90,7 @@ describe('config drive', () => {
       kind: 'cli',
       sessionId: null,
       authorizedKeys: [],
-      secrets: { vncPassword: 'p' },
+      secrets: { vncPassword },
     });
     expect(cli).toEqual({ vmId: 'v', hostname: 'h', kind: 'cli' });
     const browser = guestConfigFor({
@@ -95,9 +99,9 @@ describe('config drive', () => {
       kind: 'browser',
       sessionId: null,
       authorizedKeys: [],
-      secrets: { vncPassword: 'p', agentToken: 't' },
+      secrets: { vncPassword, agentToken: 't' },
     });
-    expect(browser).toMatchObject({ vncPassword: 'p', agentToken: 't' });
+    expect(browser).toMatchObject({ vncPassword, agentToken: 't' });
     await expect(
       buildConfigDrive(path.join(dir, 'bad.img'), { ...cli, extra: 1 } as unknown as typeof cli),
     ).rejects.toThrow();

@@ -47,7 +47,7 @@ describe('Electron web contents hardening', () => {
       'file:///etc/passwd',
       'javascript:alert(1)',
       'vscode://x',
-      'https://user:pw@example.org/',
+      'https://user:pw@example.org/', // secret-scan: allow a URL with credentials that must be refused
       'not a url',
     ]) {
       expect(rec.open(url)).toEqual({ action: 'deny' });

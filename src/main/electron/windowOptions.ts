@@ -2,7 +2,8 @@ import type { BrowserWindowConstructorOptions } from 'electron';
 
 /**
  * The main window's options. The renderer gets no Node, runs sandboxed and isolated from the preload, and
- * keeps web security on; the preload is its only way to main.
+ * keeps web security on; the preload is its only way to main. Middle-click (`auxclick`) is off, so that a
+ * middle click on a link cannot start a navigation or a new window past the click handlers.
  */
 export function mainWindowOptions(preloadPath: string): BrowserWindowConstructorOptions {
   return {
@@ -26,6 +27,7 @@ export function mainWindowOptions(preloadPath: string): BrowserWindowConstructor
       webviewTag: false,
       navigateOnDragDrop: false,
       spellcheck: false,
+      disableBlinkFeatures: 'Auxclick',
     },
   };
 }
@@ -42,4 +44,24 @@ export function isTrustedSender(frameUrl: string | undefined, isMainFrame: boole
   } catch {
     return false;
   }
+}
+
+/** What the IPC trust check reads of a frame (Electron's `WebFrameMain` has it). */
+export interface FrameView {
+  readonly url: string;
+}
+
+/**
+ * Whether an IPC call may be served: it was sent by the window's own web contents, from its main frame (not a
+ * subframe, not a frame already gone), while that frame shows our renderer page.
+ */
+export function isTrustedIpcEvent(
+  event: { readonly sender: unknown; readonly senderFrame: FrameView | null },
+  contents: { readonly mainFrame: FrameView },
+  rendererUrl: string,
+): boolean {
+  const frame = event.senderFrame;
+  return (
+    event.sender === contents && frame !== null && isTrustedSender(frame.url, frame === contents.mainFrame, rendererUrl)
+  );
 }
