@@ -70,10 +70,12 @@ async function cancelAndCheck(id: string, expectedLast: AuthSessionState): Promi
   const states = cancelled.transitions.map((t) => t.state);
   expect(states.at(-2)).toBe(expectedLast);
   expect(cancelled.transitions.at(-1)!.actor).toBe('root');
-  const leftovers = (await daemon!.call('vm.list', { includeDestroyed: true })).filter(
-    (v) => v.kind === 'browser' && v.state !== 'destroyed',
+  // Its browser VM (if it got one) is destroyed by the time the cancel answers; no other browser VM of it lives.
+  const mine = (await daemon!.call('vm.list', { includeDestroyed: true })).filter(
+    (v) => v.kind === 'browser' && (v.id === cancelled.browserVmId || v.name === `auth-${id.slice(5, 17)}`),
   );
-  expect(leftovers.map((v) => `${v.name} ${v.state}`)).toEqual([]);
+  expect(mine.filter((v) => v.state !== 'destroyed').map((v) => `${v.name} ${v.state}`)).toEqual([]);
+  if (expectedLast !== 'pending') expect(mine.length).toBeGreaterThan(0);
   return cancelled;
 }
 
@@ -126,10 +128,11 @@ describe('auth sessions with the real CLIs, and cancel', () => {
   );
 
   it(
-    "opens codex's and claude's real authorize pages in the browser VM; cancel there leaves the CLI VM as it was",
+    "opens each real CLI's authorize page in its browser VM (gemini's through xdg-open, after its interactive start); cancel there leaves the CLI VM as it was",
     async () => {
       const cliBefore = await daemon!.call('vm.get', { id: cliVmId });
-      const providers = ['codex', 'claude_code'] as const;
+      // All three at once (one live session per user and provider): three browser VMs boot side by side.
+      const providers = ['codex', 'claude_code', 'gemini_cli'] as const;
       const sessions = await Promise.all(
         providers.map((provider) => daemon!.call('auth.start', { user: USER, provider })),
       );
@@ -142,17 +145,6 @@ describe('auth sessions with the real CLIs, and cancel', () => {
       const cliAfter = await daemon!.call('vm.get', { id: cliVmId });
       expect(cliAfter.pid).toBe(cliBefore.pid);
       expect(cliAfter.state).toBe('running');
-    },
-    BOOT_MS * 2,
-  );
-
-  it(
-    "opens gemini's real authorize page through xdg-open (it ignores $BROWSER) after its interactive start",
-    async () => {
-      const session = await daemon!.call('auth.start', { user: USER, provider: 'gemini_cli' });
-      const awaiting = await reach(session.id, 'awaiting_user_auth', BOOT_MS);
-      expect(awaiting.authorizeUrl).toMatch(AUTHORIZE.gemini_cli);
-      await cancelAndCheck(session.id, 'awaiting_user_auth');
     },
     BOOT_MS * 2,
   );
