@@ -121,6 +121,7 @@ async function typeLoginIntoDesktop(browserVmId: string, shot: string): Promise<
 /** Runs one selftest session to completion, the login typed into the desktop; returns the ended session. */
 async function selftestSession(shot: string): Promise<AuthSession> {
   const pagesBefore = oidc!.loginPagesServed();
+  const shownBefore = oidc!.loginPagesShown();
   const started = await daemon!.call('auth.start', { user: USER, provider: 'selftest' });
   expect(started.state).toBe('pending');
   // A second session for the same user and provider is refused while this one is live.
@@ -131,6 +132,8 @@ async function selftestSession(shot: string): Promise<AuthSession> {
   expect(awaiting.browserVmId).not.toBeNull();
   // Firefox in the browser VM fetched the provider's login page (the rig counts what it serves).
   await oidc!.waitForLoginPage(300_000, pagesBefore);
+  // …and shows it, the username field focused: now a person starts typing.
+  await oidc!.waitForLoginShown(300_000, shownBefore);
   await typeLoginIntoDesktop(awaiting.browserVmId!, shot);
 
   const done = await waitForState(started.id, 'completed', SESSION_MS);

@@ -22,6 +22,13 @@ export interface OidcRig {
    * it was served already); pass `loginPagesServed()` from before a login to wait for that login's page.
    */
   waitForLoginPage(timeoutMs: number, afterCount?: number): Promise<void>;
+  /** How many login pages a browser has shown, loaded with the username field focused (the page reports it). */
+  loginPagesShown(): number;
+  /**
+   * Resolves once more than `afterCount` login pages have been shown: the moment a person would start typing (the
+   * page tells the rig after the frame with the focused field is painted).
+   */
+  waitForLoginShown(timeoutMs: number, afterCount?: number): Promise<void>;
   /** Successful token endpoint answers (authorization code and refresh grants). */
   tokensIssued(): number;
   close(): Promise<void>;
@@ -48,6 +55,7 @@ export async function startOidcProvider(options: OidcRigOptions): Promise<OidcRi
   const subject = `selftest-${crypto.randomBytes(4).toString('hex')}`;
   const events = new EventEmitter();
   let loginPages = 0;
+  let shownPages = 0;
   let tokens = 0;
 
   const server = http.createServer();
@@ -113,6 +121,14 @@ export async function startOidcProvider(options: OidcRigOptions): Promise<OidcRi
   const providerCallback = provider.callback();
   server.on('request', (req, res) => {
     const url = new URL(req.url ?? '/', issuer);
+    const shown = /^\/interaction\/([A-Za-z0-9_-]+)\/shown$/.exec(url.pathname);
+    if (shown && req.method === 'POST') {
+      shownPages += 1;
+      events.emit('login-shown');
+      res.writeHead(204, { 'cache-control': 'no-store' });
+      res.end();
+      return;
+    }
     const m = /^\/interaction\/([A-Za-z0-9_-]+)(\/login)?$/.exec(url.pathname);
     if (!m) {
       providerCallback(req, res);
@@ -179,7 +195,8 @@ export async function startOidcProvider(options: OidcRigOptions): Promise<OidcRi
   }
 
   function serveLoginPage(res: http.ServerResponse, uid: string, error: string | null): void {
-    sendHtml(res, 200, loginPage(uid, error));
+    const nonce = crypto.randomBytes(16).toString('base64');
+    sendHtml(res, 200, loginPage(uid, error, nonce), nonce);
     loginPages += 1;
     events.emit('login-page');
   }
@@ -204,6 +221,23 @@ export async function startOidcProvider(options: OidcRigOptions): Promise<OidcRi
           resolve();
         };
         events.on('login-page', onPage);
+      });
+    },
+    loginPagesShown: () => shownPages,
+    waitForLoginShown(timeoutMs: number, afterCount = 0): Promise<void> {
+      if (shownPages > afterCount) return Promise.resolve();
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => {
+          events.off('login-shown', onShown);
+          reject(new Error(`oidc rig: no login page was shown within ${timeoutMs} ms`));
+        }, timeoutMs);
+        const onShown = (): void => {
+          if (shownPages <= afterCount) return;
+          clearTimeout(timer);
+          events.off('login-shown', onShown);
+          resolve();
+        };
+        events.on('login-shown', onShown);
       });
     },
     tokensIssued: () => tokens,
@@ -244,18 +278,20 @@ function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 }
 
-function sendHtml(res: http.ServerResponse, status: number, body: string): void {
+function sendHtml(res: http.ServerResponse, status: number, body: string, nonce?: string): void {
   res.writeHead(status, {
     'content-type': 'text/html; charset=utf-8',
     'content-length': Buffer.byteLength(body),
     'cache-control': 'no-store',
     // No form-action: browsers apply it to the redirects after the POST too, and those end at the client's callback.
-    'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'",
+    'content-security-policy':
+      "default-src 'none'; style-src 'unsafe-inline'" +
+      (nonce ? `; script-src 'nonce-${nonce}'; connect-src 'self'` : ''),
   });
   res.end(body);
 }
 
-function loginPage(uid: string, error: string | null): string {
+function loginPage(uid: string, error: string | null, nonce: string): string {
   return `<!doctype html>
 <html lang="en">
 <head><meta charset="utf-8"><title>${escapeHtml(LOGIN_PAGE_TITLE)}</title>
@@ -268,6 +304,15 @@ ${error === null ? '' : `<p class="error" role="alert">${escapeHtml(error)}</p>`
 <label>Password <input name="password" id="password" type="password"></label>
 <button type="submit">Sign in</button>
 </form>
+<script nonce="${nonce}">
+// Tells the rig when the page is on screen with the username field focused: when a person would start typing.
+addEventListener('load', () => {
+  document.getElementById('username').focus();
+  requestAnimationFrame(() =>
+    requestAnimationFrame(() => fetch('/interaction/${escapeHtml(uid)}/shown', { method: 'POST' }).catch(() => {})),
+  );
+});
+</script>
 </body>
 </html>
 `;
