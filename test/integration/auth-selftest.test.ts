@@ -108,8 +108,8 @@ async function typeLoginIntoDesktop(browserVmId: string, shot: string): Promise<
     await rfb.typeText(oidc!.username);
     await rfb.key('Tab');
     await rfb.typeText(oidc!.password);
+    await rfb.screenshot(path.join(SHOTS, `${shot}-typed.png`));
     await rfb.key('Return');
-    await rfb.screenshot(path.join(SHOTS, `${shot}-submitted.png`));
     await rfb.close();
   } catch (err) {
     throw new Error(`${String(err)}; firedeckd vnc said: ${stderr}`);
