@@ -256,8 +256,15 @@ describe('auth session: selftest provider, real VMs, real OpenID provider', () =
       expect(result.cliVmName).toBe(cliVmName);
       expect(result.sha256).not.toBe(firstSha);
       expect((await daemon!.call('vm.get', { id: cli.id })).state).toBe('stopped');
+      const readyAgain = events!.events.length;
       await daemon!.call('vm.start', { id: cli.id });
-      await daemon!.call('vm.waitReady', { id: cli.id, marker: 'sshd', timeoutSeconds: 600 });
+      // The marker of this boot (events after the start), awaited without the client's per-call timeout.
+      await events!.waitFor(
+        (e) =>
+          e.type === 'vm.ready' && e.vmId === cli.id && e.marker === 'sshd' && events!.events.indexOf(e) >= readyAgain,
+        900_000,
+        `FIREDECK-READY sshd of ${cliVmName} after its start`,
+      );
       const inside = await inCliVm(
         cliVmName,
         `sha256sum ${result.path} | cut -d' ' -f1; firedeck-selftest-login status`,
