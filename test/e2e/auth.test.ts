@@ -29,6 +29,11 @@ const USER = 'alice@example.org';
 /** Two VMs (the user's CLI VM and the browser VM) booting under TCG on a busy two-core machine. */
 const SESSION_MS = 1_500_000;
 const SHOTS = path.join(REPO_ROOT, 'test-results');
+/**
+ * The recipes the images are built from: this checkout's (the rig otherwise looks for images/ upwards from the
+ * vitest binary, which in a worktree whose node_modules is a link finds another checkout's recipes).
+ */
+process.env.FIREDECK_IMAGES_DIR ??= path.join(REPO_ROOT, 'images');
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -62,6 +67,25 @@ function inCliVm(daemon: DaemonRig, vm: string, command: string): Promise<string
       err ? reject(new Error(`firedeckd shell ${vm}: ${stderr || err.message}`)) : resolve(stdout),
     );
   });
+}
+
+/** Waits until the session view shows `state` reached; fails at once, with the error shown, if it ended otherwise. */
+async function reached(page: Page, state: string, timeoutMs: number): Promise<void> {
+  const handle = await page.waitForFunction(
+    (want) => {
+      const view = document.querySelector('[data-testid="auth-session"]');
+      const now = view?.getAttribute('data-state');
+      if (document.querySelector(`[data-testid="auth-timeline"] li.done[data-state="${want}"]`)) return 'ok';
+      if (now && ['completed', 'failed', 'timeout', 'cancelled'].includes(now)) {
+        return `ended ${now}: ${document.querySelector('[data-testid="auth-error"]')?.textContent ?? ''}`;
+      }
+      return false;
+    },
+    state,
+    { timeout: timeoutMs, polling: 500 },
+  );
+  const outcome = (await handle.jsonValue()) as string;
+  if (outcome !== 'ok') throw new Error(`the session did not reach ${state}: ${outcome}`);
 }
 
 const shot = (page: Page, name: string): Promise<unknown> =>
@@ -119,12 +143,11 @@ describe("OAuth on a user's behalf (web mode): Users → Connect → login typed
       // The session view: the timeline advances as the daemon reports.
       const session = page.getByTestId('auth-session');
       await session.waitFor();
-      const timeline = page.getByTestId('auth-timeline');
-      await timeline.locator('li.done[data-state="vm_created"]').waitFor({ timeout: 120_000 });
+      await reached(page, 'vm_created', 120_000);
       await shot(page, '2-vm-created');
       // Cancel is offered while the login runs.
       expect(await page.getByRole('button', { name: 'Cancel' }).isEnabled()).toBe(true);
-      await timeline.locator('li.done[data-state="awaiting_user_auth"]').waitFor({ timeout: SESSION_MS });
+      await reached(page, 'awaiting_user_auth', SESSION_MS);
       const url = await page.getByTestId('authorize-url').innerText();
       expect(url.startsWith(`${oidc!.issuer}/`)).toBe(true);
 
@@ -147,8 +170,9 @@ describe("OAuth on a user's behalf (web mode): Users → Connect → login typed
       await page.keyboard.press('Enter');
 
       // credential captured → written to CLI VM …, verified → done.
+      await reached(page, 'completed', SESSION_MS);
       const written = page.getByTestId('auth-written');
-      await written.waitFor({ timeout: SESSION_MS });
+      await written.waitFor({ timeout: 10_000 });
       await page.getByTestId('auth-done').waitFor({ timeout: 120_000 });
       const text = await written.innerText();
       expect(text).toMatch(/^written to CLI VM \S+, verified \((status check|hash)\) sha256 [0-9a-f]{12}/);
