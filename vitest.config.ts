@@ -14,6 +14,8 @@ export default defineConfig({
     reporters: ['default', './test/support/summaryReporter.ts'],
     projects: [
       {
+        // Views' tests (*.test.tsx) compile JSX as the app's build does (tsconfig.web.json: react-jsx).
+        esbuild: { jsx: 'automatic' },
         test: {
           name: 'unit',
           include: ['src/**/*.test.{ts,tsx}', 'host-daemon/src/**/*.test.ts', 'build/**/*.test.ts'],

@@ -68,6 +68,7 @@ function mount(): void {
     client: {} as AppClient,
     hosts: {} as Actions['hosts'],
     fleet: { refresh: async () => undefined, refreshConnected: async () => undefined, run: async () => undefined },
+    auth: {} as Actions['auth'],
     channels: {} as ChannelHub,
   } satisfies Actions;
   const root = document.getElementById('root')!;

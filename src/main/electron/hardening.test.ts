@@ -55,12 +55,14 @@ describe('Electron web contents hardening', () => {
     expect(opened).toEqual(['https://example.org/device?code=ABCD', 'http://10.0.0.5:8080/']);
   });
 
-  it('grants the renderer page clipboard and fullscreen only, and nothing to other pages', () => {
+  it('grants the renderer page clipboard, fullscreen and notifications only, and nothing to other pages', () => {
     const page = 'file:///app/out/renderer/index.html';
     expect(permissionAllowed('clipboard-read', page, page)).toBe(true);
     expect(permissionAllowed('clipboard-sanitized-write', page, page)).toBe(true);
     expect(permissionAllowed('fullscreen', page, page)).toBe(true);
-    for (const p of ['media', 'notifications', 'geolocation', 'openExternal', 'pointerLock', 'hid', 'serial']) {
+    expect(permissionAllowed('notifications', page, page)).toBe(true);
+    expect(permissionAllowed('notifications', 'https://example.org/', page)).toBe(false);
+    for (const p of ['media', 'geolocation', 'openExternal', 'pointerLock', 'hid', 'serial']) {
       expect(permissionAllowed(p, page, page)).toBe(false);
     }
     expect(permissionAllowed('clipboard-read', 'https://example.org/', page)).toBe(false);

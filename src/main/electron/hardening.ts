@@ -37,11 +37,12 @@ export function isExternalLink(url: string): boolean {
 }
 
 /**
- * What the renderer page may ask for: clipboard reads (terminal Paste) and sanitized writes (Copy), and
- * fullscreen (the desktop view). Everything else (camera, notifications, geolocation, …) and every other
- * origin is refused.
+ * What the renderer page may ask for: clipboard reads (terminal Paste) and sanitized writes (Copy), fullscreen
+ * (the desktop view) and notifications (a login session completed or failed: the page's web `Notification`,
+ * which Electron shows as the system's native notification). Everything else (camera, geolocation, …) and every
+ * other origin is refused.
  */
-const ALLOWED_PERMISSIONS = new Set(['clipboard-read', 'clipboard-sanitized-write', 'fullscreen']);
+const ALLOWED_PERMISSIONS = new Set(['clipboard-read', 'clipboard-sanitized-write', 'fullscreen', 'notifications']);
 
 export function permissionAllowed(permission: string, requestingUrl: string | undefined, rendererUrl: string): boolean {
   return ALLOWED_PERMISSIONS.has(permission) && isTrustedSender(requestingUrl, true, rendererUrl);

@@ -5,6 +5,9 @@ import { Toasts } from './features/chrome/Toasts';
 import { HostsView } from './features/hosts/HostsView';
 import { FleetView } from './features/fleet/FleetView';
 import { VmDetail } from './features/vm/VmDetail';
+import { UsersView } from './features/auth/UsersView';
+import { SessionView } from './features/auth/SessionView';
+import { HistoryView } from './features/auth/HistoryView';
 import { useUiStore } from './state/uiStore';
 
 export function App(): React.JSX.Element {
@@ -17,7 +20,17 @@ export function App(): React.JSX.Element {
         {view.name === 'hosts' ? <HostsView /> : null}
         {view.name === 'fleet' ? <FleetView /> : null}
         {view.name === 'vm' ? (
-          <VmDetail key={`${view.hostId}/${view.vmId}`} hostId={view.hostId} vmId={view.vmId} />
+          <VmDetail
+            key={`${view.hostId}/${view.vmId}/${view.tab ?? ''}`}
+            hostId={view.hostId}
+            vmId={view.vmId}
+            tab={view.tab}
+          />
+        ) : null}
+        {view.name === 'users' ? <UsersView /> : null}
+        {view.name === 'history' ? <HistoryView /> : null}
+        {view.name === 'auth' ? (
+          <SessionView key={`${view.hostId}/${view.sessionId}`} hostId={view.hostId} sessionId={view.sessionId} />
         ) : null}
       </main>
       <Toasts />

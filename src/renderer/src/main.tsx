@@ -3,7 +3,9 @@ import { createRoot } from 'react-dom/client';
 import { ChannelHub } from './api/channelHub';
 import { pickClient } from './api/pickClient';
 import { applyTheme, installShortcuts } from './features/chrome/shortcuts';
+import { createAuthActions } from './state/authActions';
 import { createFleetActions } from './state/fleetActions';
+import { webNotifier } from './features/auth/notify';
 import { createHostActions } from './state/hostActions';
 import { ActionsContext, type Actions } from './state/actionsContext';
 import { useUiStore } from './state/uiStore';
@@ -15,6 +17,7 @@ const actions: Actions = {
   client,
   hosts: createHostActions(client),
   fleet: createFleetActions(client),
+  auth: createAuthActions(client, webNotifier(window)),
   channels: new ChannelHub(client),
 };
 void actions.hosts.refresh();
@@ -25,7 +28,9 @@ client.onLink?.((link) => {
     return;
   }
   useUiStore.getState().toast('Reconnected to Firedeck');
-  void actions.hosts.refresh().then(() => actions.fleet.refreshConnected());
+  void actions.hosts
+    .refresh()
+    .then(() => Promise.all([actions.fleet.refreshConnected(), actions.auth.refreshConnected()]));
 });
 installShortcuts(window);
 applyTheme(window);

@@ -29,6 +29,8 @@ export interface SshStackOptions {
   cidr: string;
   /** Puts images into the daemon's state dir before anything else starts. */
   installImages(stateDir: string): Promise<unknown>;
+  /** More of the daemon's environment (e.g. FIREDECK_SELFTEST_ISSUER). */
+  env?: Record<string, string>;
 }
 
 export async function startSshStack(options: SshStackOptions): Promise<SshStack> {
@@ -52,6 +54,7 @@ export async function startSshStack(options: SshStackOptions): Promise<SshStack>
         FIREDECK_BRIDGE: `${options.prefix}br0`,
         FIREDECK_CIDR: options.cidr,
         FIREDECK_DEVICE_PREFIX: options.prefix,
+        ...options.env,
       },
     }));
     await options.installImages(daemon.stateDir);

@@ -1,6 +1,7 @@
 import { createContext, useContext } from 'react';
 import type { AppClient } from '../api/appClient';
 import type { ChannelHub } from '../api/channelHub';
+import type { AuthActions } from './authActions';
 import type { FleetActions } from './fleetActions';
 import type { HostActions } from './hostActions';
 
@@ -9,6 +10,7 @@ export interface Actions {
   client: AppClient;
   hosts: HostActions;
   fleet: FleetActions;
+  auth: AuthActions;
   channels: ChannelHub;
 }
 

@@ -1,7 +1,14 @@
 import { create } from 'zustand';
 import type { SortKey } from './fleetStore';
 
-export type View = { name: 'hosts' } | { name: 'fleet' } | { name: 'vm'; hostId: string; vmId: string };
+export type VmTab = 'console' | 'terminal' | 'desktop' | 'events';
+export type View =
+  | { name: 'hosts' }
+  | { name: 'fleet' }
+  | { name: 'vm'; hostId: string; vmId: string; tab?: VmTab }
+  | { name: 'users' }
+  | { name: 'history' }
+  | { name: 'auth'; hostId: string; sessionId: string };
 export type Theme = 'system' | 'light' | 'dark';
 
 export interface Toast {

@@ -25,11 +25,27 @@ export function Header(): React.JSX.Element {
         </button>
         <button
           type="button"
-          className={view !== 'hosts' ? 'nav active' : 'nav'}
+          className={view === 'fleet' || view === 'vm' ? 'nav active' : 'nav'}
           onClick={() => show({ name: 'fleet' })}
           title="Alt+2"
         >
           Fleet
+        </button>
+        <button
+          type="button"
+          className={view === 'users' || view === 'auth' ? 'nav active' : 'nav'}
+          onClick={() => show({ name: 'users' })}
+          title="Alt+3: the users this host serves and their CLIs' logins"
+        >
+          Users
+        </button>
+        <button
+          type="button"
+          className={view === 'history' ? 'nav active' : 'nav'}
+          onClick={() => show({ name: 'history' })}
+          title="Alt+4: every login session"
+        >
+          Sessions
         </button>
       </nav>
       <span className={`status status-${state}`} data-testid="connection-status" role="status" aria-live="polite">

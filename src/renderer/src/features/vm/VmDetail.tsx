@@ -1,7 +1,7 @@
 import { lazy, Suspense, useState } from 'react';
 import { useFleetStore, vmKey } from '../../state/fleetStore';
 import { useHostsStore } from '../../state/hostsStore';
-import { useUiStore } from '../../state/uiStore';
+import { useUiStore, type VmTab } from '../../state/uiStore';
 import { formatUptime, uptimeSeconds } from '../fleet/fleetRows';
 import { Sparkline } from '../fleet/Sparkline';
 import { formatCpu, formatMib } from '../fleet/usageFigures';
@@ -13,17 +13,17 @@ import { ConsoleLog } from './ConsoleLog';
 const DesktopView = lazy(() => import('../desktop/DesktopView').then((m) => ({ default: m.DesktopView })));
 const TerminalTabs = lazy(() => import('../terminal/TerminalTabs').then((m) => ({ default: m.TerminalTabs })));
 
-type Tab = 'console' | 'terminal' | 'desktop' | 'events';
+type Tab = VmTab;
 
-export function VmDetail(props: { hostId: string; vmId: string }): React.JSX.Element {
+export function VmDetail(props: { hostId: string; vmId: string; tab?: Tab | undefined }): React.JSX.Element {
   const row = useFleetStore((s) => s.vms[vmKey(props.hostId, props.vmId)]);
   const events = useFleetStore((s) => s.events[vmKey(props.hostId, props.vmId)]);
   const hostName = useHostsStore((s) => s.hosts.find((h) => h.id === props.hostId)?.name ?? props.hostId);
   const show = useUiStore((s) => s.show);
   const now = useNow(1000);
-  const [tab, setTab] = useState<Tab>('console');
+  const [tab, setTab] = useState<Tab>(props.tab ?? 'console');
   // Shells stay open (with their scrollback) while the operator looks at another tab of the same VM.
-  const [terminalOpened, setTerminalOpened] = useState(false);
+  const [terminalOpened, setTerminalOpened] = useState(props.tab === 'terminal');
   const openTab = (t: Tab): void => {
     setTab(t);
     if (t === 'terminal') setTerminalOpened(true);
