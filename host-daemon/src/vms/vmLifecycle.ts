@@ -4,6 +4,7 @@ import type { DriverName } from '../../../src/shared/protocol/daemon';
 import type { Vm, VmCreateParams, VmKind, VmState } from '../../../src/shared/protocol/vm';
 import { hostKeyVerdict, type ConsoleMarker } from '../console/markers';
 import type { Subnet } from '../net/cidr';
+import type { TapIsolation } from '../net/isolation';
 import type { Lease, LeaseStore } from '../net/leases';
 import { deleteLink, ensureTap } from '../net/links';
 import type { VmHandle } from '../store/vmHandle';
@@ -46,6 +47,8 @@ export interface VmLifecycleDeps {
    * credential write on its disk (which must never be booted half-written).
    */
   beforeBoot?: (id: string, rootfs: { path: string; format: 'raw' | 'qcow2' }) => Promise<void>;
+  /** The TAPs' firewall (net/isolation.ts): a VM's rules go in before its hypervisor starts, out with its lease. */
+  isolation?: TapIsolation;
 }
 
 const KIND_DEFAULTS: Record<VmKind, { vcpus: number; memoryMib: number; diskMib: number }> = {
@@ -149,6 +152,8 @@ export class VmLifecycle {
     const lease = this.deps.leases.get(id);
     if (lease) await deleteLink(lease.tap).catch((e: unknown) => this.deps.log(`rollback ${id}: ${String(e)}`));
     this.deps.leases.release(id);
+    if (lease)
+      await this.deps.isolation?.detach(lease).catch((e: unknown) => this.deps.log(`rollback ${id}: ${String(e)}`));
     this.deps.disks.removeAll(id);
     this.deps.vms.delete(id);
     this.deps.events.emit({ type: 'vm.destroyed', vmId: id });
@@ -228,6 +233,7 @@ export class VmLifecycle {
     await this.deps.beforeBoot?.(id, this.deps.disks.rootfsFile(id));
     const lease = this.deps.leases.acquire(id);
     await ensureTap(lease.tap, this.deps.config.bridge);
+    await this.deps.isolation?.attach(lease);
     const rootfs = this.deps.disks.rootfsFile(id);
     const runDir = this.deps.disks.runDir(id);
     this.deps.disks.removeRunDir(id);
@@ -300,6 +306,7 @@ export class VmLifecycle {
     const lease = this.deps.leases.get(id);
     if (lease) await deleteLink(lease.tap);
     this.deps.leases.release(id);
+    if (lease) await this.deps.isolation?.detach(lease);
   }
 
   private async withLock<T>(id: string, op: string, fn: () => Promise<T>): Promise<T> {
