@@ -106,6 +106,12 @@ export function linkExists(name: string): boolean {
   return (JSON.parse(out) as { ifname: string }[]).some((l) => l.ifname === name);
 }
 
+/** The bridge's permanent neighbour entries (address → MAC), as `ip neigh` reports them. */
+export function permanentNeighbours(bridge: string): { dst: string; lladdr: string }[] {
+  const out = execFileSync('ip', ['-j', 'neigh', 'show', 'dev', bridge, 'nud', 'permanent'], { encoding: 'utf8' });
+  return (JSON.parse(out || '[]') as { dst: string; lladdr: string }[]).map(({ dst, lladdr }) => ({ dst, lladdr }));
+}
+
 export function linksWithPrefix(prefix: string): string[] {
   const out = execFileSync('ip', ['-j', 'link', 'show'], { encoding: 'utf8' });
   return (JSON.parse(out) as { ifname: string }[]).map((l) => l.ifname).filter((n) => n.startsWith(prefix));

@@ -16,6 +16,7 @@ import {
   consoleAttach,
   linkExists,
   linksWithPrefix,
+  permanentNeighbours,
   pidAlive,
   removeLinks,
   subscribeEvents,
@@ -87,6 +88,9 @@ describe('firedeckd VM lifecycle on real QEMU guests', { timeout: 300_000 }, () 
     expect(created.address).toMatch(/^10\.213\.31\.\d+$/);
     expect(created.tap).toMatch(new RegExp(`^${PREFIX}tap\\d+$`));
     expect(pidAlive(created.pid!)).toBe(true);
+    // The host knows the guest's MAC for its address (a permanent neighbour entry): it never ARPs for a guest,
+    // and no other guest can answer in its place.
+    expect(permanentNeighbours(BRIDGE)).toContainEqual({ dst: created.address, lladdr: created.mac });
     await events.waitFor(readyEvent(created.id, 'vm'), BOOT_MS, 'vm.ready vm');
     const bootMs = Date.now() - t0;
 
@@ -121,6 +125,7 @@ describe('firedeckd VM lifecycle on real QEMU guests', { timeout: 300_000 }, () 
     const destroyed = await daemon.call('vm.destroy', { id: created.id });
     expect(destroyed.state).toBe('destroyed');
     expect(linkExists(created.tap!)).toBe(false);
+    expect(permanentNeighbours(BRIDGE).map((n) => n.dst)).not.toContain(created.address);
     expect(fs.existsSync(path.join(daemon.stateDir, 'vms', created.id))).toBe(false);
     expect((await daemon.call('vm.list', {})).map((v) => v.id)).not.toContain(created.id);
     await events.waitFor((e) => e.type === 'vm.destroyed' && e.vmId === created.id, 1000, 'vm.destroyed');

@@ -49,3 +49,10 @@ export function guestAddress(subnet: Subnet, offset: number): string {
   if (offset < 0 || offset >= subnet.guestCapacity) throw new RangeError(`offset ${offset} outside the subnet`);
   return intToIp(subnet.network + 2 + offset);
 }
+
+/** Whether `address` (any string; an IPv6 or malformed one is not held) lies inside the subnet. */
+export function subnetHolds(subnet: Subnet, address: string): boolean {
+  if (!/^\d{1,3}(?:\.\d{1,3}){3}$/.test(address)) return false;
+  const mask = (0xffffffff << (32 - subnet.prefix)) >>> 0;
+  return (ipToInt(address) & mask) >>> 0 === subnet.network;
+}

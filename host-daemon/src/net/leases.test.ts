@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isFiredeckError } from '../../../src/shared/errors';
 import { openDb, type Db } from '../store/db';
 import { VmStore } from '../store/vmStore';
-import { parseCidr } from './cidr';
+import { parseCidr, subnetHolds } from './cidr';
 import { LeaseStore, macFor, tapName } from './leases';
 import { newVm } from '../store/testing/newVm';
 
@@ -37,6 +37,18 @@ describe('cidr', () => {
     expect(() => parseCidr('10.213.7.0')).toThrow(/CIDR/);
     expect(() => parseCidr('10.213.300.0/24')).toThrow(/IPv4/);
     expect(() => parseCidr('10.0.0.0/31')).toThrow(/prefix/);
+  });
+
+  it('knows which addresses a subnet holds', () => {
+    const subnet = parseCidr('10.213.7.64/26');
+    expect(['10.213.7.64', '10.213.7.65', '10.213.7.127'].map((a) => subnetHolds(subnet, a))).toEqual([
+      true,
+      true,
+      true,
+    ]);
+    expect(
+      ['10.213.7.63', '10.213.7.128', '10.213.8.65', 'fe80::1', '10.213.7', ''].some((a) => subnetHolds(subnet, a)),
+    ).toBe(false);
   });
 });
 

@@ -3,6 +3,7 @@ import { promisify } from 'node:util';
 import { z } from 'zod';
 import { FiredeckError } from '../../../src/shared/errors';
 import type { Subnet } from './cidr';
+import type { Lease } from './leases';
 
 const run = promisify(execFile);
 
@@ -53,9 +54,39 @@ export async function deleteLink(name: string): Promise<void> {
   if (await linkExists(name)) await ip(['link', 'del', name]);
 }
 
-/** A TAP for one VM, enslaved to the bridge; an existing one of the same name is reused. */
+/** A TAP enslaved to the bridge; an existing one of the same name is reused. */
 export async function ensureTap(name: string, bridge: string): Promise<void> {
   if (!(await linkExists(name))) await ip(['tuntap', 'add', 'dev', name, 'mode', 'tap']);
   await ip(['link', 'set', name, 'master', bridge]);
   await ip(['link', 'set', name, 'up']);
+}
+
+/**
+ * A VM's link: its TAP, enslaved to the bridge (an existing one of the same name is reused), and a permanent
+ * neighbour entry on the bridge binding the leased address to the VM's MAC. With it the host never asks who has
+ * a guest's address: no ARP round trip that a guest starved of CPU (TCG on a loaded host) fails to answer in
+ * time, and no other guest can claim the address with a forged ARP reply.
+ */
+export async function ensureGuestLink(lease: Lease, bridge: string): Promise<void> {
+  await ensureTap(lease.tap, bridge);
+  await ip(['neigh', 'replace', lease.address, 'lladdr', lease.mac, 'dev', bridge, 'nud', 'permanent']);
+}
+
+/** Removes what ensureGuestLink made: the TAP and the address's neighbour entry on the bridge. */
+export async function removeGuestLink(lease: Lease, bridge: string): Promise<void> {
+  await deleteLink(lease.tap);
+  await removeNeighbour(lease.address, bridge);
+}
+
+const NeighList = z.array(z.object({ dst: z.string(), state: z.array(z.string()).optional() }).loose());
+
+/** Addresses with a permanent neighbour entry on the bridge (none if the bridge does not exist). */
+export async function permanentNeighbours(bridge: string): Promise<string[]> {
+  if (!(await linkExists(bridge))) return [];
+  const out = await ip(['-j', 'neigh', 'show', 'dev', bridge, 'nud', 'permanent']);
+  return NeighList.parse(JSON.parse(out || '[]')).map((n) => n.dst);
+}
+
+export async function removeNeighbour(address: string, bridge: string): Promise<void> {
+  if ((await permanentNeighbours(bridge)).includes(address)) await ip(['neigh', 'del', address, 'dev', bridge]);
 }

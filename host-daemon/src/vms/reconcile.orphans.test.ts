@@ -6,7 +6,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ImageCatalog } from '../images/catalog';
 import { parseCidr } from '../net/cidr';
 import { LeaseStore } from '../net/leases';
-import { deleteLink } from '../net/links';
+import { deleteLink, permanentNeighbours } from '../net/links';
 import { openDb, type Db } from '../store/db';
 import { VmStore } from '../store/vmStore';
 import { childExited, pidAlive, readCmdline } from '../system/processes';
@@ -161,8 +161,20 @@ describe.skipIf(!root)('reconcile: orphan hypervisors', () => {
     await new Promise<void>((resolve) => otherExe.once('spawn', resolve));
     expect(readCmdline(otherExe.pid!)).toBe(`${otherExeArgv.join('\0')}\0`);
 
+    // A permanent neighbour entry for an address in the subnet that no lease holds (a VM whose destroy the
+    // daemon did not finish), and one outside the subnet that is not the daemon's.
+    execFileSync('ip', ['link', 'add', BRIDGE, 'type', 'bridge']);
+    for (const [address, mac] of [
+      ['10.213.141.77', '52:54:00:00:00:77'],
+      ['192.0.2.9', '52:54:00:00:00:09'],
+    ] as const) {
+      execFileSync('ip', ['neigh', 'replace', address, 'lladdr', mac, 'dev', BRIDGE, 'nud', 'permanent']);
+    }
+
     const report = await service.reconcile();
 
+    expect(report.orphansRemoved).toContain('neighbour:10.213.141.77');
+    expect(await permanentNeighbours(BRIDGE)).toEqual(['192.0.2.9']);
     expect(report.orphansRemoved).toContain(`process:${orphan.pid}`);
     expect((await childExited(orphan)).signal).toBe('SIGKILL');
     for (const survivor of [othersProcess, rootsProcess, asNobody, otherExe]) {

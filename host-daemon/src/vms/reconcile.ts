@@ -1,8 +1,15 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Subnet } from '../net/cidr';
+import { subnetHolds, type Subnet } from '../net/cidr';
 import type { LeaseStore } from '../net/leases';
-import { deleteLink, ensureBridge, ensureTap, listLinks } from '../net/links';
+import {
+  deleteLink,
+  ensureBridge,
+  ensureGuestLink,
+  listLinks,
+  permanentNeighbours,
+  removeNeighbour,
+} from '../net/links';
 import type { VmStore } from '../store/vmStore';
 import { findProcesses, pidAlive, viewProcess, waitForPidExit } from '../system/processes';
 import type { VmDriver } from './driver';
@@ -120,9 +127,16 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
     await deleteLink(link);
     report.orphansRemoved.push(`tap:${link}`);
   }
-  // Leased TAPs that went missing (host reboot) come back for VMs that keep their lease.
+  // Leased TAPs (and their neighbour entries) that went missing (host reboot) come back for VMs that keep
+  // their lease; a permanent neighbour entry on the bridge for an address no lease holds is an orphan.
   for (const lease of leases.list()) {
-    await ensureTap(lease.tap, config.bridge).catch((e: unknown) => log(`tap ${lease.tap}: ${String(e)}`));
+    await ensureGuestLink(lease, config.bridge).catch((e: unknown) => log(`tap ${lease.tap}: ${String(e)}`));
+  }
+  const leasedAddresses = new Set(leases.list().map((l) => l.address));
+  for (const address of await permanentNeighbours(config.bridge)) {
+    if (leasedAddresses.has(address) || !subnetHolds(deps.subnet, address)) continue;
+    await removeNeighbour(address, config.bridge);
+    report.orphansRemoved.push(`neighbour:${address}`);
   }
   const runVms = path.join(config.runDir, 'vms');
   const stateVms = path.join(config.stateDir, 'vms');

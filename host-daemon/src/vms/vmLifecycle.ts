@@ -5,7 +5,7 @@ import type { Vm, VmCreateParams, VmKind, VmState } from '../../../src/shared/pr
 import { hostKeyVerdict, type ConsoleMarker } from '../console/markers';
 import type { Subnet } from '../net/cidr';
 import type { Lease, LeaseStore } from '../net/leases';
-import { deleteLink, ensureTap } from '../net/links';
+import { ensureGuestLink, removeGuestLink } from '../net/links';
 import type { VmHandle } from '../store/vmHandle';
 import type { VmRecord, VmStore } from '../store/vmStore';
 import { pidAlive, waitForPidExit } from '../system/processes';
@@ -101,7 +101,7 @@ export class VmLifecycle {
     try {
       this.deps.events.emit({ type: 'vm.created', vm: rec.vm });
       const lease = this.deps.leases.acquire(id);
-      await ensureTap(lease.tap, this.deps.config.bridge);
+      await ensureGuestLink(lease, this.deps.config.bridge);
       await this.deps.disks.prepare(rec, image, driver.name);
       if (params.start !== false) {
         await this.boot(id, image);
@@ -147,7 +147,11 @@ export class VmLifecycle {
     if (rec?.handle) await this.killQuietly(rec);
     this.deps.consoles.detach(id);
     const lease = this.deps.leases.get(id);
-    if (lease) await deleteLink(lease.tap).catch((e: unknown) => this.deps.log(`rollback ${id}: ${String(e)}`));
+    if (lease) {
+      await removeGuestLink(lease, this.deps.config.bridge).catch((e: unknown) =>
+        this.deps.log(`rollback ${id}: ${String(e)}`),
+      );
+    }
     this.deps.leases.release(id);
     this.deps.disks.removeAll(id);
     this.deps.vms.delete(id);
@@ -227,7 +231,7 @@ export class VmLifecycle {
     const kernel = kernelFor(rec.vm.driver, image);
     await this.deps.beforeBoot?.(id, this.deps.disks.rootfsFile(id));
     const lease = this.deps.leases.acquire(id);
-    await ensureTap(lease.tap, this.deps.config.bridge);
+    await ensureGuestLink(lease, this.deps.config.bridge);
     const rootfs = this.deps.disks.rootfsFile(id);
     const runDir = this.deps.disks.runDir(id);
     this.deps.disks.removeRunDir(id);
@@ -295,10 +299,10 @@ export class VmLifecycle {
     }
   }
 
-  /** Deletes the VM's TAP and releases its address. */
+  /** Deletes the VM's TAP and neighbour entry and releases its address. */
   async freeNetwork(id: string): Promise<void> {
     const lease = this.deps.leases.get(id);
-    if (lease) await deleteLink(lease.tap);
+    if (lease) await removeGuestLink(lease, this.deps.config.bridge);
     this.deps.leases.release(id);
   }
 
