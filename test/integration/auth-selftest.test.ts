@@ -118,6 +118,23 @@ async function typeLoginIntoDesktop(browserVmId: string, shot: string): Promise<
   }
 }
 
+/** A screenshot of a browser VM's desktop (through `firedeckd vnc`), saved under SHOTS; returns its path. */
+async function desktopScreenshot(browserVmId: string, name: string): Promise<string> {
+  const child = spawn(daemon!.firedeckdCommand, ['vnc', browserVmId], { stdio: ['pipe', 'pipe', 'ignore'] });
+  try {
+    const rfb = await connectRfb(
+      { input: child.stdout, output: child.stdin },
+      { peer: 'firedeckd vnc', timeoutMs: 60_000 },
+    );
+    const file = path.join(SHOTS, name);
+    await rfb.screenshot(file);
+    await rfb.close();
+    return file;
+  } finally {
+    child.kill();
+  }
+}
+
 /** Runs one selftest session to completion, the login typed into the desktop; returns the ended session. */
 async function selftestSession(shot: string): Promise<AuthSession> {
   const pagesBefore = oidc!.loginPagesServed();
@@ -130,10 +147,16 @@ async function selftestSession(shot: string): Promise<AuthSession> {
   const awaiting = await waitForState(started.id, 'awaiting_user_auth', SESSION_MS);
   expect(awaiting.authorizeUrl).toMatch(new RegExp(`^${oidc!.issuer}/`));
   expect(awaiting.browserVmId).not.toBeNull();
-  // Firefox in the browser VM fetched the provider's login page (the rig counts what it serves).
-  await oidc!.waitForLoginPage(300_000, pagesBefore);
-  // …and shows it, the username field focused: now a person starts typing.
-  await oidc!.waitForLoginShown(300_000, shownBefore);
+  try {
+    // Firefox in the browser VM fetched the provider's login page (the rig counts what it serves)…
+    await oidc!.waitForLoginPage(300_000, pagesBefore);
+    // …and shows it, the username field focused: now a person starts typing.
+    await oidc!.waitForLoginShown(300_000, shownBefore);
+  } catch (err) {
+    // What the desktop showed instead, for whoever reads the failure.
+    const picture = await desktopScreenshot(awaiting.browserVmId!, `${shot}-no-login-page.png`).catch(String);
+    throw new Error(`${String(err)}; the desktop: ${picture}`);
+  }
   await typeLoginIntoDesktop(awaiting.browserVmId!, shot);
 
   const done = await waitForState(started.id, 'completed', SESSION_MS);

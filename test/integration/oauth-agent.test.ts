@@ -425,7 +425,7 @@ describe('the oauth agent', () => {
       const url = await call(agent, 'GET', '/auth/codex/url?waitMs=20000');
       expect(url).toMatchObject({ status: 200, body: { provider: 'codex', state: 'awaiting_user', url: AUTHORIZE } });
       await whenInDir(logDir, () => (opened().length > 0 ? true : undefined), 'the opener');
-      expect(opened()).toEqual([`--new-tab ${AUTHORIZE}`]);
+      expect(opened()).toEqual([`${AUTHORIZE}`]);
 
       // The login ran with the table's argv and a clean environment.
       expect(fs.readFileSync(path.join(logDir, 'argv-codex'), 'utf8').trim().split('\n')).toEqual([
@@ -512,7 +512,7 @@ describe('the oauth agent', () => {
       const url = await call(agent, 'GET', '/auth/gemini_cli/url?waitMs=20000');
       expect(url.body).toEqual({ provider: 'gemini_cli', state: 'awaiting_user', url: `${AUTHORIZE}&via=xdg` });
       await whenInDir(logDir, () => (opened().length > 0 ? true : undefined), 'the opener');
-      expect(opened()).toEqual([`--new-tab ${AUTHORIZE}&via=xdg`]);
+      expect(opened()).toEqual([`${AUTHORIZE}&via=xdg`]);
       // The companions exist but the credential lacks refresh_token: not captured (checked after the agent
       // has seen every write: the files exist before the login blocks on its gate).
       await whenInDir(logDir, () => (fs.existsSync(path.join(logDir, 'gemini-half')) ? true : undefined), 'the files');
@@ -719,7 +719,7 @@ describe.each([
       expect(opened_.startsWith(authorize)).toBe(true);
       expect(new URL(opened_).searchParams.get('redirect_uri')).toMatch(redirect);
       await whenInDir(logDir, () => (opened().length > 0 ? true : undefined), 'the opener');
-      expect(opened()).toEqual([`--new-tab ${opened_}`]);
+      expect(opened()).toEqual([`${opened_}`]);
     } finally {
       await agent.stop();
     }

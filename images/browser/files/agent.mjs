@@ -27,8 +27,8 @@ const ADDRESS = env.FIREDECK_ADDRESS || '127.0.0.1';
 const VM_ID = env.FIREDECK_VM || '';
 const TOKEN_FILE = env.FIREDECK_AGENT_TOKEN_FILE || '/run/firedeck/agent-token';
 const BROWSER_SCRIPT = env.FIREDECK_AGENT_BROWSER || '/usr/local/lib/firedeck/browser-open';
-// The command that shows a URL in the desktop's Firefox (`<cmd> --new-tab URL` reaches the running instance).
-const OPEN_COMMAND = env.FIREDECK_AGENT_OPEN || '/usr/bin/firefox-esr';
+// The command that shows a URL in the desktop's Firefox: `<cmd> URL`.
+const OPEN_COMMAND = env.FIREDECK_AGENT_OPEN || '/usr/local/lib/firedeck/firefox-show';
 // /usr/local/bin first: its xdg-open is the wrapper that reports the URL (Gemini ignores $BROWSER).
 const LOGIN_PATH = env.FIREDECK_AGENT_LOGIN_PATH || '/usr/local/bin:/usr/bin:/bin';
 // systemd's RuntimeDirectory= (0700, the agent's user); PrivateTmp otherwise.
@@ -277,84 +277,22 @@ function acceptUrl(text) {
   return 'ok';
 }
 
-// Firefox's D-Bus remoting service is `org.mozilla.firefox.<profile>`; it exists once the running Firefox has
-// finished starting (a minute or more without KVM), and --new-tab only reaches Firefox through it: before then
-// it would try to start a second Firefox on the locked profile.
-const FIREFOX_BUS_NAME = 'string "org.mozilla.firefox.';
-const FIREFOX_WAIT_MS = 10 * 60_000;
-
-function busEnv() {
-  return { HOME, USER: me.username, PATH: LOGIN_PATH, LANG: env.LANG || 'C.UTF-8', DBUS_SESSION_BUS_ADDRESS: env.DBUS_SESSION_BUS_ADDRESS };
-}
-
-/** Resolves when the desktop's Firefox listens for remote requests (its bus name appears), or at the deadline. */
-function whenFirefoxListens() {
-  if (!env.DBUS_SESSION_BUS_ADDRESS) return Promise.resolve('no session bus');
-  return new Promise((resolve) => {
-    let done = false;
-    const finish = (how) => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      monitor.kill();
-      resolve(how);
-    };
-    const timer = setTimeout(() => finish('deadline'), FIREFOX_WAIT_MS);
-    // Watch for the name first, then ask for the names already there: an appearance in between is not missed.
-    const monitor = spawn(
-      'dbus-monitor',
-      ['--session', "type='signal',sender='org.freedesktop.DBus',member='NameOwnerChanged'"],
-      { env: busEnv(), stdio: ['ignore', 'pipe', 'ignore'] },
-    );
-    monitor.on('error', () => finish('no dbus-monitor'));
-    let seen = '';
-    monitor.stdout.on('data', (d) => {
-      seen = (seen + d.toString()).slice(-4096);
-      if (seen.includes(FIREFOX_BUS_NAME)) finish('appeared');
-      // Its first lines (NameAcquired/NameLost of its own name) say it listens: now ask for the names there.
-      else if (!listed) list();
-    });
-    let listed = false;
-    const list = () => {
-      listed = true;
-      const ask = spawn(
-        'dbus-send',
-        ['--session', '--print-reply', '--dest=org.freedesktop.DBus', '/org/freedesktop/DBus', 'org.freedesktop.DBus.ListNames'],
-        { env: busEnv(), stdio: ['ignore', 'pipe', 'ignore'] },
-      );
-      let out = '';
-      ask.stdout.on('data', (d) => (out += d.toString()));
-      ask.on('error', () => finish('no dbus-send'));
-      ask.on('close', () => {
-        if (out.includes(FIREFOX_BUS_NAME)) finish('present');
-      });
-    };
-  });
-}
-
+/**
+ * Shows the URL in the desktop's Firefox: `<FIREDECK_AGENT_OPEN> URL` (in the image, firefox-show, which
+ * restarts Firefox on that URL; see its header for why not `--new-tab`).
+ */
 function openInFirefox(url) {
-  whenFirefoxListens().then((how) => {
-    if (how !== 'present' && how !== 'appeared') console.error(`opening the URL without Firefox's remoting (${how})`);
-    spawnOpener(url);
-  });
-}
-
-function spawnOpener(url) {
-  const openerEnv = { HOME, USER: me.username, PATH: LOGIN_PATH, LANG: env.LANG || 'C.UTF-8', DISPLAY: ':0' };
-  // Firefox's remoting (how --new-tab reaches the running instance, not a second one stuck on the profile lock)
-  // goes over the desktop's D-Bus session bus: without it, there is no remoting at all.
-  if (env.DBUS_SESSION_BUS_ADDRESS) openerEnv.DBUS_SESSION_BUS_ADDRESS = env.DBUS_SESSION_BUS_ADDRESS;
-  const opener = spawn(OPEN_COMMAND, ['--new-tab', url], {
+  const opener = spawn(OPEN_COMMAND, [url], {
     cwd: HOME,
-    env: openerEnv,
-    detached: true,
-    stdio: 'ignore',
+    env: { HOME, USER: me.username, PATH: LOGIN_PATH, LANG: env.LANG || 'C.UTF-8', FIREDECK_FIREFOX_URL_DIR: RUNTIME_DIR },
+    stdio: ['ignore', 'ignore', 'pipe'],
   });
+  let stderr = '';
+  opener.stderr.on('data', (d) => (stderr = (stderr + d.toString()).slice(-2000)));
   opener.on('error', (err) => console.error(`cannot open the URL in Firefox: ${err.code ?? err.message}`));
   opener.on('exit', (code) => {
-    if (code !== 0) console.error(`${path.basename(OPEN_COMMAND)} --new-tab exited with code ${code}`);
+    if (code !== 0) console.error(`${path.basename(OPEN_COMMAND)} exited with code ${code}: ${stderr.trim()}`);
   });
-  opener.unref();
 }
 
 // ---- credential capture ---------------------------------------------------------------------------------
