@@ -1,5 +1,6 @@
 import path from 'node:path';
 import type { DriverName } from '../../src/shared/protocol/daemon';
+import { parseGuestAllow, type GuestAllow } from './net/isolation';
 
 /** How long each live state may last before the session times out (seconds). */
 export type AuthTimeouts = Record<'pending' | 'vm_created' | 'ready' | 'awaiting_user_auth' | 'authenticating', number>;
@@ -54,6 +55,11 @@ export interface DaemonConfig {
   selftest?: { issuer: string; clientId: string };
   /** A vault key file the operator manages; unset: `<stateDir>/vault.key`, made on first start. */
   vaultKeyFile?: string;
+  /**
+   * Host ports guests may open (a proxy, DNS, …) besides replies to the host's own connections; the selftest
+   * issuer's is added when it is set. Everything else from guests to the host is dropped.
+   */
+  guestAllow: GuestAllow[];
 }
 
 export const DEFAULT_STATE_DIR = '/var/lib/firedeck';
@@ -88,6 +94,7 @@ export function defaultConfig(env: NodeJS.ProcessEnv = process.env): DaemonConfi
         }
       : {}),
     ...(env.FIREDECK_VAULT_KEY_FILE ? { vaultKeyFile: env.FIREDECK_VAULT_KEY_FILE } : {}),
+    guestAllow: parseGuestAllow(env.FIREDECK_GUEST_ALLOW),
   };
 }
 

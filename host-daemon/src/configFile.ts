@@ -3,6 +3,7 @@ import path from 'node:path';
 import { FiredeckError } from '../../src/shared/errors';
 import { defaultConfig, parseAuthTimeouts, type DaemonConfig } from './config';
 import { parseCidr } from './net/cidr';
+import { parseGuestAllow } from './net/isolation';
 
 /** Where the packaged daemon reads its settings unless `--config` or FIREDECK_CONFIG names another file. */
 export const DEFAULT_CONFIG_FILE = '/etc/firedeck/firedeckd.conf';
@@ -94,6 +95,22 @@ export const SETTINGS: readonly Setting[] = [
     defaultValue: d.cidr,
     doc: "IPv4 subnet the guests' addresses are leased from (/8 to /29); must not overlap the host's networks.",
     check: cidr,
+  },
+  {
+    key: 'guest-allow',
+    env: 'FIREDECK_GUEST_ALLOW',
+    defaultValue: null,
+    doc:
+      'Host ports guests may open, as ip:port or ip:port/udp entries separated by commas (a proxy, DNS). ' +
+      "Unset: none; guests reach the host only with replies to its connections (and the selftest issuer's port).",
+    check: (v) => {
+      try {
+        parseGuestAllow(v);
+        return null;
+      } catch (err) {
+        return FiredeckError.from(err).message;
+      }
+    },
   },
   {
     key: 'device-prefix',

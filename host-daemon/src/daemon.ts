@@ -15,6 +15,7 @@ import { OfflineDiskWriter } from './credentials/offlineDisk';
 import { CredentialVault } from './credentials/vault';
 import { vaultKeySource } from './credentials/vaultKey';
 import { parseCidr } from './net/cidr';
+import { GuestIsolation } from './net/isolation';
 import { LeaseStore } from './net/leases';
 import { loadPeerCredentials } from './rpc/peerCredentials';
 import { RpcServer, type CallRecord } from './rpc/server';
@@ -82,11 +83,24 @@ export function createDaemon(config: DaemonConfig, options: DaemonOptions): Daem
   });
   // Plaintext is staged for debugfs here: the run dir is root's (0700) and a tmpfs on real hosts.
   const offlineDisks = new OfflineDiskWriter({ stagingDir: path.join(config.runDir, 'staging'), log });
+  const leases = new LeaseStore(db, subnet, config.devicePrefix);
+  // Guests reach neither each other nor the host beyond guest-allow (and the selftest issuer), nor spoof.
+  const isolation = new GuestIsolation(
+    {
+      devicePrefix: config.devicePrefix,
+      bridge: config.bridge,
+      subnet,
+      allow: config.guestAllow,
+      ...(config.selftest ? { selftestIssuer: config.selftest.issuer } : {}),
+    },
+    { leases: () => leases.list(), log },
+  );
   const vms = new VmService({
     config,
     subnet,
     vms: new VmStore(db),
-    leases: new LeaseStore(db, subnet, config.devicePrefix),
+    leases,
+    isolation,
     drivers,
     images: { resolve: async (ref) => catalog.resolve(ref) },
     events,

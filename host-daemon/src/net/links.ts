@@ -54,10 +54,14 @@ export async function deleteLink(name: string): Promise<void> {
   if (await linkExists(name)) await ip(['link', 'del', name]);
 }
 
-/** A TAP enslaved to the bridge; an existing one of the same name is reused. */
+/**
+ * A TAP for one VM, enslaved to the bridge as an isolated port (the bridge forwards nothing between two
+ * isolated ports: guests reach the host, never each other); an existing one of the same name is reused.
+ */
 export async function ensureTap(name: string, bridge: string): Promise<void> {
   if (!(await linkExists(name))) await ip(['tuntap', 'add', 'dev', name, 'mode', 'tap']);
   await ip(['link', 'set', name, 'master', bridge]);
+  await ip(['link', 'set', 'dev', name, 'type', 'bridge_slave', 'isolated', 'on']);
   await ip(['link', 'set', name, 'up']);
 }
 

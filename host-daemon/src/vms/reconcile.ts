@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { subnetHolds, type Subnet } from '../net/cidr';
+import type { TapIsolation } from '../net/isolation';
 import type { LeaseStore } from '../net/leases';
 import {
   deleteLink,
@@ -40,6 +41,8 @@ export interface ReconcileDeps {
   log: (line: string) => void;
   disks: VmDisks;
   lifecycle: VmLifecycle;
+  /** The TAPs' firewall: installed whole for every lease before any VM is looked at. */
+  isolation?: TapIsolation;
 }
 
 /**
@@ -51,6 +54,7 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
   const { config, vms, leases, lifecycle, log } = deps;
   const report: ReconcileReport = { adopted: [], crashed: [], orphansRemoved: [] };
   await ensureBridge(config.bridge, deps.subnet);
+  await deps.isolation?.install();
   for (const rec of vms.list()) {
     const { vm } = rec;
     if (vm.state === 'creating') {

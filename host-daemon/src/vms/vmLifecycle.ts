@@ -4,6 +4,7 @@ import type { DriverName } from '../../../src/shared/protocol/daemon';
 import type { Vm, VmCreateParams, VmKind, VmState } from '../../../src/shared/protocol/vm';
 import { hostKeyVerdict, type ConsoleMarker } from '../console/markers';
 import type { Subnet } from '../net/cidr';
+import type { TapIsolation } from '../net/isolation';
 import type { Lease, LeaseStore } from '../net/leases';
 import { ensureGuestLink, removeGuestLink } from '../net/links';
 import type { VmHandle } from '../store/vmHandle';
@@ -46,6 +47,8 @@ export interface VmLifecycleDeps {
    * credential write on its disk (which must never be booted half-written).
    */
   beforeBoot?: (id: string, rootfs: { path: string; format: 'raw' | 'qcow2' }) => Promise<void>;
+  /** The TAPs' firewall (net/isolation.ts): a VM's rules go in before its hypervisor starts, out with its lease. */
+  isolation?: TapIsolation;
 }
 
 const KIND_DEFAULTS: Record<VmKind, { vcpus: number; memoryMib: number; diskMib: number }> = {
@@ -153,6 +156,8 @@ export class VmLifecycle {
       );
     }
     this.deps.leases.release(id);
+    if (lease)
+      await this.deps.isolation?.detach(lease).catch((e: unknown) => this.deps.log(`rollback ${id}: ${String(e)}`));
     this.deps.disks.removeAll(id);
     this.deps.vms.delete(id);
     this.deps.events.emit({ type: 'vm.destroyed', vmId: id });
@@ -232,6 +237,7 @@ export class VmLifecycle {
     await this.deps.beforeBoot?.(id, this.deps.disks.rootfsFile(id));
     const lease = this.deps.leases.acquire(id);
     await ensureGuestLink(lease, this.deps.config.bridge);
+    await this.deps.isolation?.attach(lease);
     const rootfs = this.deps.disks.rootfsFile(id);
     const runDir = this.deps.disks.runDir(id);
     this.deps.disks.removeRunDir(id);
@@ -304,6 +310,7 @@ export class VmLifecycle {
     const lease = this.deps.leases.get(id);
     if (lease) await removeGuestLink(lease, this.deps.config.bridge);
     this.deps.leases.release(id);
+    if (lease) await this.deps.isolation?.detach(lease);
   }
 
   private async withLock<T>(id: string, op: string, fn: () => Promise<T>): Promise<T> {
