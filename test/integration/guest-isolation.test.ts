@@ -179,8 +179,8 @@ describe('guests isolated from each other and from the host (real QEMU guests)',
           // Detached from the console's terminal, or the shell's job control stops them.
           'setsid busybox nc -ll -p 5900 -e /tmp/vnc </dev/null >/dev/null 2>&1 & ' +
           'setsid busybox nc -ll -p 8390 -e /tmp/agent </dev/null >/dev/null 2>&1 & ' +
-          'i=0; while [ "$(netstat -ltn | grep -cE ":(5900|8390) ")" != 2 ] && [ $i -lt 100 ]; do ' +
-          'busybox usleep 100000; i=$((i + 1)); done; netstat -ltn | grep -cE ":(5900|8390) "',
+          'i=0; while [ "$(busybox netstat -ltn | grep -cE ":(5900|8390) ")" != 2 ] && [ $i -lt 100 ]; do ' +
+          'busybox usleep 100000; i=$((i + 1)); done; busybox netstat -ltn | grep -cE ":(5900|8390) "',
       );
       expect(listeners.out.trim().split('\n').pop()).toBe('2');
       // B's own listeners answer B itself: they work.
@@ -189,7 +189,8 @@ describe('guests isolated from each other and from the host (real QEMU guests)',
       // All of it first, then one verdict: a failure shows everything A got.
       const got: Record<string, string> = {};
       for (const port of [22, 5900, 8390]) got[port] = (await shell('a', probe(b.address!, port))).trim();
-      const ping = await aShell.run(`ping -c 2 -W 2 ${b.address!}`);
+      const ping = await aShell.run(`busybox ping -c 2 -W 2 ${b.address!}`);
+      expect(ping.out).toMatch(/2 packets transmitted/);
       got.ping = ping.code === 0 ? 'answered' : 'no answer';
       expect(got).toEqual({ 22: '', 5900: '', 8390: '', ping: 'no answer' });
     } finally {
@@ -241,10 +242,11 @@ describe('guests isolated from each other and from the host (real QEMU guests)',
       }).toEqual({ answer: false, hostSawB: false, hostNeighbourOfB: b.mac });
 
       const mac = await aShell.run(
-        `ip link set eth0 address ${b.mac!} && echo mac-set && ping -c 2 -W 1 ${GATEWAY}; ` +
+        `ip link set eth0 address ${b.mac!} && echo mac-set && busybox ping -c 2 -W 1 ${GATEWAY}; ` +
           `ip link set eth0 address ${a.mac!}; ip link show eth0 | grep -c ${a.mac!}`,
       );
       expect(mac.out).toContain('mac-set');
+      expect(mac.out).toMatch(/2 packets transmitted/);
       expect(mac.out.trim().split('\n').pop()).toBe('1');
       expect(fdbPortsOf(b.mac!)).not.toContain(a.tap);
     } finally {
