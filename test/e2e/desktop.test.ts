@@ -8,6 +8,7 @@ import { ImageCatalog } from '../../host-daemon/src/images/catalog';
 import { ImageService } from '../../host-daemon/src/images/service';
 import type { Vm } from '../../src/shared/protocol/vm';
 import { callDaemon, type DaemonRig } from '../rig/daemon';
+import { freePort } from '../rig/tmp';
 import { appModes, type AppUnderTest } from './support/app';
 import {
   CANVAS,
@@ -42,10 +43,13 @@ describe.each(appModes())(
     let target: GuestTarget | undefined;
 
     beforeAll(async () => {
+      // The daemon isolates guests from the host: the guest's Firefox may open only this test's web target.
+      const targetPort = await freePort();
       stack = await startSshStack({
         mode,
         prefix: PREFIX,
         cidr: CIDR,
+        env: { FIREDECK_GUEST_ALLOW: `${GATEWAY}:${targetPort}/tcp` },
         // The golden browser image as the pipeline builds it (reused from the cache when the recipe is unchanged).
         async installImages(stateDir) {
           const golden = new ImageCatalog(path.join(defaultCacheDir(), 'golden'));
@@ -77,7 +81,7 @@ describe.each(appModes())(
         BOOT_TIMEOUT_MS + 10_000,
       );
       // Its address is the bridge's, which exists now that a VM is on it.
-      target = await startGuestTarget(GATEWAY);
+      target = await startGuestTarget(GATEWAY, targetPort);
     }, BOOT_TIMEOUT_MS + 1_200_000);
 
     afterAll(async () => {

@@ -253,7 +253,11 @@ input:focus{background:${FOCUS_COLOUR}}</style>
 /** How long the lobby's poll is held open before it is answered empty (and asked again). */
 const LOBBY_POLL_MS = 20_000;
 
-export async function startGuestTarget(address: string): Promise<GuestTarget> {
+/**
+ * The guest's web target on `address` (the bridge's), on `port` (0: any free one). A daemon isolates its guests
+ * from the host: give it the port in its guest-allow setting (`guestAllowPort` picks one before it starts).
+ */
+export async function startGuestTarget(address: string, port = 0): Promise<GuestTarget> {
   const paths: string[] = [];
   /** What the lobby reported, in order: `<screen>` and the Firefox window's outer size, e.g. 1280x800 / 1280x800. */
   const screens: { screen: string; window: string }[] = [];
@@ -300,13 +304,13 @@ export async function startGuestTarget(address: string): Promise<GuestTarget> {
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(0, address, resolve);
+    server.listen(port, address, resolve);
   });
-  const port = (server.address() as AddressInfo).port;
-  const lobbyUrl = `http://${address}:${port}/lobby`;
+  const boundPort = (server.address() as AddressInfo).port;
+  const lobbyUrl = `http://${address}:${boundPort}/lobby`;
 
   return {
-    port,
+    port: boundPort,
     paths,
     async openLobby(page) {
       if (paths.length > 0 && (await pollCanvas(page, { minLobbyShare: 0.3 }, 60_000))) return;
