@@ -1,6 +1,5 @@
 import { execFile, spawn } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,7 +12,7 @@ import { PROVIDERS } from '../../src/shared/protocol/providers';
 import { startDaemon, type DaemonRig } from '../rig/daemon';
 import { startOidcProvider, type OidcRig } from '../rig/oidc';
 import { connectRfb } from '../rig/rfb';
-import { makeTempDir } from '../rig/tmp';
+import { freePort, makeTempDir } from '../rig/tmp';
 import { removeLinks, subscribeEvents, type EventLog } from './daemon-helpers';
 
 /**
@@ -35,17 +34,6 @@ const SHOTS = path.join(makeTempDir('auth-shots'));
 let daemon: DaemonRig | undefined;
 let oidc: OidcRig | undefined;
 let events: EventLog | undefined;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 function run(file: string, args: string[], timeoutMs = 120_000): Promise<string> {
   return new Promise((resolve, reject) => {
