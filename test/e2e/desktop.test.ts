@@ -3,11 +3,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { defaultCacheDir } from '../../host-daemon/src/images/builder';
-import { ImageCatalog } from '../../host-daemon/src/images/catalog';
-import { ImageService } from '../../host-daemon/src/images/service';
 import type { Vm } from '../../src/shared/protocol/vm';
 import { callDaemon, type DaemonRig } from '../rig/daemon';
+import { installGoldenImages } from '../rig/goldenImages';
 import { freePort } from '../rig/tmp';
 import { appModes, type AppUnderTest } from './support/app';
 import {
@@ -51,20 +49,7 @@ describe.each(appModes())(
         cidr: CIDR,
         env: { FIREDECK_GUEST_ALLOW: `${GATEWAY}:${targetPort}/tcp` },
         // The golden browser image as the pipeline builds it (reused from the cache when the recipe is unchanged).
-        async installImages(stateDir) {
-          const golden = new ImageCatalog(path.join(defaultCacheDir(), 'golden'));
-          const built = await new ImageService({
-            catalog: golden,
-            emit: (e) => {
-              if (e.type === 'image.build' && e.line === null)
-                process.stderr.write(`[browser image] ${e.step} ${e.status}\n`);
-            },
-          }).build({ recipe: 'browser' });
-          await new ImageCatalog(stateDir).importVersion(
-            'browser',
-            golden.resolve(`browser@${built.image.version}`).dir,
-          );
-        },
+        installImages: (stateDir) => installGoldenImages(stateDir, ['browser']),
       });
       ({ daemon, app, page } = stack);
 

@@ -3,13 +3,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { defaultCacheDir } from '../../host-daemon/src/images/builder';
-import { ImageCatalog } from '../../host-daemon/src/images/catalog';
-import { ImageService } from '../../host-daemon/src/images/service';
 import type { AuthSession, AuthSessionState } from '../../src/shared/protocol/auth';
 import type { DaemonEvent } from '../../src/shared/protocol/events';
 import { PROVIDERS } from '../../src/shared/protocol/providers';
 import { startDaemon, type DaemonRig } from '../rig/daemon';
+import { installGoldenImages } from '../rig/goldenImages';
 import { startOidcProvider, type OidcRig } from '../rig/oidc';
 import { connectRfb } from '../rig/rfb';
 import { freePort, makeTempDir } from '../rig/tmp';
@@ -42,21 +40,6 @@ function run(file: string, args: string[], timeoutMs = 120_000): Promise<string>
       reject(new Error(`${file} ${args.join(' ')}: ${stderr || err.message}`));
     });
   });
-}
-
-async function goldenImages(stateDir: string): Promise<void> {
-  const golden = new ImageCatalog(path.join(defaultCacheDir(), 'golden'));
-  const service = new ImageService({
-    catalog: golden,
-    emit: (e) => {
-      if (e.type === 'image.build' && e.line === null)
-        process.stderr.write(`[${e.recipe} image] ${e.step} ${e.status}\n`);
-    },
-  });
-  for (const name of ['cli', 'browser'] as const) {
-    const built = await service.build({ recipe: name });
-    await new ImageCatalog(stateDir).importVersion(name, golden.resolve(`${name}@${built.image.version}`).dir);
-  }
 }
 
 async function waitForState(id: string, state: AuthSessionState, timeoutMs: number): Promise<AuthSession> {
@@ -174,7 +157,7 @@ describe('auth session: selftest provider, real VMs, real OpenID provider', () =
         FIREDECK_SELFTEST_ISSUER: `http://${GATEWAY}:${port}`,
       },
     });
-    await goldenImages(daemon.stateDir);
+    await installGoldenImages(daemon.stateDir, ['cli', 'browser']);
     // The bridge (and its address) exists once the daemon has started: the provider listens there only.
     oidc = await startOidcProvider({ host: GATEWAY, port });
     events = await subscribeEvents(daemon.socketPath);
