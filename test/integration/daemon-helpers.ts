@@ -118,8 +118,15 @@ export function linksWithPrefix(prefix: string): string[] {
 }
 
 /** Removes the network devices a suite's daemon made (bridge and TAPs with the suite's prefix). */
+/** Removes a suite's links (`<prefix>…`) and its daemon's guest isolation tables (`firedeck-<prefix>`, nftables). */
 export function removeLinks(prefix: string): void {
   for (const name of linksWithPrefix(prefix)) execFileSync('ip', ['link', 'del', name]);
+  const tables = execFileSync('nft', ['list', 'tables'], { encoding: 'utf8' });
+  for (const family of ['bridge', 'inet']) {
+    if (tables.split('\n').includes(`table ${family} firedeck-${prefix}`)) {
+      execFileSync('nft', ['delete', 'table', family, `firedeck-${prefix}`]);
+    }
+  }
 }
 
 /** A daemon of the suite's own (bridge `<prefix>br0` on `cidr`, TAPs `<prefix>tap<n>`) with the test image installed. */
