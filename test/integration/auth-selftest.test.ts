@@ -65,28 +65,48 @@ function inCliVm(vm: string, command: string): Promise<string> {
   return run(daemon!.firedeckdCommand, ['shell', vm, '--', command], 180_000);
 }
 
-/** Logs in on the provider's page in the browser VM's Firefox, through `firedeckd vnc`, as a person types. */
+/**
+ * Logs in on the provider's page in the browser VM's Firefox, through `firedeckd vnc`, as a person types, and
+ * waits for the provider to receive the form. A person whose login was refused (keys lost by a guest starved of
+ * CPU) types it again on the page shown anew, up to three times; the rig says what was wrong, never the text.
+ */
 async function typeLoginIntoDesktop(browserVmId: string, shot: string): Promise<void> {
   const child = spawn(daemon!.firedeckdCommand, ['vnc', browserVmId], { stdio: ['pipe', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const refused: string[] = [];
   try {
     const rfb = await connectRfb(
       { input: child.stdout, output: child.stdin },
       { peer: 'firedeckd vnc', timeoutMs: 60_000 },
     );
-    await rfb.screenshot(path.join(SHOTS, `${shot}-login-page.png`));
-    await rfb.typeText(oidc!.username);
-    await rfb.key('Tab');
-    await rfb.typeText(oidc!.password);
-    await rfb.screenshot(path.join(SHOTS, `${shot}-typed.png`));
-    await rfb.key('Return');
+    for (let attempt = 1; ; attempt++) {
+      const submitted = oidc!.loginsSubmitted();
+      const shown = oidc!.loginPagesShown();
+      await rfb.screenshot(path.join(SHOTS, `${shot}-login-page-${attempt}.png`));
+      await rfb.typeText(oidc!.username);
+      await rfb.key('Tab');
+      await rfb.typeText(oidc!.password);
+      await rfb.key('Return');
+      const outcome = await oidc!.waitForLoginSubmitted(180_000, submitted).catch(async (err: unknown) => {
+        await rfb.screenshot(path.join(SHOTS, `${shot}-not-submitted-${attempt}.png`)).catch(() => undefined);
+        throw err;
+      });
+      if (outcome.ok) break;
+      refused.push(JSON.stringify(outcome));
+      if (attempt === 3)
+        throw new Error(`the provider refused the login typed ${attempt} times: ${refused.join('; ')}`);
+      // The provider shows its page again (empty fields, the username focused): type it again once it is shown.
+      await oidc!.waitForLoginShown(300_000, shown);
+    }
     await rfb.close();
   } catch (err) {
-    throw new Error(`${String(err)}; firedeckd vnc said: ${stderr}`);
+    throw new Error(`${String(err)}; refused before: [${refused.join('; ')}]; firedeckd vnc said: ${stderr}`);
   } finally {
     child.kill();
   }
+  if (refused.length > 0)
+    process.stderr.write(`auth-selftest ${shot}: login typed again after ${refused.join('; ')}\n`);
 }
 
 /** A screenshot of a browser VM's desktop (through `firedeckd vnc`), saved under SHOTS; returns its path. */

@@ -247,7 +247,9 @@ describe('selftest login: the image program against the rig OpenID provider, as 
     expect(url.searchParams.get('scope')).toBe('openid offline_access');
     expect(url.searchParams.get('prompt')).toBe('login consent');
     expect(url.searchParams.get('redirect_uri')).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/callback$/);
+    const submitted = rig.loginsSubmitted();
     await typeLogin(p, rig.username, rig.password);
+    expect(await rig.waitForLoginSubmitted(20_000, submitted)).toEqual({ ok: true });
     await p.waitForFunction(() => document.body.innerText.includes('login complete'), undefined, { timeout: 20_000 });
     expect(await p.textContent('body')).toContain('Firedeck selftest: login complete — you can close this tab');
     expect((await run.exited).code).toBe(0);
@@ -308,7 +310,15 @@ describe('selftest login: the image program against the rig OpenID provider, as 
     const run = startLogin();
     const { page: p } = await openLoginPage();
     const before = rig.loginPagesServed();
+    const submitted = rig.loginsSubmitted();
     await typeLogin(p, rig.username, `${rig.password}x`);
+    // The rig says what was wrong, and how long the typed password was, never the text.
+    expect(await rig.waitForLoginSubmitted(20_000, submitted)).toEqual({
+      ok: false,
+      usernameOk: true,
+      passwordOk: false,
+      typedPasswordLength: rig.password.length + 1,
+    });
     await rig.waitForLoginPage(20_000, before);
     await p.waitForFunction((m) => document.body?.innerText.includes(m), WRONG_LOGIN_MESSAGE, { timeout: 20_000 });
     expect(await p.title()).toBe(LOGIN_PAGE_TITLE);

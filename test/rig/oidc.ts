@@ -29,10 +29,21 @@ export interface OidcRig {
    * page tells the rig after the frame with the focused field is painted).
    */
   waitForLoginShown(timeoutMs: number, afterCount?: number): Promise<void>;
+  /** Login forms submitted so far (right or wrong). */
+  loginsSubmitted(): number;
+  /**
+   * Resolves with the outcome of the next login form submitted after `afterCount` submissions: `ok`, or what was
+   * wrong (the username, or the password and the length typed: never the text).
+   */
+  waitForLoginSubmitted(timeoutMs: number, afterCount: number): Promise<LoginSubmission>;
   /** Successful token endpoint answers (authorization code and refresh grants). */
   tokensIssued(): number;
   close(): Promise<void>;
 }
+
+export type LoginSubmission =
+  | { ok: true }
+  | { ok: false; usernameOk: boolean; passwordOk: boolean; typedPasswordLength: number };
 
 export interface OidcRigOptions {
   /** The only address it listens on. */
@@ -56,6 +67,7 @@ export async function startOidcProvider(options: OidcRigOptions): Promise<OidcRi
   const events = new EventEmitter();
   let loginPages = 0;
   let shownPages = 0;
+  const submissions: LoginSubmission[] = [];
   let tokens = 0;
 
   const server = http.createServer();
@@ -164,10 +176,15 @@ export async function startOidcProvider(options: OidcRigOptions): Promise<OidcRi
       return;
     }
     const form = new URLSearchParams(await readBody(req));
-    if (
-      !sameSecret(form.get('username') ?? '', SELFTEST_USERNAME) ||
-      !sameSecret(form.get('password') ?? '', password)
-    ) {
+    const usernameOk = sameSecret(form.get('username') ?? '', SELFTEST_USERNAME);
+    const passwordOk = sameSecret(form.get('password') ?? '', password);
+    const submission: LoginSubmission =
+      usernameOk && passwordOk
+        ? { ok: true }
+        : { ok: false, usernameOk, passwordOk, typedPasswordLength: (form.get('password') ?? '').length };
+    submissions.push(submission);
+    events.emit('login-submitted');
+    if (!submission.ok) {
       serveLoginPage(res, interaction.uid, WRONG_LOGIN_MESSAGE);
       return;
     }
@@ -224,6 +241,26 @@ export async function startOidcProvider(options: OidcRigOptions): Promise<OidcRi
       });
     },
     loginPagesShown: () => shownPages,
+    loginsSubmitted: () => submissions.length,
+    waitForLoginSubmitted(timeoutMs, afterCount) {
+      const next = (): LoginSubmission | undefined => submissions[afterCount];
+      const now = next();
+      if (now) return Promise.resolve(now);
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => {
+          events.off('login-submitted', onSubmitted);
+          reject(new Error(`oidc rig: no login form was submitted within ${timeoutMs} ms`));
+        }, timeoutMs);
+        const onSubmitted = (): void => {
+          const got = next();
+          if (!got) return;
+          clearTimeout(timer);
+          events.off('login-submitted', onSubmitted);
+          resolve(got);
+        };
+        events.on('login-submitted', onSubmitted);
+      });
+    },
     waitForLoginShown(timeoutMs: number, afterCount = 0): Promise<void> {
       if (shownPages > afterCount) return Promise.resolve();
       return new Promise((resolve, reject) => {
