@@ -5,6 +5,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Vm } from '../../src/shared/protocol/vm';
 import { isolationRemoval, isolationTable, runNft } from '../../host-daemon/src/net/isolation';
+import { bridgeMac } from '../../host-daemon/src/net/links';
 import { startDaemon, type DaemonRig } from '../rig/daemon';
 import { installTestImage } from '../rig/testImage';
 import { consoleAttach, removeLinks } from './daemon-helpers';
@@ -265,6 +266,11 @@ describe('guests isolated from each other and from the host (real QEMU guests)',
   });
 
   it('after kill -9 and a restart the rules are back (tables deleted in between, as by a host firewall reload)', async () => {
+    // The bridge keeps its own MAC while ports come and go (B's TAP is gone): guests, whom the host never ARPs,
+    // still know where the host is.
+    expect(JSON.parse(execFileSync('ip', ['-j', 'link', 'show', 'dev', BRIDGE], { encoding: 'utf8' }))[0].address).toBe(
+      bridgeMac(BRIDGE),
+    );
     await daemon.kill9();
     await runNft(isolationRemoval(PREFIX));
     expect(tableElements()).toBeNull();

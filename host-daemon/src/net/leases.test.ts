@@ -7,6 +7,7 @@ import { openDb, type Db } from '../store/db';
 import { VmStore } from '../store/vmStore';
 import { parseCidr, subnetHolds } from './cidr';
 import { LeaseStore, macFor, tapName } from './leases';
+import { bridgeMac } from './links';
 import { newVm } from '../store/testing/newVm';
 
 let dir: string;
@@ -37,6 +38,13 @@ describe('cidr', () => {
     expect(() => parseCidr('10.213.7.0')).toThrow(/CIDR/);
     expect(() => parseCidr('10.213.300.0/24')).toThrow(/IPv4/);
     expect(() => parseCidr('10.0.0.0/31')).toThrow(/prefix/);
+  });
+
+  it("derives a bridge's own MAC from its name: unicast, locally administered, never a VM's", () => {
+    expect(bridgeMac('fdbr0')).toMatch(/^02:fe(:[0-9a-f]{2}){4}$/);
+    expect(bridgeMac('fdbr0')).toBe(bridgeMac('fdbr0'));
+    expect(bridgeMac('fdbr1')).not.toBe(bridgeMac('fdbr0'));
+    expect(macFor('vm-0000000000000001').startsWith('02:fd:')).toBe(true);
   });
 
   it('knows which addresses a subnet holds', () => {

@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import crypto from 'node:crypto';
 import { promisify } from 'node:util';
 import { z } from 'zod';
 import { FiredeckError } from '../../../src/shared/errors';
@@ -29,6 +30,14 @@ const AddrList = z.array(
     .loose(),
 );
 
+const LinkAddress = z.array(z.object({ address: z.string().optional() }).loose());
+
+/** The bridge's own MAC: locally administered unicast, derived from its name (02:fe:…; VMs' are 02:fd:…). */
+export function bridgeMac(bridge: string): string {
+  const h = crypto.createHash('sha256').update(bridge).digest();
+  return [0x02, 0xfe, h[0]!, h[1]!, h[2]!, h[3]!].map((b) => b.toString(16).padStart(2, '0')).join(':');
+}
+
 export async function linkExists(name: string): Promise<boolean> {
   const out = await ip(['-j', 'link', 'show']);
   return LinkList.parse(JSON.parse(out)).some((l) => l.ifname === name);
@@ -44,6 +53,11 @@ export async function listLinks(prefix: string): Promise<string[]> {
 /** Creates the bridge with the subnet's gateway address if missing; idempotent. */
 export async function ensureBridge(bridge: string, subnet: Subnet): Promise<void> {
   if (!(await linkExists(bridge))) await ip(['link', 'add', bridge, 'type', 'bridge']);
+  // A MAC of its own: a bridge without one takes its lowest port's, so it would change as VMs come and go, and
+  // guests (whom the host never ARPs, see ensureGuestLink) would keep sending to the old one.
+  const mac = bridgeMac(bridge);
+  const shown = LinkAddress.parse(JSON.parse(await ip(['-j', 'link', 'show', 'dev', bridge])));
+  if (shown[0]?.address !== mac) await ip(['link', 'set', 'dev', bridge, 'address', mac]);
   const addrs = AddrList.parse(JSON.parse(await ip(['-j', 'addr', 'show', 'dev', bridge])));
   const has = addrs.some((a) => (a.addr_info ?? []).some((i) => i.family === 'inet' && i.local === subnet.gateway));
   if (!has) await ip(['addr', 'add', `${subnet.gateway}/${subnet.prefix}`, 'dev', bridge]);
