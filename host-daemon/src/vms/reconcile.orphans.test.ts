@@ -6,7 +6,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ImageCatalog } from '../images/catalog';
 import { parseCidr } from '../net/cidr';
 import { LeaseStore } from '../net/leases';
-import { deleteLink, permanentNeighbours } from '../net/links';
+import { bridgeMac, deleteLink, permanentNeighbours } from '../net/links';
 import { openDb, type Db } from '../store/db';
 import { VmStore } from '../store/vmStore';
 import { childExited, pidAlive, readCmdline } from '../system/processes';
@@ -163,7 +163,8 @@ describe.skipIf(!root)('reconcile: orphan hypervisors', () => {
 
     // A permanent neighbour entry for an address in the subnet that no lease holds (a VM whose destroy the
     // daemon did not finish), and one outside the subnet that is not the daemon's.
-    execFileSync('ip', ['link', 'add', BRIDGE, 'type', 'bridge']);
+    // (With the MAC the daemon gives its bridge: a change of MAC flushes the bridge's neighbour entries.)
+    execFileSync('ip', ['link', 'add', BRIDGE, 'address', bridgeMac(BRIDGE), 'type', 'bridge']);
     for (const [address, mac] of [
       ['10.213.141.77', '52:54:00:00:00:77'],
       ['192.0.2.9', '52:54:00:00:00:09'],
