@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import path from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AuditEntry } from '../../src/shared/protocol/audit';
@@ -6,6 +7,7 @@ import type { DaemonRig } from '../rig/daemon';
 import { installTestImage } from '../rig/testImage';
 import { startSshStack, type SshStack } from './support/sshStack';
 import { confirmDialog } from './support/ui';
+import { REPO_ROOT } from './support/webMode';
 
 const PREFIX = 'fdt6a';
 
@@ -85,5 +87,6 @@ describe('the audit view (web) against a real daemon, through the rig sshd', () 
       'vm.destroy',
       'vm.create',
     ]);
+    await page.screenshot({ path: path.join(REPO_ROOT, 'test-results/e2e-audit.png'), fullPage: true });
   }, 300_000);
 });
