@@ -48,7 +48,7 @@ describe('the audit view (web) against a real daemon, through the rig sshd', () 
 
     await page.getByRole('button', { name: 'Audit' }).click();
     await page.getByTestId('audit-table').waitFor({ timeout: 30_000 });
-    await page.getByRole('searchbox', { name: 'Filter by method' }).fill('vm.destroy');
+    await page.getByLabel('Filter by method').fill('vm.destroy');
     await page.getByRole('button', { name: 'Apply' }).click();
     await page
       .getByTestId('audit-count')
@@ -77,7 +77,7 @@ describe('the audit view (web) against a real daemon, through the rig sshd', () 
     expect(exported[0]).toMatchObject({ method: 'vm.destroy', user: 'root', uid: 0, vmId: vm.id, ok: true });
 
     // Without the filter the create (by the rig's own client) is there too, newest first.
-    await page.getByRole('searchbox', { name: 'Filter by method' }).fill('vm.*');
+    await page.getByLabel('Filter by method').fill('vm.*');
     await page.getByRole('button', { name: 'Apply' }).click();
     await page
       .getByTestId('audit-count')
