@@ -69,6 +69,7 @@ function mount(): void {
     hosts: {} as Actions['hosts'],
     fleet: { refresh: async () => undefined, refreshConnected: async () => undefined, run: async () => undefined },
     auth: {} as Actions['auth'],
+    audit: {} as Actions['audit'],
     channels: {} as ChannelHub,
   } satisfies Actions;
   const root = document.getElementById('root')!;

@@ -2,6 +2,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { PROTOCOL_VERSION, type DaemonInfo } from '../../src/shared/protocol/daemon';
 import { FIREDECK_VERSION } from '../../src/shared/version';
+import { registerAuditHandlers } from './audit/auditHandlers';
 import { AuthService } from './auth/authService';
 import { registerAuthHandlers } from './auth/authHandlers';
 import { AuthStore } from './auth/authStore';
@@ -140,6 +141,7 @@ export function createDaemon(config: DaemonConfig, options: DaemonOptions): Daem
   registerVmHandlers(server, vms, events, vmsReconciled, stats);
   registerImageHandlers(server, images);
   registerAuthHandlers(server, auth, vmsReconciled);
+  registerAuditHandlers(server, audit);
   server.registerChannelOpener((socket, id, params, caller) => channels.open(socket, id, params, caller));
   server.register('daemon.info', () => daemonInfo(config, probes, startedAt));
 
@@ -205,7 +207,7 @@ export async function daemonInfo(
  * One append-only audit row per mutating call (RpcServer's `onMutatingCall`) and per `channel.open`
  * (ChannelService); a failure is logged, not thrown.
  */
-function recordCall(
+export function recordCall(
   audit: AuditLog,
   record: Omit<CallRecord, 'method'> & { method: string },
   log: (line: string) => void,

@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { FiredeckError } from '../../../src/shared/errors';
 import { AuthStartParams, isAuthSessionLive, type AuthSession } from '../../../src/shared/protocol/auth';
 import type { DaemonClient } from './daemonClient';
+import { textTable } from './textTable';
 
 export const AUTH_USAGE = `usage: firedeckd auth <command> [options]
 
@@ -163,15 +164,5 @@ function table(sessions: AuthSession[]): string {
   const rows = [['ID', 'USER', 'PROVIDER', 'STATE', 'STARTED BY', 'CREATED', 'CLI VM']];
   for (const s of sessions)
     rows.push([s.id, s.user, s.provider, s.state, s.startedBy, s.createdAt, s.cliVmName ?? '-']);
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  return (
-    rows
-      .map((r) =>
-        r
-          .map((c, i) => c.padEnd(widths[i]!))
-          .join('  ')
-          .trimEnd(),
-      )
-      .join('\n') + '\n'
-  );
+  return textTable(rows);
 }

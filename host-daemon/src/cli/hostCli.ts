@@ -2,6 +2,7 @@ import { FiredeckError, isFiredeckError } from '../../../src/shared/errors';
 import { HOST_COMMAND_NAMES, parseHostCommand, type HostCommandName } from '../../../src/shared/protocol/hostCommand';
 import type { DaemonConfig } from '../config';
 import { dialStdio } from '../rpc/dialStdio';
+import { AUDIT_USAGE, auditCommand, parseAuditArgs } from './auditCommand';
 import { authCommand } from './authCommand';
 import { CONSOLE_USAGE, consoleCommand, type CommandIo } from './consoleCommand';
 import { DaemonClient } from './daemonClient';
@@ -9,8 +10,8 @@ import { SHELL_USAGE, shellCommand } from './shellCommand';
 import { VNC_USAGE, vncCommand } from './vncCommand';
 import { vmCommand } from './vmCommand';
 
-/** The commands the app runs over SSH (their grammar is src/shared/protocol/hostCommand.ts), `vm` and `auth`. */
-export const HOST_CLI_COMMANDS = [...HOST_COMMAND_NAMES, 'vm', 'auth'] as const;
+/** The commands the app runs over SSH (their grammar is src/shared/protocol/hostCommand.ts), `vm`, `auth`, `audit`. */
+export const HOST_CLI_COMMANDS = [...HOST_COMMAND_NAMES, 'vm', 'auth', 'audit'] as const;
 export type HostCliCommand = (typeof HOST_CLI_COMMANDS)[number];
 
 export const DIAL_STDIO_USAGE = `usage: firedeckd dial-stdio
@@ -39,6 +40,20 @@ export async function runHostCli(
   io: CommandIo = processIo(),
 ): Promise<number> {
   const args = takeGlobalOptions(argv, config);
+  if (command === 'audit') {
+    // Parsed before connecting: bad flags and --help need no daemon.
+    const query = parseAuditArgs(args);
+    if (query === 'help') {
+      io.stdout.write(AUDIT_USAGE);
+      return 0;
+    }
+    const client = await DaemonClient.connect(config.socketPath);
+    try {
+      return await auditCommand(client, query, io.stdout);
+    } finally {
+      client.close();
+    }
+  }
   if (command === 'vm' || command === 'auth') {
     const client = await DaemonClient.connect(config.socketPath);
     try {

@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { FiredeckError } from '../../../src/shared/errors';
 import { VmCreateParams, type Vm } from '../../../src/shared/protocol/vm';
 import type { DaemonClient } from './daemonClient';
+import { textTable } from './textTable';
 import { resolveVm } from './vmRef';
 
 export const VM_USAGE = `usage: firedeckd vm <command> [options]
@@ -153,15 +154,5 @@ function table(vms: Vm[]): string {
       v.pid === null ? '-' : String(v.pid),
     ]);
   }
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  return (
-    rows
-      .map((r) =>
-        r
-          .map((c, i) => c.padEnd(widths[i]!))
-          .join('  ')
-          .trimEnd(),
-      )
-      .join('\n') + '\n'
-  );
+  return textTable(rows);
 }

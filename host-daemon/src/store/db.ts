@@ -172,6 +172,13 @@ export const migrations: readonly Migration[] = [
         BEGIN SELECT RAISE(ABORT, 'auth_transitions is append-only'); END;
     `,
   },
+  {
+    version: 4,
+    up: `
+      -- audit.list pages the log newest first by (time, seq) keyset.
+      CREATE INDEX audit_events_by_time ON audit_events(at, seq);
+    `,
+  },
 ];
 
 /** The daemon's SQLite store inside its state dir. */

@@ -8,6 +8,7 @@ import { VmDetail } from './features/vm/VmDetail';
 import { UsersView } from './features/auth/UsersView';
 import { SessionView } from './features/auth/SessionView';
 import { HistoryView } from './features/auth/HistoryView';
+import { AuditView } from './features/audit/AuditView';
 import { useUiStore } from './state/uiStore';
 
 export function App(): React.JSX.Element {
@@ -29,6 +30,7 @@ export function App(): React.JSX.Element {
         ) : null}
         {view.name === 'users' ? <UsersView /> : null}
         {view.name === 'history' ? <HistoryView /> : null}
+        {view.name === 'audit' ? <AuditView /> : null}
         {view.name === 'auth' ? (
           <SessionView key={`${view.hostId}/${view.sessionId}`} hostId={view.hostId} sessionId={view.sessionId} />
         ) : null}

@@ -3,6 +3,7 @@ import { createRoot } from 'react-dom/client';
 import { ChannelHub } from './api/channelHub';
 import { pickClient } from './api/pickClient';
 import { applyTheme, installShortcuts } from './features/chrome/shortcuts';
+import { createAuditActions } from './state/auditActions';
 import { createAuthActions } from './state/authActions';
 import { createFleetActions } from './state/fleetActions';
 import { webNotifier } from './features/auth/notify';
@@ -18,6 +19,7 @@ const actions: Actions = {
   hosts: createHostActions(client),
   fleet: createFleetActions(client),
   auth: createAuthActions(client, webNotifier(window)),
+  audit: createAuditActions(client),
   channels: new ChannelHub(client),
 };
 void actions.hosts.refresh();

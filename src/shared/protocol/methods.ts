@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { AuditListParams, AuditListResult } from './audit';
 import { AuthListParams, AuthSession, AuthSessionRef, AuthStartParams, AuthSubmitCodeParams } from './auth';
 import { DaemonInfo } from './daemon';
 import { EventsSubscribeParams, EventsSubscribeResult, EventsUnsubscribeParams } from './events';
@@ -64,6 +65,7 @@ export const methods = {
   'auth.cancel': method('auth.cancel', AuthSessionRef, AuthSession, true),
   'auth.retry': method('auth.retry', AuthSessionRef, AuthSession, true),
   'auth.submitCode': method('auth.submitCode', AuthSubmitCodeParams, AuthSession, true),
+  'audit.list': method('audit.list', AuditListParams, AuditListResult, false),
 } as const;
 
 export type Methods = typeof methods;

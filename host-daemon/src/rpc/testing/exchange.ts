@@ -31,6 +31,7 @@ export const validParams: Record<MethodName, Record<string, unknown>> = {
   'auth.cancel': { id: 'auth-0000abcd' },
   'auth.retry': { id: 'auth-0000abcd' },
   'auth.submitCode': { id: 'auth-0000abcd', code: 'ABCD-1234' },
+  'audit.list': { method: 'vm.create', limit: 10 },
 };
 
 /** Sends raw text on a new connection to `at` and returns the first `count` frames the server answers with. */

@@ -1,6 +1,7 @@
 import { createContext, useContext } from 'react';
 import type { AppClient } from '../api/appClient';
 import type { ChannelHub } from '../api/channelHub';
+import type { AuditActions } from './auditActions';
 import type { AuthActions } from './authActions';
 import type { FleetActions } from './fleetActions';
 import type { HostActions } from './hostActions';
@@ -11,6 +12,7 @@ export interface Actions {
   hosts: HostActions;
   fleet: FleetActions;
   auth: AuthActions;
+  audit: AuditActions;
   channels: ChannelHub;
 }
 

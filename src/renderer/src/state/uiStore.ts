@@ -8,6 +8,7 @@ export type View =
   | { name: 'vm'; hostId: string; vmId: string; tab?: VmTab }
   | { name: 'users' }
   | { name: 'history' }
+  | { name: 'audit' }
   | { name: 'auth'; hostId: string; sessionId: string };
 export type Theme = 'system' | 'light' | 'dark';
 

@@ -47,6 +47,14 @@ export function Header(): React.JSX.Element {
         >
           Sessions
         </button>
+        <button
+          type="button"
+          className={view === 'audit' ? 'nav active' : 'nav'}
+          onClick={() => show({ name: 'audit' })}
+          title="Alt+5: who did what, when, and how it ended"
+        >
+          Audit
+        </button>
       </nav>
       <span className={`status status-${state}`} data-testid="connection-status" role="status" aria-live="polite">
         <span className="dot" aria-hidden="true" />

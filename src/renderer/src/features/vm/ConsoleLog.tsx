@@ -2,6 +2,7 @@ import { useEffect, useMemo, useRef, useState } from 'react';
 import { useChannel } from '../../state/useChannel';
 import { ChannelStatus } from '../channel/ChannelStatus';
 import { ConsoleBuffer } from './consoleBuffer';
+import { downloadText } from '../chrome/downloadText';
 
 const LINE_HEIGHT = 18;
 
@@ -72,14 +73,7 @@ export function ConsoleLog(props: { hostId: string; vmId: string; vmName: string
     const el = viewport.current;
     if (el) el.scrollTop = Math.max(0, matches[next]! * LINE_HEIGHT - height / 2);
   };
-  const download = (): void => {
-    const url = URL.createObjectURL(new Blob([buffer.text()], { type: 'text/plain' }));
-    const a = document.createElement('a');
-    a.href = url;
-    a.download = `${props.vmName}-console.log`;
-    a.click();
-    setTimeout(() => URL.revokeObjectURL(url), 10_000);
-  };
+  const download = (): void => downloadText(document, `${props.vmName}-console.log`, buffer.text());
 
   const first = Math.max(0, Math.floor(scrollTop / LINE_HEIGHT) - 20);
   const last = Math.min(total, Math.ceil((scrollTop + height) / LINE_HEIGHT) + 20);
