@@ -8,7 +8,7 @@ export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url
 const WEB_ENTRY = path.join(REPO_ROOT, 'out/main/web.js');
 
 export interface WebMode {
-  /** The printed one-time URL. */
+  /** The printed URL: it carries the token and works until web mode stops. */
   url: string;
   origin: string;
   port: number;
