@@ -118,4 +118,25 @@ describe('web mode: the printed link, in several browsers', () => {
     await page.goto(web!.url);
     await expectApp(page);
   });
+
+  it('sends a tab whose server was started again (same port, new token) to that page, and the old link is stale', async () => {
+    const rig = await browser();
+    const page = await rig.newPage();
+    await page.goto(web!.url);
+    await expectApp(page);
+    const oldLink = web!.url;
+    const port = web!.port;
+    await web!.stop();
+    web = await startWebMode({ port });
+    expect(web.url).not.toBe(oldLink);
+    // The open tab finds its session gone once its socket is refused, and shows what to do, on its own.
+    await page.getByRole('heading', { name: 'Open the link that web mode printed' }).waitFor({ timeout: 30_000 });
+    expect(await page.locator('body').innerText()).toContain('or the server was started again');
+    // The link printed by the earlier start is stale now; the new one gets in.
+    const res = await page.goto(oldLink);
+    expect(res?.status()).toBe(401);
+    expect(await page.locator('body').innerText()).toContain('from an earlier start of web mode');
+    await page.goto(web.url);
+    await expectApp(page);
+  });
 });
