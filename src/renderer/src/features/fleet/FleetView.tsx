@@ -12,7 +12,7 @@ import { VmActionButtons } from './VmActionButtons';
 const ROW_HEIGHT = 34;
 const OVERSCAN = 8;
 
-const COLUMNS: { key: SortKey | null; label: string; width: string }[] = [
+const COLUMNS: { key: SortKey | null; label: string; width: string; title?: string }[] = [
   { key: 'name', label: 'Name', width: '12%' },
   { key: 'host', label: 'Host', width: '8%' },
   { key: 'kind', label: 'Kind', width: '6%' },
@@ -20,8 +20,15 @@ const COLUMNS: { key: SortKey | null; label: string; width: string }[] = [
   { key: 'owner', label: 'Owner', width: '10%' },
   { key: 'address', label: 'Address', width: '9%' },
   { key: 'uptime', label: 'Uptime', width: '7%' },
-  { key: null, label: 'CPU', width: '10%' },
-  { key: null, label: 'Memory (RSS)', width: '10%' },
+  { key: null, label: 'CPU', width: '10%', title: "Share of each VM's vCPUs (100% = all of them busy)" },
+  {
+    key: null,
+    label: 'RSS',
+    width: '10%',
+    title:
+      "Resident memory of each VM's hypervisor process on the host; the guest's own memory is in the cell's " +
+      'tooltip and the VM view (and shown here while the VM is not running)',
+  },
   { key: null, label: 'Actions', width: '19%' },
 ];
 
@@ -85,7 +92,7 @@ export function FleetView(): React.JSX.Element {
       <div className="fleet-table" role="table" aria-label="VMs" aria-rowcount={rows.length}>
         <div className="fleet-row fleet-head" role="row">
           {COLUMNS.map((c) => (
-            <div key={c.label} role="columnheader" style={{ width: c.width }}>
+            <div key={c.label} role="columnheader" style={{ width: c.width }} title={c.title}>
               {c.key ? (
                 <button type="button" className="sort" onClick={() => sortBy(c.key!)}>
                   {c.label}

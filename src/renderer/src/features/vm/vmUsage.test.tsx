@@ -2,8 +2,9 @@ import { renderToStaticMarkup } from 'react-dom/server';
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { Vm } from '../../../../shared/protocol/vm';
 import type { VmStatsSample } from '../../../../shared/protocol/vmStats';
+import { ActionsContext, type Actions } from '../../state/actionsContext';
 import { useFleetStore } from '../../state/fleetStore';
-import { UsageCells } from '../fleet/FleetView';
+import { FleetView, UsageCells } from '../fleet/FleetView';
 import { VmUsage } from './VmDetail';
 
 /** The usage figures rendered to HTML (no DOM here) from what the store holds. */
@@ -11,7 +12,7 @@ function render(el: React.JSX.Element): string {
   // A store hook rendered to a string reads zustand's initial state object: give it the state the test set.
   Object.assign(useFleetStore.getInitialState(), useFleetStore.getState());
   // Entities decoded, so that the expectations read as the screen does.
-  return renderToStaticMarkup(el)
+  return renderToStaticMarkup(<ActionsContext.Provider value={{} as Actions}>{el}</ActionsContext.Provider>)
     .replace(/&#x27;/g, "'")
     .replace(/&quot;/g, '"')
     .replace(/&amp;/g, '&');
@@ -90,6 +91,11 @@ describe("a VM's usage figures", () => {
     expect(textOf(html, 'vm-memory-live')).toBe('503 MiB');
     expect(html).toContain('Guest memory 256 MiB: what the VM was given');
     expect(html).toContain("CPU as a share of the VM's 2 vCPUs");
+
+    // The column says which memory it is.
+    const table = render(<FleetView />);
+    expect(table).toMatch(/role="columnheader"[^>]*title="Resident memory of each VM's hypervisor process[^"]*">RSS</);
+    expect(table).toMatch(/role="columnheader"[^>]*title="Share of each VM's vCPUs \(100% = all of them busy\)">CPU</);
 
     html = render(<UsageCells row={{ hostId: 'local', vm: { ...vm, state: 'stopped' } }} />);
     expect(textOf(html, 'vm-cpu')).toBe('2 vCPU');
