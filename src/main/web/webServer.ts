@@ -232,7 +232,7 @@ export function explanationPage(problem: LinkProblem): string {
 <p data-problem="${problem}">${what}</p>
 <p>To get in: in the terminal where <code>npm start</code> (or <code>node out/main/web.js</code>) runs, open the
 most recent line <code>Firedeck web mode: http://127.0.0.1:&lt;port&gt;/?token=…</code>. That link works until
-that server stops, as often as you open it, in any browser, and after reloads.</p>
+that server stops, as often as you open it, in any browser, after reloads and a browser restart.</p>
 <p>If web mode is not running, start it again with <code>npm start</code> (or <code>FIREDECK_WEB=1 npm start</code>):
 it prints a new link.</p>
 </body>
