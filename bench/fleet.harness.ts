@@ -128,8 +128,11 @@ async function fleetRun(count: number, hz: number, perTick: number, ms: number, 
           const samples = Array.from({ length: count }, (_, i) => ({
             vmId: `vm-${i.toString(16).padStart(8, '0')}`,
             at,
-            cpuPercent: ((i * 7 + tick * 13) % 100) + 0.5,
-            rssBytes: (200 + ((i + tick) % 50)) * 1024 * 1024,
+            vcpus: 2,
+            vcpuPercent: ((i * 7 + tick * 13) % 100) * 0.99 + 0.5,
+            hostCpuPercent: (((i * 7 + tick * 13) % 100) * 0.99 + 0.5) * 2,
+            guestMemoryBytes: 256 * 1024 * 1024,
+            hypervisorRssBytes: (200 + ((i + tick) % 50)) * 1024 * 1024,
           }));
           useFleetStore.getState().applyStats([{ hostId: 'local', samples }]);
           applied += samples.length;

@@ -42,7 +42,12 @@ async function main(): Promise<void> {
   });
   const server = await startWebServer({ service, rendererDir, port });
   service.connectDefaultHost();
-  process.stdout.write(`Firedeck web mode: ${server.url}\n`);
+  // The one place the token is shown. The link stays good until this server stops (reloads, other browsers).
+  process.stdout.write(
+    `Firedeck web mode: ${server.url}\n` +
+      '  It works until web mode stops, in any browser, after reloads and a browser restart: open it again\n' +
+      '  whenever a tab asks for it. Each start of web mode prints a new link.\n',
+  );
 
   const stop = (): void => {
     service.shutdown();

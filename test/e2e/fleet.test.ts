@@ -92,8 +92,15 @@ describe.each(appModes())('fleet and VM detail (%s) against real QEMU guests, th
     const stats = await daemon.call('vm.stats', { ids: [vm.id] });
     expect(stats.samples.map((s) => s.vmId)).toEqual([vm.id]);
     // QEMU's resident set: more than nothing, bounded by the guest's memory plus the emulator's own.
-    expect(stats.samples[0]!.rssBytes).toBeGreaterThan(1024 * 1024);
-    expect(stats.samples[0]!.rssBytes).toBeLessThan((vm.memoryMib + 2048) * 1024 * 1024);
+    const sample = stats.samples[0]!;
+    expect(sample.hypervisorRssBytes).toBeGreaterThan(1024 * 1024);
+    expect(sample.hypervisorRssBytes).toBeLessThan((vm.memoryMib + 2048) * 1024 * 1024);
+    // The guest's memory is its configured size, reported apart from QEMU's resident set.
+    expect(sample.guestMemoryBytes).toBe(vm.memoryMib * 1024 * 1024);
+    // CPU is a share of the VM's vCPUs: never above 100, and its host-core figure is that share times the vCPUs.
+    expect(sample.vcpus).toBe(vm.vcpus);
+    expect(sample.vcpuPercent).toBeLessThanOrEqual(100);
+    expect(Math.abs(sample.vcpuPercent - Math.min(100, sample.hostCpuPercent / vm.vcpus))).toBeLessThan(0.11);
   });
 
   it('filters and sorts the table', async () => {
@@ -112,14 +119,16 @@ describe.each(appModes())('fleet and VM detail (%s) against real QEMU guests, th
     // A running VM's console is followed: its stream stays open.
     expect(await page.getByTestId('console-state').innerText()).toBe('connected');
     const usage = page.getByTestId('vm-detail-usage');
+    const vm = (await daemon.call('vm.list', {})).find((v) => v.name === 'fleet-a')!;
+    const vcpus = `${vm.vcpus} vCPU${vm.vcpus === 1 ? '' : 's'}`;
     await usage
       .getByTestId('vm-detail-cpu')
-      .filter({ hasText: /^\d+(\.\d)?%$/ })
+      .filter({ hasText: new RegExp(`^\\d+(\\.\\d)?% of ${vcpus}$`) })
       .waitFor({ timeout: 10_000 });
+    // Two figures, each labelled: the guest's memory and QEMU's resident set (not one "of" the other).
     const memory = await usage.getByTestId('vm-detail-memory').innerText();
-    const vm = (await daemon.call('vm.list', {})).find((v) => v.name === 'fleet-a')!;
-    expect(memory).toMatch(new RegExp(`^\\d+ MiB of ${vm.memoryMib} MiB$`));
-    expect(Number(/^(\d+)/.exec(memory)![1])).toBeGreaterThan(0);
+    expect(memory).toMatch(new RegExp(`^Guest memory ${vm.memoryMib} MiB · QEMU process \\d+ MiB RSS$`));
+    expect(Number(/QEMU process (\d+) MiB/.exec(memory)![1])).toBeGreaterThan(0);
     fs.mkdirSync(path.join(REPO_ROOT, 'test-results'), { recursive: true });
     await page.screenshot({ path: path.join(REPO_ROOT, 'test-results/e2e-vm-console.png') });
   });

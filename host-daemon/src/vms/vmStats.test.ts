@@ -4,7 +4,15 @@ import { performance } from 'node:perf_hooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DaemonEvent } from '../../../src/shared/protocol/events';
 import type { Vm } from '../../../src/shared/protocol/vm';
-import { VmStatsSampler, cpuPercent, parseProcStat, parseRssBytes, readProcUsage, USER_HZ } from './vmStats';
+import {
+  VmStatsSampler,
+  cpuPercent,
+  parseProcStat,
+  parseRssBytes,
+  readProcUsage,
+  USER_HZ,
+  vcpuPercent,
+} from './vmStats';
 
 describe('/proc parsing', () => {
   it('counts stat fields from the last paren, whatever the command name holds', () => {
@@ -26,6 +34,23 @@ describe('/proc parsing', () => {
     expect(cpuPercent({ cpuTicks: 50, atMs: 0 }, { cpuTicks: 50, atMs: 1000 }, 100)).toBe(0);
     expect(cpuPercent({ cpuTicks: 50, atMs: 5 }, { cpuTicks: 60, atMs: 5 }, 100)).toBe(0);
     expect(cpuPercent({ cpuTicks: 50, atMs: 0 }, { cpuTicks: 40, atMs: 1000 }, 100)).toBe(0);
+  });
+
+  it("turns a share of one host core into a share of the VM's vCPUs: 100 = all of them busy", () => {
+    // One vCPU: the same figure.
+    expect(vcpuPercent(37, 1)).toBe(37);
+    // Two vCPUs: one core's worth is half of them, both cores' worth is all of them.
+    expect(vcpuPercent(100, 2)).toBe(50);
+    expect(vcpuPercent(200, 2)).toBe(100);
+    expect(vcpuPercent(50, 4)).toBe(12.5);
+    // The hypervisor's own threads can take it past its vCPUs: capped, never above 100.
+    expect(vcpuPercent(230, 2)).toBe(100);
+    expect(vcpuPercent(101, 1)).toBe(100);
+    // Nothing measured, or nonsense in: 0; a vCPU count below one counts as one.
+    expect(vcpuPercent(0, 2)).toBe(0);
+    expect(vcpuPercent(-5, 2)).toBe(0);
+    expect(vcpuPercent(Number.NaN, 2)).toBe(0);
+    expect(vcpuPercent(40, 0)).toBe(40);
   });
 
   it('returns null for a process that does not exist', () => {
@@ -93,12 +118,15 @@ describe('CPU and memory of real processes', () => {
   });
 
   it('publishes vm.stats for live VMs once a baseline exists, and skips VMs that are not live', async () => {
-    const vm = (id: string, pid: number | null, state: Vm['state']): Vm => ({ id, pid, state }) as Vm;
+    const vm = (id: string, pid: number | null, state: Vm['state'], vcpus = 1): Vm =>
+      ({ id, pid, state, vcpus, memoryMib: 256 }) as Vm;
     const vms = [
       vm('vm-000000b1', busy.pid!, 'running'),
       vm('vm-000000b2', idle.pid!, 'booting'),
       vm('vm-000000b3', busy.pid!, 'stopped'),
       vm('vm-000000b4', null, 'running'),
+      // The same busy process seen as a 4-vCPU VM: its one busy core is a quarter of its vCPUs.
+      vm('vm-000000b5', busy.pid!, 'running', 4),
     ];
     const events: DaemonEvent[] = [];
     const sampler = new VmStatsSampler({ listVms: () => vms, emit: (e) => events.push(e) });
@@ -109,19 +137,27 @@ describe('CPU and memory of real processes', () => {
     expect(events).toEqual([]);
     await untilBusyBurnt(from, 30);
     const samples = sampler.tick();
-    expect(samples.map((s) => s.vmId)).toEqual(['vm-000000b1', 'vm-000000b2']);
+    expect(samples.map((s) => s.vmId)).toEqual(['vm-000000b1', 'vm-000000b2', 'vm-000000b5']);
     expect(events).toEqual([{ type: 'vm.stats', samples }]);
-    const [b1, b2] = samples;
-    expect(b1!.cpuPercent).toBeGreaterThan(b2!.cpuPercent);
-    expect(b2!.cpuPercent).toBeLessThan(5);
-    expect(b1!.rssBytes).toBeGreaterThan(10 * 1024 * 1024);
+    const [b1, b2, b5] = samples;
+    expect(b1!.vcpuPercent).toBeGreaterThan(b2!.vcpuPercent);
+    expect(b2!.vcpuPercent).toBeLessThan(5);
+    // One vCPU: its share is its share of one core; four vCPUs: a quarter of that (both within a rounding step).
+    expect(b1!.vcpus).toBe(1);
+    expect(Math.abs(b1!.vcpuPercent - Math.min(100, b1!.hostCpuPercent))).toBeLessThan(0.11);
+    expect(b5!.vcpus).toBe(4);
+    expect(Math.abs(b5!.vcpuPercent - b5!.hostCpuPercent / 4)).toBeLessThan(0.11);
+    expect(b5!.vcpuPercent).toBeLessThan(30);
+    // Memory: the guest's configured size and the process's resident set, two different figures.
+    expect(b1!.guestMemoryBytes).toBe(256 * 1024 * 1024);
+    expect(b1!.hypervisorRssBytes).toBeGreaterThan(10 * 1024 * 1024);
     expect(Number.isNaN(Date.parse(b1!.at))).toBe(false);
     expect(sampler.latest(['vm-000000b2', 'vm-000000b3'])).toEqual([b2]);
 
     // A VM whose process went away drops out.
     vms[0] = vm('vm-000000b1', null, 'stopped');
     sampler.tick();
-    expect(sampler.latest().map((s) => s.vmId)).toEqual(['vm-000000b2']);
+    expect(sampler.latest().map((s) => s.vmId)).toEqual(['vm-000000b2', 'vm-000000b5']);
     sampler.close();
   });
 });

@@ -60,6 +60,19 @@ export function cpuPercent(
   return (cpuSeconds / wallSeconds) * 100;
 }
 
+/**
+ * A share of one host core (what `cpuPercent` gives) as a share of a VM's vCPUs: 100 when the process used as
+ * much CPU time as all `vcpus` cores could give. Capped at 100 (the hypervisor's own threads can push its CPU
+ * time past its vCPUs'); 0 for a reading that is not a number.
+ */
+export function vcpuPercent(hostCpuPercent: number, vcpus: number): number {
+  if (!Number.isFinite(hostCpuPercent) || hostCpuPercent <= 0) return 0;
+  return Math.min(100, hostCpuPercent / Math.max(1, Math.floor(vcpus)));
+}
+
+/** One decimal, which is all a percentage on screen shows. */
+const oneDecimal = (n: number): number => Math.round(n * 10) / 10;
+
 /** Linux reports /proc times in USER_HZ, which is 100 on every architecture Node runs the daemon on. */
 export const USER_HZ = 100;
 export const DEFAULT_STATS_INTERVAL_MS = 2000;
@@ -75,7 +88,8 @@ export interface VmStatsSamplerOptions {
 }
 
 /**
- * Samples every live VM's hypervisor process and publishes `vm.stats`.
+ * Samples every live VM's hypervisor process and publishes `vm.stats`: its CPU time (as a share of the VM's
+ * vCPUs and of one host core) and resident memory, beside the guest's configured memory.
  *
  * It runs always rather than only while someone subscribes: a tick is two small /proc reads per live VM (a few
  * microseconds each, ~1k reads per tick at 500 VMs), an event with no listeners costs a loop over nothing, and
@@ -134,7 +148,16 @@ export class VmStatsSampler {
       this.previous.set(vm.id, { pid: vm.pid, startTicks: usage.startTicks, cpuTicks: usage.cpuTicks, atMs });
       if (!before || before.pid !== vm.pid || before.startTicks !== usage.startTicks) continue;
       const cpu = cpuPercent(before, { cpuTicks: usage.cpuTicks, atMs }, this.clockTicks);
-      samples.set(vm.id, { vmId: vm.id, at, cpuPercent: Math.round(cpu * 10) / 10, rssBytes: usage.rssBytes });
+      const vcpus = Math.max(1, vm.vcpus);
+      samples.set(vm.id, {
+        vmId: vm.id,
+        at,
+        vcpus,
+        vcpuPercent: oneDecimal(vcpuPercent(cpu, vcpus)),
+        hostCpuPercent: oneDecimal(cpu),
+        guestMemoryBytes: Math.max(0, vm.memoryMib) * 1024 * 1024,
+        hypervisorRssBytes: usage.rssBytes,
+      });
     }
     for (const id of this.previous.keys()) if (!seen.has(id)) this.previous.delete(id);
     this.latestSamples = samples;

@@ -7,9 +7,9 @@ import { AppService } from '../app/appService';
 import { HostRegistry } from '../hosts/hostRegistry';
 import { openLocalStore, type Db } from '../hosts/localStore';
 import { webSessionCookie } from '../../shared/app/webWire';
-import { startWebServer, type WebServer } from './webServer';
+import { explanationPage, safeEqual, startWebServer, type WebServer } from './webServer';
 
-describe('web mode server: one-time token, session cookie, Host and Origin checks', () => {
+describe('web mode server: the printed link’s token, session cookie, Host and Origin checks', () => {
   let dir: string;
   let db: Db;
   let server: WebServer;
@@ -54,6 +54,19 @@ describe('web mode server: one-time token, session cookie, Host and Origin check
       ws.once('error', (err) => resolve(`error ${err.message}`));
     });
 
+  it('compares secrets in constant time whatever their lengths', () => {
+    expect(safeEqual('abc', 'abc')).toBe(true);
+    expect(safeEqual('abc', 'abd')).toBe(false);
+    expect(safeEqual('abc', 'abcd')).toBe(false);
+    expect(safeEqual('', '')).toBe(true);
+    expect(safeEqual('', 'a')).toBe(false);
+  });
+
+  it('explains both problems in words, naming the command that prints a link', () => {
+    expect(explanationPage('stale')).toMatch(/earlier start of web mode/);
+    expect(explanationPage('no-session')).toMatch(/no session with this web mode server/);
+  });
+
   it('prints a 127.0.0.1 URL with a long random token', () => {
     expect(server.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/\?token=[A-Za-z0-9_-]{43}$/);
   });
@@ -65,10 +78,78 @@ describe('web mode server: one-time token, session cookie, Host and Origin check
     expect(await upgrade({ origin })).toBe('401');
   });
 
-  it('exchanges the token once for a cookie that then serves the renderer with a CSP', async () => {
+  it('takes the printed link as often as it is opened, each time for a session that serves the renderer', async () => {
+    const first = await login();
+    const second = await login();
+    const third = await login();
+    // Every visit gets in (another tab, a restarted browser, a second browser), and what one got keeps working.
+    for (const cookie of [first, second, third]) {
+      const page = await fetch(`${origin}/`, { headers: { cookie } });
+      expect(page.status).toBe(200);
+      expect(await page.text()).toContain('<title>Firedeck</title>');
+    }
+    // The token carries over any path and other query, and is dropped from where the browser is sent.
+    const deep = await fetch(`${server.url}&x=1`.replace('/?', '/index.html?'), { redirect: 'manual' });
+    expect(deep.status).toBe(303);
+    expect(deep.headers.get('location')).toBe('/index.html?x=1');
+  });
+
+  it('answers a stale or wrong link, and a visit without a session, with a page that says which link to open', async () => {
+    const stale = `${origin}/?token=${'A'.repeat(43)}`;
+    for (const [url, problem] of [
+      [stale, 'stale'],
+      [`${origin}/?token=`, 'stale'],
+      [server.url.slice(0, -1), 'stale'],
+      [`${origin}/`, 'no-session'],
+      [`${origin}/assets/index.js`, 'no-session'],
+    ] as const) {
+      const res = await fetch(url, { redirect: 'manual' });
+      expect(res.status).toBe(401);
+      expect(res.headers.get('content-type')).toBe('text/html; charset=utf-8');
+      expect(res.headers.get('set-cookie')).toBeNull();
+      // Nothing runs on it: no script at all.
+      expect(res.headers.get('content-security-policy')).toMatch(/^default-src 'none'/);
+      const html = await res.text();
+      expect(html).toContain(`data-problem="${problem}"`);
+      expect(html).toContain('Open the link that web mode printed');
+      expect(html).toContain('npm start');
+      expect(html).toContain('works until');
+      expect(html).not.toContain('<script');
+      // The page never shows a token, the right one or the one offered.
+      expect(html).not.toContain(new URL(server.url).searchParams.get('token')!);
+      expect(html).not.toContain('A'.repeat(43));
+    }
+    const head = await fetch(stale, { method: 'HEAD' });
+    expect(head.status).toBe(401);
+    expect(await head.text()).toBe('');
+  });
+
+  it('makes a new token and session each start: the link and cookie of an earlier start get the explanation', async () => {
     const cookie = await login();
-    const again = await fetch(server.url, { redirect: 'manual' });
-    expect(again.status).toBe(401);
+    const otherDb = openLocalStore(path.join(dir, 'data2'));
+    const other = await startWebServer({
+      service: new AppService({ mode: 'web', registry: new HostRegistry(otherDb), localDaemonCommand: null }),
+      rendererDir: path.join(dir, 'renderer'),
+      port: 0,
+    });
+    try {
+      expect(new URL(other.url).searchParams.get('token')).not.toBe(new URL(server.url).searchParams.get('token'));
+      const otherOrigin = `http://127.0.0.1:${other.port}`;
+      const staleLink = server.url.replace(origin, otherOrigin);
+      const res = await fetch(staleLink, { redirect: 'manual' });
+      expect(res.status).toBe(401);
+      expect(await res.text()).toContain('data-problem="stale"');
+      // This start's cookie value, renamed for the other port, is no session there either.
+      const moved = cookie.replace(`_${server.port}=`, `_${other.port}=`);
+      expect((await fetch(`${otherOrigin}/`, { headers: { cookie: moved } })).status).toBe(401);
+    } finally {
+      await other.close();
+      otherDb.close();
+    }
+  });
+
+  it('exchanges the token for a cookie that then serves the renderer with a CSP', async () => {
+    const cookie = await login();
     const page = await fetch(`${origin}/`, { headers: { cookie } });
     expect(page.status).toBe(200);
     expect(await page.text()).toContain('<title>Firedeck</title>');

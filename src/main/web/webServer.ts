@@ -18,7 +18,10 @@ export interface WebServerOptions {
 
 export interface WebServer {
   port: number;
-  /** The one URL that works once: it carries the token, which the first visit exchanges for a cookie. */
+  /**
+   * The link to print: it carries this server's token and works until the server stops, as often and in as many
+   * browsers as it is opened (each visit trades it for the session cookie).
+   */
   url: string;
   close(): Promise<void>;
 }
@@ -41,16 +44,23 @@ const MAX_WS_PAYLOAD = 2 * 1024 * 1024;
 
 /**
  * Web mode: the renderer and the app contract served on 127.0.0.1 only. Every request needs the session
- * cookie that the one-time token buys; the API socket also needs our own Origin, and every request our own
- * Host header (so a web page elsewhere, or DNS rebinding, gets nothing).
+ * cookie that the printed link's token buys; the API socket also needs our own Origin, and every request our
+ * own Host header (so a web page elsewhere, or DNS rebinding, gets nothing).
+ *
+ * The token is random per server start and good until the server stops (ARCHITECTURE.md, "Web mode"): the
+ * printed link survives reloads, a browser restart and a second browser. It is compared in constant time and
+ * appears nowhere but in `url`. A wrong or stale token, or a request without a session, gets a page that says
+ * which link to open.
  */
 export async function startWebServer(options: WebServerOptions): Promise<WebServer> {
   const rendererRoot = path.resolve(options.rendererDir);
   if (!fs.existsSync(path.join(rendererRoot, 'index.html'))) {
     throw new Error(`web mode: no built renderer in ${rendererRoot}; run: npx electron-vite build`);
   }
-  let token: string | null = crypto.randomBytes(32).toString('base64url');
-  const sessions = new Set<string>();
+  const token = crypto.randomBytes(32).toString('base64url');
+  // What the token is traded for: one secret per server start, so opening the link again (another tab, a
+  // browser restarted, a second browser) adds no state, and a stale cookie from an earlier start matches nothing.
+  const session = crypto.randomBytes(32).toString('base64url');
   let port = 0;
 
   const hostAllowed = (req: http.IncomingMessage): boolean =>
@@ -60,7 +70,7 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
   const cookieName = (): string => webSessionCookie(port);
   const hasSession = (req: http.IncomingMessage): boolean => {
     const value = cookieValue(req.headers.cookie, cookieName());
-    return value !== null && sessions.has(value);
+    return value !== null && safeEqual(value, session);
   };
 
   const server = http.createServer((req, res) => {
@@ -79,12 +89,7 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
     if (req.method !== 'GET' && req.method !== 'HEAD') return deny(res, 405, 'Method not allowed');
     const offered = url.searchParams.get('token');
     if (offered !== null) {
-      if (token === null || !safeEqual(offered, token)) {
-        return deny(res, 401, 'This link was already used or is wrong. Restart web mode for a new one.');
-      }
-      token = null;
-      const session = crypto.randomBytes(32).toString('base64url');
-      sessions.add(session);
+      if (!safeEqual(offered, token)) return explain(res, 'stale', req.method === 'HEAD');
       url.searchParams.delete('token');
       res.writeHead(303, {
         Location: url.pathname + url.search,
@@ -94,7 +99,7 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
       res.end();
       return;
     }
-    if (!hasSession(req)) return deny(res, 401, 'Unauthorized: open the URL with the token that web mode printed.');
+    if (!hasSession(req)) return explain(res, 'no-session', req.method === 'HEAD');
     serveFile(rendererRoot, url.pathname, req, res);
   };
 
@@ -196,6 +201,58 @@ function requestUrl(req: http.IncomingMessage): URL | null {
   }
 }
 
+/** Why a browser gets the explanation page instead of the app. */
+export type LinkProblem = 'stale' | 'no-session';
+
+/** The explanation page's CSP: no script, nothing loaded, its own inline style only. */
+const EXPLAIN_CSP =
+  "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+/**
+ * The page a browser shows for a link this server did not print (a mistyped token, or one of an earlier start
+ * of web mode) or for a visit without a session (a browser that was closed, another browser): what happened and
+ * which link to open. It names no token.
+ */
+export function explanationPage(problem: LinkProblem): string {
+  const what =
+    problem === 'stale'
+      ? 'This link is not the one this web mode server printed: it is from an earlier start of web mode (each ' +
+        'start prints a new one, and a link stops working when its server stops), or it was not copied whole.'
+      : 'This browser has no session with this web mode server yet (or it was closed since, or the server was ' +
+        'started again).';
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>Firedeck web mode: open the printed link</title>
+<style>body{font:15px/1.5 system-ui,sans-serif;max-width:42em;margin:4em auto;padding:0 1em;color:#222}code{background:#eee;padding:0 .25em}</style>
+</head>
+<body>
+<h1>Open the link that web mode printed</h1>
+<p data-problem="${problem}">${what}</p>
+<p>To get in: in the terminal where <code>npm start</code> (or <code>node out/main/web.js</code>) runs, open the
+most recent line <code>Firedeck web mode: http://127.0.0.1:&lt;port&gt;/?token=…</code>. That link works until
+that server stops, as often as you open it, in any browser, after reloads and a browser restart.</p>
+<p>If web mode is not running, start it again with <code>npm start</code> (or <code>FIREDECK_WEB=1 npm start</code>):
+it prints a new link.</p>
+</body>
+</html>
+`;
+}
+
+function explain(res: http.ServerResponse, problem: LinkProblem, headOnly: boolean): void {
+  const body = explanationPage(problem);
+  res.writeHead(401, {
+    'Content-Type': 'text/html; charset=utf-8',
+    'Content-Length': Buffer.byteLength(body),
+    'Content-Security-Policy': EXPLAIN_CSP,
+    'X-Content-Type-Options': 'nosniff',
+    'Referrer-Policy': 'no-referrer',
+    'Cache-Control': 'no-store',
+  });
+  res.end(headOnly ? undefined : body);
+}
+
 function deny(res: http.ServerResponse, status: number, text: string): void {
   res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8', 'Cache-Control': 'no-store' });
   res.end(text + '\n');
@@ -210,8 +267,12 @@ function cookieValue(header: string | undefined, name: string): string | null {
   return null;
 }
 
-function safeEqual(a: string, b: string): boolean {
-  const ab = Buffer.from(a);
-  const bb = Buffer.from(b);
-  return ab.length === bb.length && crypto.timingSafeEqual(ab, bb);
+/**
+ * Constant-time string comparison. Both sides are hashed first, so that neither the comparison's time nor an
+ * early length check tells anything about the secret (`timingSafeEqual` needs equal lengths).
+ */
+export function safeEqual(a: string, b: string): boolean {
+  const ah = crypto.createHash('sha256').update(a).digest();
+  const bh = crypto.createHash('sha256').update(b).digest();
+  return crypto.timingSafeEqual(ah, bh);
 }

@@ -16,7 +16,7 @@ export type WebServerFrame = { id: number; envelope: AppEnvelope<unknown> } | { 
 export const WEB_API_PATH = '/api';
 
 /**
- * The cookie the one-time token is exchanged for. Cookies ignore ports, so each web-mode instance names its
+ * The cookie the printed link's token is exchanged for. Cookies ignore ports, so each web-mode instance names its
  * own: a second one on another port neither replaces nor reads this one's session.
  */
 export function webSessionCookie(port: number): string {

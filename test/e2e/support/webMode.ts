@@ -8,7 +8,7 @@ export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url
 const WEB_ENTRY = path.join(REPO_ROOT, 'out/main/web.js');
 
 export interface WebMode {
-  /** The printed one-time URL. */
+  /** The printed URL: it carries the token and works until web mode stops. */
   url: string;
   origin: string;
   port: number;
@@ -37,11 +37,13 @@ export function ensureAppBuilt(): Promise<void> {
   return built;
 }
 
-/** `node out/main/web.js` on a free port with a private data dir; stop() ends it and removes the dir. */
-export async function startWebMode(options: { localDaemon?: string } = {}): Promise<WebMode> {
+/**
+ * `node out/main/web.js` on a free port (or `port`) with a private data dir; stop() ends it and removes the dir.
+ */
+export async function startWebMode(options: { localDaemon?: string; port?: number } = {}): Promise<WebMode> {
   await ensureAppBuilt();
   const dataDir = makeTempDir('web');
-  const args = [WEB_ENTRY, '--port', '0', '--data-dir', dataDir];
+  const args = [WEB_ENTRY, '--port', String(options.port ?? 0), '--data-dir', dataDir];
   if (options.localDaemon) args.push('--local-daemon', options.localDaemon);
   const child: ChildProcess = spawn(process.execPath, args, {
     stdio: ['ignore', 'pipe', 'pipe'],

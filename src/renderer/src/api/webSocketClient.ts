@@ -8,11 +8,20 @@ interface PendingCall {
   reject: (err: FiredeckError) => void;
 }
 
+export interface WebSocketClientOptions {
+  /**
+   * Called when a reopened socket is refused and the server says this page has no session with it (it was
+   * started again since the page got its cookie): the page should load the server's explanation of which link
+   * to open. Without it the client just keeps trying.
+   */
+  onSessionGone?: () => void;
+}
+
 /**
  * Web mode: calls and events over one WebSocket to the page's own origin (the session cookie authenticates
  * it). If the socket drops, pending calls fail and the socket is reopened with backoff.
  */
-export function webSocketClient(location: Location): AppClient {
+export function webSocketClient(location: Location, options: WebSocketClientOptions = {}): AppClient {
   const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}${WEB_API_PATH}`;
   const listeners = new Set<(event: AppEvent) => void>();
   const linkListeners = new Set<(link: AppLink) => void>();
@@ -24,6 +33,25 @@ export function webSocketClient(location: Location): AppClient {
   let open = false;
   let nextId = 1;
   let attempt = 0;
+  let checkingSession = false;
+
+  /** After a refused socket: a server that is up but does not know our cookie answers its pages with 401. */
+  const checkSession = async (onGone: () => void): Promise<void> => {
+    if (checkingSession) return;
+    checkingSession = true;
+    try {
+      const res = await fetch(`${location.protocol}//${location.host}/`, {
+        method: 'HEAD',
+        cache: 'no-store',
+        credentials: 'same-origin',
+      });
+      if (res.status === 401) onGone();
+    } catch {
+      // The server is down (or going): keep reopening the socket.
+    } finally {
+      checkingSession = false;
+    }
+  };
 
   const connect = (): void => {
     const ws = new WebSocket(url);
@@ -70,6 +98,7 @@ export function webSocketClient(location: Location): AppClient {
         lost = true;
         for (const l of linkListeners) l('lost');
       }
+      if (!wasOpen && options.onSessionGone) void checkSession(options.onSessionGone);
       attempt++;
       setTimeout(connect, Math.min(10_000, 250 * 2 ** attempt));
     };

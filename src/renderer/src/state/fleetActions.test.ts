@@ -73,15 +73,23 @@ describe('fleet actions: daemon events into the store', () => {
     const frames: (() => void)[] = [];
     createFleetActions(source, (fn) => frames.push(fn));
     useFleetStore.getState().replaceHost('local', []);
-    const sample = { vmId: 'vm-0000cafe', at: '2026-01-01T00:00:02Z', cpuPercent: 12.5, rssBytes: 200 << 20 };
+    const sample = {
+      vmId: 'vm-0000cafe',
+      at: '2026-01-01T00:00:02Z',
+      vcpus: 2,
+      vcpuPercent: 12.5,
+      hostCpuPercent: 25,
+      guestMemoryBytes: 256 << 20,
+      hypervisorRssBytes: 200 << 20,
+    };
     source.daemon({ type: 'vm.stats', samples: [sample] }, 6);
     source.daemon({ type: 'vm.created', vm: { ...base, id: 'vm-0000cafe', name: 'c', state: 'running' } }, 7);
     expect(frames).toHaveLength(1);
     frames.shift()!();
     expect(useFleetStore.getState().stats[vmKey('local', 'vm-0000cafe')]).toEqual({
-      cpuPercent: [12.5],
-      rssBytes: [200 << 20],
-      at: sample.at,
+      vcpuPercent: [12.5],
+      hypervisorRssBytes: [200 << 20],
+      latest: sample,
     });
   });
 

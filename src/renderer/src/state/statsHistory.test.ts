@@ -7,8 +7,11 @@ import { STATS_KEPT, pushSample, type VmStatsHistory } from './statsHistory';
 const sample = (i: number, vmId = 'vm-0000abcd'): VmStatsSample => ({
   vmId,
   at: new Date(Date.UTC(2026, 0, 1, 0, 0, i)).toISOString(),
-  cpuPercent: i,
-  rssBytes: i * 1024,
+  vcpus: 2,
+  vcpuPercent: i,
+  hostCpuPercent: i * 2,
+  guestMemoryBytes: 256 << 20,
+  hypervisorRssBytes: i * 1024,
 });
 
 describe('stats history ring', () => {
@@ -19,18 +22,18 @@ describe('stats history ring', () => {
       h = pushSample(h, sample(i), 3);
       seen.push(h);
     }
-    expect(h).toEqual({ cpuPercent: [3, 4, 5], rssBytes: [3072, 4096, 5120], at: sample(5).at });
-    expect(seen[0]!.cpuPercent).toEqual([1]);
-    expect(seen[2]!.cpuPercent).toEqual([1, 2, 3]);
-    expect(seen[3]!.cpuPercent).toEqual([2, 3, 4]);
+    expect(h).toEqual({ vcpuPercent: [3, 4, 5], hypervisorRssBytes: [3072, 4096, 5120], latest: sample(5) });
+    expect(seen[0]!.vcpuPercent).toEqual([1]);
+    expect(seen[2]!.vcpuPercent).toEqual([1, 2, 3]);
+    expect(seen[3]!.vcpuPercent).toEqual([2, 3, 4]);
   });
 
   it('holds STATS_KEPT readings by default', () => {
     let h: VmStatsHistory | undefined;
     for (let i = 0; i < STATS_KEPT * 2 + 3; i++) h = pushSample(h, sample(i));
-    expect(h!.cpuPercent).toHaveLength(STATS_KEPT);
-    expect(h!.cpuPercent[0]).toBe(STATS_KEPT + 3);
-    expect(h!.cpuPercent[STATS_KEPT - 1]).toBe(STATS_KEPT * 2 + 2);
+    expect(h!.vcpuPercent).toHaveLength(STATS_KEPT);
+    expect(h!.vcpuPercent[0]).toBe(STATS_KEPT + 3);
+    expect(h!.vcpuPercent[STATS_KEPT - 1]).toBe(STATS_KEPT * 2 + 2);
   });
 });
 
@@ -50,7 +53,7 @@ describe('fleet store: stats', () => {
     expect(s.version).toBe(version);
     expect(s.vms).toBe(vms);
     expect(Object.keys(s.stats).sort()).toEqual([vmKey('h1', 'vm-0000abcd'), vmKey('h1', 'vm-0000beef')]);
-    expect(s.stats[vmKey('h1', 'vm-0000abcd')]!.cpuPercent).toEqual([1, 2]);
+    expect(s.stats[vmKey('h1', 'vm-0000abcd')]!.vcpuPercent).toEqual([1, 2]);
     const untouched = s.stats[vmKey('h1', 'vm-0000beef')];
 
     s.applyStats([{ hostId: 'h1', samples: [sample(3)] }]);

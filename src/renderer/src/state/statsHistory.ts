@@ -2,10 +2,12 @@ import type { VmStatsSample } from '../../../shared/protocol/vmStats';
 
 /** The last few readings of one VM, oldest first, in parallel arrays (what a sparkline draws). */
 export interface VmStatsHistory {
-  cpuPercent: readonly number[];
-  rssBytes: readonly number[];
-  /** When the newest reading was taken (daemon clock). */
-  at: string;
+  /** CPU as a share of the VM's vCPUs, 0-100. */
+  vcpuPercent: readonly number[];
+  /** Resident memory of the VM's hypervisor process on the host. */
+  hypervisorRssBytes: readonly number[];
+  /** The newest reading whole (its time on the daemon's clock, vCPUs, host-core share, guest memory). */
+  latest: VmStatsSample;
 }
 
 /** How many readings a VM keeps: a minute at the daemon's default 2 s interval. */
@@ -21,9 +23,9 @@ export function pushSample(
   limit: number = STATS_KEPT,
 ): VmStatsHistory {
   return {
-    cpuPercent: appendCapped(history?.cpuPercent, sample.cpuPercent, limit),
-    rssBytes: appendCapped(history?.rssBytes, sample.rssBytes, limit),
-    at: sample.at,
+    vcpuPercent: appendCapped(history?.vcpuPercent, sample.vcpuPercent, limit),
+    hypervisorRssBytes: appendCapped(history?.hypervisorRssBytes, sample.hypervisorRssBytes, limit),
+    latest: sample,
   };
 }
 

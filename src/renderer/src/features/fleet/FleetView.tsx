@@ -5,14 +5,14 @@ import { useHostsStore } from '../../state/hostsStore';
 import { useUiStore } from '../../state/uiStore';
 import { fleetRows, formatUptime, uptimeSeconds } from './fleetRows';
 import { Sparkline } from './Sparkline';
-import { formatCpu, formatMib } from './usageFigures';
+import { usageFigures } from './usageFigures';
 import { useNow } from './useNow';
 import { VmActionButtons } from './VmActionButtons';
 
 const ROW_HEIGHT = 34;
 const OVERSCAN = 8;
 
-const COLUMNS: { key: SortKey | null; label: string; width: string }[] = [
+const COLUMNS: { key: SortKey | null; label: string; width: string; title?: string }[] = [
   { key: 'name', label: 'Name', width: '12%' },
   { key: 'host', label: 'Host', width: '8%' },
   { key: 'kind', label: 'Kind', width: '6%' },
@@ -20,8 +20,15 @@ const COLUMNS: { key: SortKey | null; label: string; width: string }[] = [
   { key: 'owner', label: 'Owner', width: '10%' },
   { key: 'address', label: 'Address', width: '9%' },
   { key: 'uptime', label: 'Uptime', width: '7%' },
-  { key: null, label: 'CPU', width: '10%' },
-  { key: null, label: 'Memory', width: '10%' },
+  { key: null, label: 'CPU', width: '10%', title: "Share of each VM's vCPUs (100% = all of them busy)" },
+  {
+    key: null,
+    label: 'RSS',
+    width: '10%',
+    title:
+      "Resident memory of each VM's hypervisor process on the host; the guest's own memory is in the cell's " +
+      'tooltip and the VM view (and shown here while the VM is not running)',
+  },
   { key: null, label: 'Actions', width: '19%' },
 ];
 
@@ -85,7 +92,7 @@ export function FleetView(): React.JSX.Element {
       <div className="fleet-table" role="table" aria-label="VMs" aria-rowcount={rows.length}>
         <div className="fleet-row fleet-head" role="row">
           {COLUMNS.map((c) => (
-            <div key={c.label} role="columnheader" style={{ width: c.width }}>
+            <div key={c.label} role="columnheader" style={{ width: c.width }} title={c.title}>
               {c.key ? (
                 <button type="button" className="sort" onClick={() => sortBy(c.key!)}>
                   {c.label}
@@ -176,18 +183,16 @@ const FleetRow = memo(function FleetRow(props: {
 const MIB = 1024 * 1024;
 
 /**
- * The CPU and memory cells: the daemon's latest reading with its recent history while the VM runs, the
- * configured size otherwise. Each row subscribes to its own history, so a stats update re-renders only these
- * cells of the visible rows, never the table.
+ * The CPU and memory cells: the daemon's latest reading with its recent history while the VM runs (CPU as a
+ * share of the VM's vCPUs, memory as its hypervisor process's resident set, the guest's memory in the title),
+ * the configured size otherwise. Each row subscribes to its own history, so a stats update re-renders only
+ * these cells of the visible rows, never the table.
  */
-const UsageCells = memo(function UsageCells(props: { row: FleetVm }): React.JSX.Element {
+export const UsageCells = memo(function UsageCells(props: { row: FleetVm }): React.JSX.Element {
   const { vm, hostId } = props.row;
   const history = useFleetStore((s) => s.stats[vmKey(hostId, vm.id)]);
   const live = history !== undefined && (vm.state === 'running' || vm.state === 'booting' || vm.state === 'stopping');
-  const cpu = live ? history.cpuPercent : [];
-  const rss = live ? history.rssBytes : [];
-  const lastCpu = cpu[cpu.length - 1];
-  const lastRss = rss[rss.length - 1];
+  const figures = live ? usageFigures(history.latest, vm.driver) : null;
   const configuredBytes = vm.memoryMib * MIB;
   return (
     <>
@@ -196,12 +201,12 @@ const UsageCells = memo(function UsageCells(props: { row: FleetVm }): React.JSX.
         className="usage"
         style={{ width: COLUMNS[7]!.width }}
         data-testid="vm-cpu"
-        title={`${vm.vcpus} vCPU configured; % of one host core`}
+        title={figures?.cpuTitle ?? `${vm.vcpus} vCPU configured`}
       >
-        {lastCpu !== undefined ? (
+        {live && figures ? (
           <>
-            <Sparkline values={cpu} max={vm.vcpus * 100} />
-            <span data-testid="vm-cpu-live">{formatCpu(lastCpu)}</span>
+            <Sparkline values={history.vcpuPercent} max={100} />
+            <span data-testid="vm-cpu-live">{figures.cpu}</span>
           </>
         ) : (
           <span className="muted">{vm.vcpus} vCPU</span>
@@ -212,15 +217,18 @@ const UsageCells = memo(function UsageCells(props: { row: FleetVm }): React.JSX.
         className="usage"
         style={{ width: COLUMNS[8]!.width }}
         data-testid="vm-memory"
-        title={`${vm.memoryMib} MiB configured; resident memory of the hypervisor process`}
+        title={figures?.memoryTitle ?? `Guest memory ${vm.memoryMib} MiB configured`}
       >
-        {lastRss !== undefined ? (
+        {live && figures ? (
           <>
-            <Sparkline values={rss} max={Math.max(configuredBytes, ...rss)} />
-            <span data-testid="vm-memory-live">{formatMib(lastRss)}</span>
+            <Sparkline
+              values={history.hypervisorRssBytes}
+              max={Math.max(configuredBytes, ...history.hypervisorRssBytes)}
+            />
+            <span data-testid="vm-memory-live">{figures.hypervisorRss}</span>
           </>
         ) : (
-          <span className="muted">{vm.memoryMib} MiB</span>
+          <span className="muted">{vm.memoryMib} MiB guest</span>
         )}
       </div>
     </>

@@ -1,10 +1,11 @@
 import { lazy, Suspense, useState } from 'react';
+import type { DriverName } from '../../../../shared/protocol/daemon';
 import { useFleetStore, vmKey } from '../../state/fleetStore';
 import { useHostsStore } from '../../state/hostsStore';
 import { useUiStore, type VmTab } from '../../state/uiStore';
 import { formatUptime, uptimeSeconds } from '../fleet/fleetRows';
 import { Sparkline } from '../fleet/Sparkline';
-import { formatCpu, formatMib } from '../fleet/usageFigures';
+import { usageFigures } from '../fleet/usageFigures';
 import { useNow } from '../fleet/useNow';
 import { VmActionButtons } from '../fleet/VmActionButtons';
 import { ConsoleLog } from './ConsoleLog';
@@ -64,9 +65,7 @@ export function VmDetail(props: { hostId: string; vmId: string; tab?: Tab | unde
         </span>
       </div>
       {vm.lastError ? <div className="row-error">Last error: {vm.lastError}</div> : null}
-      {running || vm.state === 'stopping' ? (
-        <VmUsage hostId={props.hostId} vmId={vm.id} vcpus={vm.vcpus} memoryMib={vm.memoryMib} />
-      ) : null}
+      {running || vm.state === 'stopping' ? <VmUsage hostId={props.hostId} vmId={vm.id} driver={vm.driver} /> : null}
       <div className="tabs" role="tablist">
         {tabs.map((t) => (
           <button
@@ -111,27 +110,32 @@ export function VmDetail(props: { hostId: string; vmId: string; tab?: Tab | unde
   );
 }
 
-/** CPU and memory of a live VM as the daemon samples them (the same history as the fleet's sparklines). */
-function VmUsage(props: { hostId: string; vmId: string; vcpus: number; memoryMib: number }): React.JSX.Element {
+/**
+ * CPU and memory of a live VM as the daemon samples them (the same history as the fleet's sparklines): CPU as a
+ * share of its vCPUs, and memory as two figures, the guest's and its hypervisor process's on the host.
+ */
+export function VmUsage(props: { hostId: string; vmId: string; driver: DriverName }): React.JSX.Element {
   const history = useFleetStore((s) => s.stats[vmKey(props.hostId, props.vmId)]);
-  const cpu = history?.cpuPercent ?? [];
-  const rss = history?.rssBytes ?? [];
-  const lastCpu = cpu[cpu.length - 1];
-  const lastRss = rss[rss.length - 1];
-  if (lastCpu === undefined || lastRss === undefined) {
+  if (!history) {
     return <div className="vm-usage muted">Waiting for the first CPU and memory sample…</div>;
   }
+  const rss = history.hypervisorRssBytes;
+  const figures = usageFigures(history.latest, props.driver);
   return (
     <div className="vm-usage" data-testid="vm-detail-usage">
-      <span title={`${props.vcpus} vCPU configured; % of one host core`}>
-        CPU <Sparkline values={cpu} max={props.vcpus * 100} />{' '}
-        <span data-testid="vm-detail-cpu">{formatCpu(lastCpu)}</span>
-      </span>
-      <span title={`${props.memoryMib} MiB configured; resident memory of the hypervisor process`}>
-        memory <Sparkline values={rss} max={Math.max(props.memoryMib * 1024 * 1024, ...rss)} />{' '}
-        <span data-testid="vm-detail-memory">
-          {formatMib(lastRss)} of {props.memoryMib} MiB
+      <span title={figures.cpuTitle}>
+        CPU <Sparkline values={history.vcpuPercent} max={100} />{' '}
+        <span data-testid="vm-detail-cpu">
+          {figures.cpu} {figures.cpuOf}
         </span>
+      </span>
+      <span title={figures.memoryTitle}>
+        <span data-testid="vm-detail-memory">
+          <span data-testid="vm-detail-guest-memory">{figures.guestMemory}</span>
+          {' · '}
+          <span data-testid="vm-detail-hypervisor-memory">{figures.hypervisorMemory}</span>
+        </span>{' '}
+        <Sparkline values={rss} max={Math.max(history.latest.guestMemoryBytes, ...rss)} />
       </span>
     </div>
   );
