@@ -51,9 +51,25 @@ export interface DaemonRig {
   stop(): Promise<void>;
 }
 
+/** The device prefix of daemons started without a network of their suite's own. */
+const RIG_PREFIX = 'fdrg';
+
+/** Removes the rig's default bridge and its daemon's nftables tables (only those). */
+function removeRigNetwork(): void {
+  const links = JSON.parse(execFileSync('ip', ['-j', 'link', 'show'], { encoding: 'utf8' })) as { ifname: string }[];
+  for (const { ifname } of links) if (ifname.startsWith(RIG_PREFIX)) execFileSync('ip', ['link', 'del', ifname]);
+  const tables = execFileSync('nft', ['list', 'tables'], { encoding: 'utf8' }).split('\n');
+  for (const family of ['bridge', 'inet']) {
+    if (tables.includes(`table ${family} firedeck-${RIG_PREFIX}`)) {
+      execFileSync('nft', ['delete', 'table', family, `firedeck-${RIG_PREFIX}`]);
+    }
+  }
+}
+
 /**
- * Runs `firedeckd serve` as this (root) user on temp state/run dirs. stop() ends the daemon and removes the
- * dirs it made; it does not touch anything else on the machine.
+ * Runs `firedeckd serve` as this (root) user on temp state/run dirs and, unless `env` names another, the rig's
+ * own network (bridge fdrgbr0 on 10.213.99.0/24). stop() ends the daemon and removes the dirs it made and that
+ * network; it does not touch anything else on the machine.
  */
 export async function startDaemon(options: DaemonOptions = {}): Promise<DaemonRig> {
   await buildDaemon();
@@ -70,8 +86,14 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<DaemonRi
     FIREDECK_STATE_DIR: stateDir,
     FIREDECK_RUN_DIR: runDir,
     FIREDECK_QEMU_ACCEL: 'tcg',
+    // The rig's own network, never the daemon's defaults (fdbr0, 10.213.0.0/24, tables firedeck-fd), which a
+    // real firedeckd on this machine may be using: its bridge, subnet and nftables tables are the rig's alone.
+    FIREDECK_BRIDGE: `${RIG_PREFIX}br0`,
+    FIREDECK_CIDR: '10.213.99.0/24',
+    FIREDECK_DEVICE_PREFIX: RIG_PREFIX,
     ...options.env,
   };
+  const ownNetwork = env.FIREDECK_DEVICE_PREFIX === RIG_PREFIX;
   const exports = Object.entries(env)
     .map(([k, v]) => `export ${k}=${shellQuote(v)}`)
     .join('\n');
@@ -115,6 +137,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<DaemonRi
     async stop() {
       if (child) await stopChild(child);
       if (base) fs.rmSync(base, { recursive: true, force: true });
+      if (ownNetwork) removeRigNetwork();
     },
   };
 }
