@@ -385,6 +385,29 @@ describe('selftest login: the image program against the rig OpenID provider, as 
     expect(fs.existsSync(credentialDir())).toBe(false);
   });
 
+  it('the rig refusing the authorization (its refuseNextAuthorization) ends the login opened in Chromium: exit 1, no file', async () => {
+    const run = startLogin();
+    const url = new URL(await inbox.next(20_000));
+    rig.refuseNextAuthorization('access_denied', 'refused by the test');
+    const before = rig.authorizationsRefused();
+    page = await chrome.newPage();
+    await page.goto(url.href);
+    // The browser followed the refusal to the login's callback, which answers with the error.
+    await page.waitForFunction(() => document.body?.innerText.includes('access_denied'), undefined, {
+      timeout: 20_000,
+    });
+    expect(rig.authorizationsRefused()).toBe(before + 1);
+    expect((await run.exited).code).toBe(1);
+    expect(run.stderr()).toContain('the provider refused the login: access_denied (refused by the test)');
+    expect(fs.existsSync(credentialDir())).toBe(false);
+    await page.close();
+    page = null;
+    // Only the next one: the login after it gets the login page again.
+    startLogin();
+    await openLoginPage();
+    expect(rig.authorizationsRefused()).toBe(before + 1);
+  });
+
   it('status refuses a file without a refresh token', async () => {
     fs.mkdirSync(credentialDir(), { mode: 0o700 });
     fs.writeFileSync(

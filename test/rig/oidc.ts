@@ -38,6 +38,13 @@ export interface OidcRig {
   waitForLoginSubmitted(timeoutMs: number, afterCount: number): Promise<LoginSubmission>;
   /** Successful token endpoint answers (authorization code and refresh grants). */
   tokensIssued(): number;
+  /**
+   * The next authorization request is refused as a provider refuses one (RFC 6749 §4.1.2.1): the browser is sent
+   * back to the client's loopback callback with `error` and `error_description` (and its `state`), no page shown.
+   */
+  refuseNextAuthorization(error: string, description: string): void;
+  /** Authorization requests refused so far. */
+  authorizationsRefused(): number;
   close(): Promise<void>;
 }
 
@@ -69,6 +76,8 @@ export async function startOidcProvider(options: OidcRigOptions): Promise<OidcRi
   let shownPages = 0;
   const submissions: LoginSubmission[] = [];
   let tokens = 0;
+  let refuseNext: { error: string; description: string } | null = null;
+  let refused = 0;
 
   const server = http.createServer();
   server.headersTimeout = 10_000;
@@ -141,6 +150,7 @@ export async function startOidcProvider(options: OidcRigOptions): Promise<OidcRi
       res.end();
       return;
     }
+    if (refuseNext && url.pathname === '/auth' && req.method === 'GET' && refuseAuthorization(url, res)) return;
     const m = /^\/interaction\/([A-Za-z0-9_-]+)(\/login)?$/.exec(url.pathname);
     if (!m) {
       providerCallback(req, res);
@@ -151,6 +161,32 @@ export async function startOidcProvider(options: OidcRigOptions): Promise<OidcRi
       else res.destroy();
     });
   });
+
+  /** Sends the browser back to the client's callback with the refusal; false (provider answers) if not its client. */
+  function refuseAuthorization(url: URL, res: http.ServerResponse): boolean {
+    const redirect = url.searchParams.get('redirect_uri');
+    if (url.searchParams.get('client_id') !== SELFTEST_CLIENT_ID || redirect === null) return false;
+    let back: URL;
+    try {
+      back = new URL(redirect);
+    } catch {
+      return false;
+    }
+    // Only the client's registered loopback callback, whatever its port (RFC 8252 §7.3).
+    if (back.protocol !== 'http:' || back.hostname !== '127.0.0.1' || back.pathname !== '/callback') return false;
+    const { error, description } = refuseNext!;
+    refuseNext = null;
+    refused += 1;
+    back.search = '';
+    back.searchParams.set('error', error);
+    back.searchParams.set('error_description', description);
+    const state = url.searchParams.get('state');
+    if (state !== null) back.searchParams.set('state', state);
+    back.searchParams.set('iss', issuer);
+    res.writeHead(303, { location: back.toString(), 'cache-control': 'no-store' });
+    res.end();
+    return true;
+  }
 
   async function handleInteraction(req: http.IncomingMessage, res: http.ServerResponse, submit: boolean) {
     const interaction = await provider.interactionDetails(req, res);
@@ -278,6 +314,10 @@ export async function startOidcProvider(options: OidcRigOptions): Promise<OidcRi
       });
     },
     tokensIssued: () => tokens,
+    refuseNextAuthorization(error: string, description: string): void {
+      refuseNext = { error, description };
+    },
+    authorizationsRefused: () => refused,
     close(): Promise<void> {
       return new Promise((resolve) => {
         server.close(() => resolve());
