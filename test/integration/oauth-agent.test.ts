@@ -126,7 +126,8 @@ exec sleep 600
   );
   script(
     path.join(bin, 'claude'),
-    `echo "Opening browser to sign in…"
+    `echo "Opening browser to sign in…" >&2
+echo "If it did not open, visit: ${AUTHORIZE}&code_challenge=c2lnbmF0dXJlc2lnbmF0dXJl&state=xyz" >&2
 echo "OAuth error: Request failed with status code 403" >&2
 echo "while exchanging eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJlc2lnbmF0dXJl" >&2
 exit 1
@@ -558,6 +559,10 @@ describe('the oauth agent', () => {
       expect(status.error).toContain('OAuth error: Request failed with status code 403');
       expect(status.error).not.toContain('eyJ');
       expect(String(status.error).length).toBeLessThan(2200);
+      // The CLI's last lines, an authorize URL printed among them cut to its address (no state, no challenge).
+      expect(status.error).not.toContain('Opening browser');
+      expect(status.error).toContain(`visit: ${AUTHORIZE.split('?')[0]}?…`);
+      expect(status.error).not.toContain('state=');
       expect((await call(agent, 'GET', '/auth/claude_code/url?waitMs=20000')).body).toEqual({
         provider: 'claude_code',
         state: 'failed',

@@ -219,12 +219,18 @@ function onOutput(current, chunk) {
 // Long opaque runs (JWTs, tokens) are never part of an error: a CLI that echoes what it received cannot leak it.
 const SECRETISH = /eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_.-]+|[A-Za-z0-9_-]{40,}/g;
 
+// A URL's query (the authorize URL a CLI prints, with its state and challenge) says nothing about an error.
+const URL_QUERY = /(https?:\/\/[^\s?#]+)\?[^\s]*/g;
+/** An error is the CLI's last few lines: enough for its words, never its whole transcript. */
+const ERROR_LINES = 3;
+
 function lastWords(output) {
   const lines = output
     .replace(/\r\n?/g, '\n')
     .split('\n')
-    .map((l) => l.trimEnd())
-    .filter((l) => l.trim() !== '');
+    .map((l) => l.trim().replace(URL_QUERY, '$1?…'))
+    .filter((l) => l !== '')
+    .slice(-ERROR_LINES);
   let words = '';
   for (let i = lines.length - 1; i >= 0; i--) {
     const next = words ? `${lines[i]}\n${words}` : lines[i];
