@@ -12,11 +12,22 @@ const PID_LINE = /FIREDECK-LOGIN-PID (\d+)/;
 /** At most this much output is kept (the URL and prompts come early; a TUI's repaints are cut off). */
 const MAX_OUTPUT = 512 * 1024;
 
+/** The terminal of a running login, as HeadlessRun drives it. */
+export interface LoginTerminal {
+  /** Everything printed so far. */
+  text(): string;
+  /** The exit status once the login ended, else null. */
+  ended(): { code: number | null; signal: string | null } | null;
+  send(keys: string): void;
+  /** Resolves once `test` holds (checked now and at each output or the end); rejects when the signal aborts. */
+  until<T>(test: () => T | null, signal: AbortSignal): Promise<T>;
+}
+
 /**
  * A provider's headless login running in a CLI VM over its sshd, as its user, on a pty: its output as it comes,
  * keys written to its terminal, its exit, and a kill that leaves no process of it behind in the VM.
  */
-export class HeadlessLogin {
+export class HeadlessLogin implements LoginTerminal {
   private output = '';
   private pid: number | null = null;
   private readonly listeners = new Set<() => void>();

@@ -1,8 +1,12 @@
 import type { HeadlessLoginSpec } from '../../../src/shared/protocol/providers';
 import { findError, plainText, readHeadlessOutput, scrubSecrets } from './headlessOutput';
-import type { HeadlessLogin } from './headlessLogin';
+import type { LoginTerminal } from './headlessLogin';
 
-const PRINTED_TOKEN = /sk-ant-[A-Za-z0-9_-]+/g;
+/**
+ * Tokens a CLI prints (Claude Code's setup-token: `sk-ant-oat01-…`), JWTs and long opaque runs are never part of
+ * an error (as the oauth agent's rule): a CLI that echoes what it received cannot leak it.
+ */
+const SECRETISH = /sk-ant-[A-Za-z0-9_-]+|eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_.-]+|[A-Za-z0-9_-]{40,}/g;
 
 /** What a headless login showed: its URL (and device code), or the CLI's failure in its words. */
 export type HeadlessShown = { url: string; userCode: string | null } | { failed: string };
@@ -21,7 +25,7 @@ export class HeadlessRun {
   private readonly pasted: string[] = [];
 
   constructor(
-    private readonly login: HeadlessLogin,
+    private readonly login: LoginTerminal,
     private readonly spec: HeadlessLoginSpec,
   ) {}
 
@@ -71,9 +75,9 @@ export class HeadlessRun {
       const at = text.indexOf(key.waitFor, this.keysFrom);
       if (at < 0) continue;
       // A later prompt showing means the earlier ones were not asked (a folder trusted already): skip them.
-      this.login.send(key.send);
       this.nextKey = k + 1;
       this.keysFrom = at + key.waitFor.length;
+      this.login.send(key.send);
       return;
     }
   }
@@ -89,7 +93,6 @@ export class HeadlessRun {
   }
 
   private scrub(text: string): string {
-    // A token a CLI prints (Claude Code's setup-token: `sk-ant-oat01-…`) is never reported either.
-    return scrubSecrets(text, this.pasted).replace(PRINTED_TOKEN, '[redacted]');
+    return scrubSecrets(text, this.pasted).replace(SECRETISH, '[redacted]');
   }
 }
