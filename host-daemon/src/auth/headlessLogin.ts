@@ -42,7 +42,8 @@ export class HeadlessLogin implements LoginTerminal {
     channel.stderr.on('data', (d: Buffer) => this.take(d));
     channel.on('error', () => undefined);
     channel.on('exit', (code: number | null, signal?: string) => {
-      this.exit = { code: typeof code === 'number' ? code : null, signal: signal ?? null };
+      // ssh2 names the signal as the channel request did (`KILL`, or `SIGKILL` from some servers).
+      this.exit = { code: typeof code === 'number' ? code : null, signal: signal?.replace(/^SIG/, '') ?? null };
     });
     channel.on('close', () => {
       this.closed = true;
