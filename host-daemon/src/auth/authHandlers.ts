@@ -12,5 +12,5 @@ export function registerAuthHandlers(server: RpcServer, auth: AuthService, recon
   server.register('auth.list', (p) => auth.list(p));
   server.register('auth.cancel', (p, { caller }) => after(() => auth.cancel(p.id, caller.user)));
   server.register('auth.retry', (p, { caller }) => after(() => auth.retry(p.id, caller.user)));
-  server.register('auth.submitCode', (p) => after(() => auth.submitCode(p.id, p.code)));
+  server.register('auth.submitCode', (p, { caller }) => after(() => auth.submitCode(p.id, p.code, caller.user)));
 }

@@ -1,16 +1,19 @@
 import { createHash } from 'node:crypto';
 import { FiredeckError } from '../../../src/shared/errors';
-import type { AuthSession, AuthSessionState, AuthStartParams } from '../../../src/shared/protocol/auth';
+import type { AuthMode, AuthSession, AuthSessionState, AuthStartParams } from '../../../src/shared/protocol/auth';
 import type { DaemonEvent } from '../../../src/shared/protocol/events';
 import { PROVIDERS, type ProviderName, type ProviderSpec } from '../../../src/shared/protocol/providers';
 import type { Vm } from '../../../src/shared/protocol/vm';
-import type { CredentialPayload, TransferResult } from '../credentials/transfer';
+import { verifyCredentialInPlace, type CredentialPayload, type TransferResult } from '../credentials/transfer';
+import type { GuestSshTarget } from '../guest/guestSsh';
 import { validatePayload } from '../credentials/transferPayload';
 import type { CredentialVault } from '../credentials/vault';
 import { Secret } from '../credentials/secret';
 import type { AuthTimeouts } from '../config';
 import type { VmService } from '../vms/vmService';
 import { AgentClient, type AgentFile, type AgentStatus } from './agentClient';
+import { HeadlessLogin } from './headlessLogin';
+import { HeadlessRun } from './headlessRun';
 import type { AuthStore } from './authStore';
 
 /** The daemon's own steps are recorded with this actor; a caller's with the OS user the kernel named. */
@@ -63,6 +66,8 @@ interface Running {
  */
 export class AuthService {
   private readonly running = new Map<string, Running>();
+  /** The headless logins running now, by session (auth.submitCode writes to their terminal). */
+  private readonly headless = new Map<string, HeadlessRun>();
   private closed = false;
 
   constructor(private readonly deps: AuthServiceDeps) {}
@@ -79,9 +84,9 @@ export class AuthService {
     if (this.closed) throw new FiredeckError('unavailable', 'The daemon is shutting down');
     const spec = PROVIDERS[params.provider];
     const mode = params.mode ?? 'browser';
-    if (mode === 'headless') {
-      throw new FiredeckError('invalid_params', `Headless logins are not offered yet for ${spec.label}`, {
-        hint: 'Start the session without mode (a browser VM runs the login).',
+    if (mode === 'headless' && spec.headless === null) {
+      throw new FiredeckError('invalid_params', `${spec.label} has no headless login`, {
+        hint: 'Start the session without mode: a browser VM runs the login.',
       });
     }
     const session = this.deps.store.create({
@@ -89,12 +94,15 @@ export class AuthService {
       provider: params.provider,
       mode,
       startedBy: actor,
-      deadline: this.deadlineFor('pending'),
+      deadline:
+        mode === 'headless'
+          ? new Date(Date.now() + this.headlessPendingSeconds() * 1000).toISOString()
+          : this.deadlineFor('pending'),
       retryOf,
     });
     this.announce(session);
     this.deps.log(`auth ${session.id}: ${actor} started ${params.provider} for ${params.user}`);
-    this.launch(session.id, spec);
+    this.launch(session.id, spec, mode);
     return session;
   }
 
@@ -110,14 +118,29 @@ export class AuthService {
     return this.start({ user: old.user, provider: old.provider, mode: old.mode }, actor, old.id);
   }
 
-  /** A code pasted back into a headless paste-code login. */
-  submitCode(id: string, code: string): AuthSession {
+  /**
+   * A code pasted back into a headless paste-code login: written to the CLI's terminal, never kept, logged or
+   * announced; the session moves on to `authenticating` while the CLI redeems it.
+   */
+  submitCode(id: string, code: string, actor: string): AuthSession {
     const session = this.deps.store.get(id);
-    if (!session.awaitingCode) {
-      throw new FiredeckError('invalid_state', `Auth session ${id} is not waiting for a code (${session.state})`);
+    const login = this.headless.get(id);
+    if (!session.awaitingCode || login === undefined || session.state !== 'awaiting_user_auth') {
+      throw new FiredeckError('invalid_state', `Auth session ${id} is not waiting for a code (${session.state})`, {
+        hint: 'Only a headless login that shows a field for the code takes one.',
+      });
     }
-    void code;
-    throw new FiredeckError('invalid_state', 'Headless logins are not offered yet');
+    login.submit(code);
+    const moved = this.deps.store.transition(
+      id,
+      'authenticating',
+      { reason: `a code was pasted back by ${actor}`, actor },
+      { awaitingCode: false, deadline: this.deadlineFor('authenticating') },
+    );
+    this.armDeadline(id, 'authenticating');
+    this.announce(moved);
+    this.deps.log(`auth ${id}: ${actor} pasted a code back`);
+    return moved;
   }
 
   /** Cancels a live session (not once its credential is captured: that one is written). */
@@ -164,12 +187,17 @@ export class AuthService {
     await Promise.all(runs.map((r) => r.done));
   }
 
-  private launch(id: string, spec: ProviderSpec): void {
+  private launch(id: string, spec: ProviderSpec, mode: AuthMode): void {
     const controller = new AbortController();
     const run: Running = { controller, timer: null, done: Promise.resolve() };
     this.running.set(id, run);
-    this.armDeadline(id, 'pending');
-    run.done = this.run(id, spec, controller.signal)
+    if (mode === 'headless') {
+      // pending covers the CLI VM's boot (if new) and the CLI's start until it prints its URL.
+      this.armDeadline(id, 'pending', this.headlessPendingSeconds());
+    } else this.armDeadline(id, 'pending');
+    run.done = (
+      mode === 'headless' ? this.runHeadless(id, spec, controller.signal) : this.run(id, spec, controller.signal)
+    )
       .catch((err: unknown) => this.deps.log(`auth ${id}: run ended with ${String(err)}`))
       .finally(() => {
         if (run.timer) clearTimeout(run.timer);
@@ -226,21 +254,99 @@ export class AuthService {
       const result = await this.writeIntoCliVm(id, cli.id, spec, record, signal);
       this.deps.vault.markWritten(record, cli.id);
       this.move(id, 'completed', `written into ${cli.name} and verified (${result.verifiedBy})`, {
-        result: {
-          cliVmId: cli.id,
-          cliVmName: cli.name,
-          path: result.files[0]!.path,
-          sha256: result.files[0]!.sha256,
-          transfer: result.mode,
-          verifiedBy: result.verifiedBy,
-          writtenAt: new Date().toISOString(),
-        },
+        result: sessionResult(cli, result),
       });
     } catch (err) {
       this.end(id, err, signal);
     } finally {
       if (browserVmId !== null) await this.destroyBrowserVm(browserVmId, id);
     }
+  }
+
+  /**
+   * A headless login (README, "Headless logins"): no browser VM. The provider's headless login runs in the user's
+   * CLI VM over its sshd, as its user, on a pty; the URL of the provider's origin (and a device code) it prints go
+   * on the session; a paste-code login waits for auth.submitCode; once the CLI ends well, the credential it wrote
+   * in the VM is checked there (shape, hash, status check). The CLI's own error ends the session failed.
+   */
+  private async runHeadless(id: string, spec: ProviderSpec, signal: AbortSignal): Promise<void> {
+    const session = this.deps.store.get(id);
+    const headless = spec.headless!;
+    let login: HeadlessLogin | null = null;
+    try {
+      const cli = await this.ensureCliVm(session.user, signal);
+      this.update(id, { cliVmId: cli.id, cliVmName: cli.name });
+      const target = await this.sshTarget(cli.id, this.headlessPendingSeconds() + 60, signal);
+      this.checkSignal(signal);
+      login = await HeadlessLogin.start(target, headless);
+      const live = new HeadlessRun(login, headless);
+      this.headless.set(id, live);
+      this.deps.log(`auth ${id}: ${spec.name} headless login started in ${cli.name}`);
+
+      const shown = await live.waitForUrl(signal);
+      if ('failed' in shown) throw headlessFailed(spec, shown.failed);
+      const waitsForCode = headless.kind !== 'device_code';
+      this.move(
+        id,
+        'awaiting_user_auth',
+        waitsForCode
+          ? 'the login printed its authorize URL and waits for the code'
+          : 'the login printed its URL and one-time code',
+        { authorizeUrl: shown.url, userCode: shown.userCode, awaitingCode: waitsForCode },
+      );
+
+      const ended = await live.waitForEnd(signal);
+      if (ended.failed !== null) throw headlessFailed(spec, ended.failed);
+      if (headless.kind === 'print_token') {
+        throw new FiredeckError(
+          'auth_failed',
+          `${spec.label}'s setup-token printed a token; Firedeck does not keep it (a CLI that saves nothing has no credential file to check)`,
+          { hint: 'Use the browser login for Claude Code: it saves ~/.claude/.credentials.json, which is checked.' },
+        );
+      }
+      if (this.deps.store.get(id).state === 'awaiting_user_auth') {
+        this.move(id, 'authenticating', 'the login ended; checking its credential in the CLI VM', {
+          awaitingCode: false,
+        });
+      }
+      const result = await verifyCredentialInPlace({ target, provider: spec.name, signal });
+      this.move(id, 'completed', `${spec.label} logged in in ${cli.name}; verified (${result.verifiedBy})`, {
+        result: sessionResult(cli, result),
+      });
+    } catch (err) {
+      // The login's processes end before the session's end is announced: an ended session runs nothing.
+      await this.endHeadless(id, login);
+      login = null;
+      this.end(id, err, signal);
+    } finally {
+      await this.endHeadless(id, login);
+    }
+  }
+
+  private async endHeadless(id: string, login: HeadlessLogin | null): Promise<void> {
+    this.headless.delete(id);
+    if (login !== null) {
+      await login.kill().catch((err: unknown) => this.deps.log(`auth ${id}: ending the login: ${String(err)}`));
+    }
+  }
+
+  /** The CLI VM's sshd, once it announced itself (a new VM boots meanwhile). */
+  private async sshTarget(cliVmId: string, timeoutSeconds: number, signal: AbortSignal): Promise<GuestSshTarget> {
+    let vm = this.deps.vms.get(cliVmId);
+    if (vm.state === 'stopped') {
+      throw new FiredeckError('invalid_state', `The CLI VM ${vm.name} is stopped; a headless login runs in it`, {
+        hint: `Start it (firedeckd vm start ${vm.id}), then retry.`,
+      });
+    }
+    if (!vm.ready.includes('sshd')) vm = await this.deps.vms.waitReady(cliVmId, 'sshd', timeoutSeconds, signal);
+    if (!vm.address || !vm.hostKey) {
+      throw new FiredeckError('invalid_state', `The CLI VM ${vm.name} has not announced its address and SSH host key`);
+    }
+    return { vmName: vm.name, address: vm.address, hostKey: vm.hostKey, keyDir: this.deps.vms.guestKeyDir() };
+  }
+
+  private headlessPendingSeconds(): number {
+    return this.deps.config.timeouts.vm_created + this.deps.config.timeouts.ready;
   }
 
   /** The user's CLI VM: the live one they own, else a new one from the cli image (booting while we go on). */
@@ -379,11 +485,11 @@ export class AuthService {
     this.deps.emit({ type: 'auth.session', session });
   }
 
-  private armDeadline(id: string, state: keyof AuthTimeouts): void {
+  private armDeadline(id: string, state: keyof AuthTimeouts, seconds = this.timeoutOf(state)): void {
     const run = this.running.get(id);
     if (!run) return;
     if (run.timer) clearTimeout(run.timer);
-    run.timer = setTimeout(() => run.controller.abort(new Stopped('timeout')), this.timeoutOf(state) * 1000);
+    run.timer = setTimeout(() => run.controller.abort(new Stopped('timeout')), seconds * 1000);
     run.timer.unref();
   }
 
@@ -425,6 +531,26 @@ export class AuthService {
       this.deps.log(`auth ${sessionId}: could not destroy browser VM ${vmId}: ${String(err)}`);
     }
   }
+}
+
+/** What a completed session names: the CLI VM, the credential's path and hash, how it got there and was checked. */
+function sessionResult(cli: Vm, result: TransferResult): NonNullable<AuthSession['result']> {
+  return {
+    cliVmId: cli.id,
+    cliVmName: cli.name,
+    path: result.files[0]!.path,
+    sha256: result.files[0]!.sha256,
+    transfer: result.mode,
+    verifiedBy: result.verifiedBy,
+    writtenAt: new Date().toISOString(),
+  };
+}
+
+/** A headless login's failure, in the CLI's own words (scrubbed of a pasted code). */
+function headlessFailed(spec: ProviderSpec, said: string): FiredeckError {
+  return new FiredeckError('auth_failed', `${spec.label}'s login failed: ${said}`, {
+    hint: 'Retry the session once the CLI VM reaches the provider; the CLI VM console shows its network.',
+  });
 }
 
 /** The failure a login's end means, in the CLI's own words where it said any. */

@@ -218,7 +218,8 @@ export class AuthStore {
         how.reason,
         how.actor,
       );
-      return this.update(id, AUTH_END_STATES.includes(to) ? { deadline: null, ...patch } : patch);
+      // An ended session has no deadline and waits for no code.
+      return this.update(id, AUTH_END_STATES.includes(to) ? { deadline: null, awaitingCode: false, ...patch } : patch);
     });
     return move();
   }

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import type { Client, ClientChannel } from 'ssh2';
 import { FiredeckError } from '../../../src/shared/errors';
+import { PROVIDERS, type ProviderSpec } from '../../../src/shared/protocol/providers';
 import { connectGuest, type GuestSshTarget } from '../guest/guestSsh';
 import type { GuestFile, OfflineDiskWriter } from './offlineDisk';
 import { Secret } from './secret';
@@ -21,7 +22,8 @@ export type { CapturedFile, CredentialPayload } from './transferPayload';
 
 /** How a credential reached the CLI VM and how it was checked there. */
 export interface TransferResult {
-  mode: 'online' | 'offline';
+  /** in_place: the CLI wrote it in the CLI VM itself (a headless login); it was only checked there. */
+  mode: 'online' | 'offline' | 'in_place';
   /** Absolute guest paths (credential first) and the sha256 of what each holds now (merged, for a companion). */
   files: { path: string; sha256: string }[];
   /** 'status-check': hashes matched and the provider's own check passed; 'hash': the provider has no check. */
@@ -127,27 +129,8 @@ export async function writeCredentialOnline(o: OnlineTransferOptions): Promise<T
     }
 
     const check = plan.spec.statusCheck;
-    if (check !== null) {
-      await deadline.race(Promise.resolve(onPhase('status-check', null)));
-      const r = await deadline.race(runGuest(connected, statusCommand(check), null));
-      if (r.code !== 0) {
-        const output = scrubOutput(`${r.stdout.toString('utf8')}${r.stderr}`.trim(), [
-          ...plan.files.map((f) => f.content),
-          ...merged,
-        ]);
-        throw new FiredeckError(
-          'invalid_state',
-          `The ${plan.spec.label} status check \`${check.join(' ')}\` failed in VM ${vm} (${exitText(r)}) after the credential was written`,
-          {
-            hint:
-              r.code === 127
-                ? `The VM has no \`${check[0]}\`: use a VM made from the current cli image.`
-                : 'The CLI does not accept the credential (expired, revoked, or another account): start a new login.',
-            details: { output, files: written.map((f) => f.path) },
-          },
-        );
-      }
-    }
+    if (check !== null) await deadline.race(Promise.resolve(onPhase('status-check', null)));
+    await runStatusCheck(connected, plan.spec, vm, deadline, [...plan.files.map((f) => f.content), ...merged], written);
     return { mode: 'online', files: written, verifiedBy: check === null ? 'hash' : 'status-check' };
   } finally {
     deadline.dispose();
@@ -197,6 +180,83 @@ export async function writeCredentialOffline(o: OfflineTransferOptions): Promise
     return { mode: 'offline', files: r.files.map((f) => ({ path: f.path, sha256: f.sha256 })), verifiedBy: 'hash' };
   } finally {
     for (const m of merged) m.wipe();
+  }
+}
+
+/**
+ * Checks a credential a CLI wrote in the CLI VM itself (a headless login): the provider's credential file read
+ * as the VM's user and checked like a captured one (a JSON object with the table's fields, names only, at most
+ * 1 MiB), its sha256 taken, its mode 0600 made sure, then the provider's status check run. The content never
+ * leaves this function.
+ */
+export async function verifyCredentialInPlace(o: {
+  target: GuestSshTarget;
+  provider: CredentialPayload['provider'];
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}): Promise<TransferResult> {
+  const vm = o.target.vmName;
+  const deadline = new Deadline(o.timeoutMs ?? DEFAULT_TIMEOUT_MS, o.signal, vm);
+  let client: Client | null = null;
+  let content: Secret | null = null;
+  try {
+    client = await deadline.race(connectGuest({ ...o.target, timeoutMs: deadline.remaining() }), (c) => c.end());
+    const connected = client;
+    connected.on('error', () => undefined);
+    deadline.onExpire(() => connected.destroy());
+    const spec = PROVIDERS[o.provider];
+    const guestPath = `${GUEST_HOME}/${spec.credential.path}`;
+    content = await deadline.race(readGuestFile(connected, guestPath, vm));
+    if (content === null) {
+      throw new FiredeckError('invalid_state', `The login ended but ${guestPath} is not in VM ${vm}`, {
+        hint: `${spec.label} saved its login elsewhere (a keyring?) or not at all: start a new login.`,
+      });
+    }
+    const plan = validatePayload({
+      provider: o.provider,
+      files: [{ path: spec.credential.path, content, mode: 0o600 }],
+    });
+    const sha256 = content.sha256();
+    const chmod = await deadline.race(runGuest(connected, `chmod 600 ${shq(guestPath)}`, null));
+    if (chmod.code !== 0) throw scriptFailed(`Making ${guestPath} 0600`, vm, chmod);
+    await runStatusCheck(connected, plan.spec, vm, deadline, [content]);
+    return {
+      mode: 'in_place',
+      files: [{ path: guestPath, sha256 }],
+      verifiedBy: plan.spec.statusCheck === null ? 'hash' : 'status-check',
+    };
+  } finally {
+    deadline.dispose();
+    client?.end();
+    content?.wipe();
+  }
+}
+
+/** The provider's status check as the VM's user (none: nothing to run); a failure names its output, scrubbed. */
+async function runStatusCheck(
+  connected: Client,
+  spec: ProviderSpec,
+  vm: string,
+  deadline: Deadline,
+  secrets: readonly Secret[],
+  written: TransferResult['files'] = [],
+): Promise<void> {
+  const check = spec.statusCheck;
+  if (check === null) return;
+  const r = await deadline.race(runGuest(connected, statusCommand(check), null));
+  if (r.code !== 0) {
+    const output = scrubOutput(`${r.stdout.toString('utf8')}${r.stderr}`.trim(), secrets);
+    throw new FiredeckError(
+      'invalid_state',
+      `The ${spec.label} status check \`${check.join(' ')}\` failed in VM ${vm} (${exitText(r)}) after the credential was written`,
+      {
+        hint:
+          r.code === 127
+            ? `The VM has no \`${check[0]}\`: use a VM made from the current cli image.`
+            : 'The CLI does not accept the credential (expired, revoked, or another account): start a new login.',
+        details: { output, files: written.map((f) => f.path) },
+      },
+    );
   }
 }
 

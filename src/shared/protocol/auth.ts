@@ -91,7 +91,8 @@ export const AuthSession = z.object({
       cliVmName: SafeName,
       path: z.string(),
       sha256: z.string().regex(/^[0-9a-f]{64}$/),
-      transfer: z.enum(['online', 'offline']),
+      /** in_place: a headless login, the CLI wrote it in the CLI VM itself (checked there). */
+      transfer: z.enum(['online', 'offline', 'in_place']),
       verifiedBy: z.enum(['status-check', 'hash']),
       writtenAt: IsoTime,
     })

@@ -40,13 +40,24 @@ export interface LoginSpec {
   urlVia: 'BROWSER' | 'xdg-open';
 }
 
-/** A login that needs no browser VM: it runs in the CLI VM itself and shows a URL and a code (or takes one). */
+/**
+ * A login that needs no browser VM: it runs in the CLI VM itself, over its sshd, as its user, and shows a URL and
+ * a code (or takes one pasted back on its terminal).
+ */
 export interface HeadlessLoginSpec {
   argv: readonly string[];
   env: Readonly<Record<string, string>>;
   tty: boolean;
-  /** device_code: the CLI prints a URL and a code and polls; paste_code: it waits for a code pasted back. */
+  /**
+   * device_code: the CLI prints a URL and a one-time code and polls (nothing is pasted back);
+   * paste_code: it prints a URL and waits for the code the provider's page shows, pasted into its terminal;
+   * print_token: like paste_code, but at the end it prints a token instead of saving a credential.
+   */
   kind: 'device_code' | 'paste_code' | 'print_token';
+  /** Prompts answered on the pty before the URL comes (as LoginSpec.keys). */
+  keys: readonly { waitFor: string; send: string }[];
+  /** The origins a printed URL must have to be shown (`https://host`); any other URL in the output is ignored. */
+  urlOrigins: readonly string[];
 }
 
 export interface ProviderSpec {
@@ -78,8 +89,10 @@ export const PROVIDERS: Readonly<Record<ProviderName, ProviderSpec>> = {
     headless: {
       argv: ['codex', '-c', 'cli_auth_credentials_store="file"', 'login', '--device-auth'],
       env: {},
-      tty: false,
+      tty: true,
       kind: 'device_code',
+      keys: [],
+      urlOrigins: ['https://auth.openai.com'],
     },
     credential: { path: '.codex/auth.json', requiredFields: ['tokens'] },
     companions: [],
@@ -90,7 +103,21 @@ export const PROVIDERS: Readonly<Record<ProviderName, ProviderSpec>> = {
     label: 'Claude Code',
     npmPackage: '@anthropic-ai/claude-code',
     login: { argv: ['claude', 'auth', 'login'], env: {}, tty: false, keys: [], urlVia: 'BROWSER' },
-    headless: { argv: ['claude', 'setup-token'], env: {}, tty: true, kind: 'print_token' },
+    // setup-token prints (never saves) an inference-only token; the session does not keep it (README, "Headless
+    // logins"), so this login shows the URL and takes the code, and its success ends as a refusal.
+    headless: {
+      argv: ['claude', 'setup-token'],
+      env: {},
+      tty: true,
+      kind: 'print_token',
+      keys: [],
+      urlOrigins: [
+        'https://claude.ai',
+        'https://claude.com',
+        'https://platform.claude.com',
+        'https://console.anthropic.com',
+      ],
+    },
     credential: { path: '.claude/.credentials.json', requiredFields: ['claudeAiOauth'] },
     companions: [{ path: '.claude.json', requiredFields: [], merge: 'json' }],
     statusCheck: ['claude', 'auth', 'status', '--json'],
@@ -110,7 +137,18 @@ export const PROVIDERS: Readonly<Record<ProviderName, ProviderSpec>> = {
       ],
       urlVia: 'xdg-open',
     },
-    headless: { argv: ['gemini'], env: { NO_BROWSER: 'true' }, tty: true, kind: 'paste_code' },
+    // NO_BROWSER switches the interactive login to paste-the-code: it prints the URL and waits for the code.
+    headless: {
+      argv: ['gemini'],
+      env: { NO_BROWSER: 'true' },
+      tty: true,
+      kind: 'paste_code',
+      keys: [
+        { waitFor: 'Do you trust', send: '\r' },
+        { waitFor: 'Sign in with Google', send: '\r' },
+      ],
+      urlOrigins: ['https://accounts.google.com'],
+    },
     credential: { path: '.gemini/oauth_creds.json', requiredFields: ['access_token', 'refresh_token'] },
     companions: [
       { path: '.gemini/settings.json', requiredFields: [], merge: 'json' },

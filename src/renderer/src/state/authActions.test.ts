@@ -113,6 +113,44 @@ describe('auth actions', () => {
     expect(stored(started.id)).toBe(started);
   });
 
+  it('a headless connect names the mode; a pasted code goes to auth.submitCode and its answer is applied', async () => {
+    const started = session({ provider: 'gemini_cli', mode: 'headless', path: [['pending', 0]] });
+    const moved = session({
+      id: started.id,
+      provider: 'gemini_cli',
+      mode: 'headless',
+      path: [
+        ['pending', 0],
+        ['awaiting_user_auth', 5],
+        ['authenticating', 9],
+      ],
+    });
+    const client = new ScriptedClient((method) => {
+      if (method === 'auth.start') return started;
+      if (method === 'auth.submitCode') return moved;
+      throw new FiredeckError('invalid_state', 'Auth session is not waiting for a code', { hint: 'only once' });
+    });
+    const auth = createAuthActions(client, new RecordingNotifier());
+    expect(await auth.connect('local', 'ada@example.org', 'gemini_cli', 'headless')).toBe(true);
+    expect(await auth.submitCode('local', started.id, '4/0Abc')).toBe(true);
+    expect(client.calls).toEqual([
+      { method: 'auth.start', params: { user: 'ada@example.org', provider: 'gemini_cli', mode: 'headless' } },
+      { method: 'auth.submitCode', params: { id: started.id, code: '4/0Abc' } },
+    ]);
+    expect(stored(started.id)?.state).toBe('authenticating');
+    // A refusal is a toast (without the code), and false for the form.
+    const refusing = createAuthActions(
+      new ScriptedClient(() => {
+        throw new FiredeckError('invalid_state', 'Auth session is not waiting for a code');
+      }),
+      new RecordingNotifier(),
+    );
+    expect(await refusing.submitCode('local', started.id, '4/0Abc')).toBe(false);
+    expect(useUiStore.getState().toasts.map((t) => t.text)).toEqual([
+      'Submit the code: Auth session is not waiting for a code',
+    ]);
+  });
+
   it('a refused start stays on the users view with the error and its hint', async () => {
     const client = new ScriptedClient(() => {
       throw new FiredeckError('not_found', 'No CLI image installed', { hint: 'install one with firedeckd image add' });

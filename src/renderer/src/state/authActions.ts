@@ -1,5 +1,5 @@
 import { FiredeckError } from '../../../shared/errors';
-import type { AuthSession } from '../../../shared/protocol/auth';
+import type { AuthMode, AuthSession } from '../../../shared/protocol/auth';
 import type { ProviderName } from '../../../shared/protocol/providers';
 import type { AppClient } from '../api/appClient';
 import { daemonCall } from '../api/daemonCall';
@@ -20,8 +20,13 @@ export interface AuthActions {
   loadOlder(hostId: string): Promise<void>;
   /** Fetches one session the store does not know yet (a link to it). */
   load(hostId: string, id: string): Promise<void>;
-  /** Starts a login and opens its session view; false (with a toast) when the daemon refused. */
-  connect(hostId: string, user: string, provider: ProviderName): Promise<boolean>;
+  /**
+   * Starts a login and opens its session view; false (with a toast) when the daemon refused. `headless`: the
+   * login runs in the CLI VM and shows a link and a code (providers that offer one).
+   */
+  connect(hostId: string, user: string, provider: ProviderName, mode?: AuthMode): Promise<boolean>;
+  /** Pastes a code back into a headless login; false (with a toast) when the daemon refused it. */
+  submitCode(hostId: string, id: string, code: string): Promise<boolean>;
   cancel(hostId: string, id: string): Promise<void>;
   /** Starts a new session like the ended one and opens it. */
   retry(hostId: string, id: string): Promise<void>;
@@ -127,13 +132,23 @@ export function createAuthActions(client: AppClient, notifier: DesktopNotifier):
         toastError('Could not load the session', err);
       }
     },
-    async connect(hostId, user, provider) {
+    async connect(hostId, user, provider, mode) {
       void notifier.askOnce();
       try {
-        open(hostId, await daemonCall(client, hostId, 'auth.start', { user, provider }));
+        const params = mode === 'headless' ? { user, provider, mode } : { user, provider };
+        open(hostId, await daemonCall(client, hostId, 'auth.start', params));
         return true;
       } catch (err) {
         toastError(`Connect ${providerLabel(provider)} for ${user}`, err);
+        return false;
+      }
+    },
+    async submitCode(hostId, id, code) {
+      try {
+        onSession(hostId, await daemonCall(client, hostId, 'auth.submitCode', { id, code }));
+        return true;
+      } catch (err) {
+        toastError('Submit the code', err);
         return false;
       }
     },

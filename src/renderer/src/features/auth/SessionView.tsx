@@ -1,11 +1,22 @@
-import { lazy, Suspense, useEffect } from 'react';
+import { lazy, Suspense, useEffect, useState } from 'react';
 import { isAuthSessionLive, type AuthSession } from '../../../../shared/protocol/auth';
 import { useActions } from '../../state/actionsContext';
 import { sessionKey, useAuthStore } from '../../state/authStore';
 import { useFleetStore, vmKey } from '../../state/fleetStore';
 import { useUiStore } from '../../state/uiStore';
 import { useNow } from '../fleet/useNow';
-import { HAPPY_PATH, STATE_TEXT, canCancel, canRetry, formatMs, providerLabel, stateSpans, totalMs } from './authModel';
+import {
+  HAPPY_PATH,
+  canCancel,
+  canRetry,
+  checkPastedCode,
+  formatMs,
+  happyPath,
+  providerLabel,
+  stateSpans,
+  stateText,
+  totalMs,
+} from './authModel';
 
 // noVNC is large: it loads when a session's desktop first shows.
 const DesktopView = lazy(() => import('../desktop/DesktopView').then((m) => ({ default: m.DesktopView })));
@@ -52,7 +63,7 @@ function SessionBody(props: { hostId: string; session: AuthSession; back: React.
           {s.user} · {providerLabel(s.provider)}
         </h2>
         <span className={`pill auth-${s.state}`} data-testid="auth-state">
-          {STATE_TEXT[s.state]}
+          {stateText(s.state, s.mode)}
         </span>
         <span className="muted">
           started by {s.startedBy} · {formatMs(totalMs(s, now))}
@@ -77,7 +88,9 @@ function SessionBody(props: { hostId: string; session: AuthSession; back: React.
             disabled={!canCancel(s.state)}
             title={
               canCancel(s.state)
-                ? 'Stop the login and destroy its browser VM'
+                ? s.mode === 'headless'
+                  ? 'Stop the login in the CLI VM'
+                  : 'Stop the login and destroy its browser VM'
                 : 'The credential is captured and being written into the CLI VM: this step cannot be cancelled'
             }
             onClick={() => void auth.cancel(hostId, s.id)}
@@ -100,7 +113,7 @@ function SessionBody(props: { hostId: string; session: AuthSession; back: React.
       <div className="auth-body">
         <div className="auth-side">
           <Timeline session={s} now={now} />
-          {s.authorizeUrl ? <AuthorizeUrl url={s.authorizeUrl} /> : null}
+          {s.mode === 'browser' && s.authorizeUrl ? <AuthorizeUrl url={s.authorizeUrl} /> : null}
           <Outcome session={s} />
           {s.result ? (
             <button
@@ -113,19 +126,125 @@ function SessionBody(props: { hostId: string; session: AuthSession; back: React.
             </button>
           ) : null}
         </div>
-        <div className="auth-desktop">
-          {desktopReady && s.browserVmId ? (
-            <Suspense fallback={<div className="empty">Loading…</div>}>
-              <DesktopView hostId={hostId} vmId={s.browserVmId} live={browser.state === 'running'} />
-            </Suspense>
-          ) : (
-            <div className="empty" data-testid="auth-desktop-placeholder">
-              {desktopPlaceholder(s, browser !== undefined)}
-            </div>
-          )}
-        </div>
+        {s.mode === 'headless' ? (
+          <HeadlessLogin hostId={hostId} session={s} />
+        ) : (
+          <div className="auth-desktop">
+            {desktopReady && s.browserVmId ? (
+              <Suspense fallback={<div className="empty">Loading…</div>}>
+                <DesktopView hostId={hostId} vmId={s.browserVmId} live={browser.state === 'running'} />
+              </Suspense>
+            ) : (
+              <div className="empty" data-testid="auth-desktop-placeholder">
+                {desktopPlaceholder(s, browser !== undefined)}
+              </div>
+            )}
+          </div>
+        )}
       </div>
     </section>
+  );
+}
+
+/**
+ * A headless login (no browser VM): the link to open on any device, the one-time code to enter there (device-code
+ * logins), or the field to paste back the code the provider's page shows (paste-code logins).
+ */
+function HeadlessLogin(props: { hostId: string; session: AuthSession }): React.JSX.Element {
+  const s = props.session;
+  const { auth } = useActions();
+  const [code, setCode] = useState('');
+  const [why, setWhy] = useState<string | null>(null);
+  const [sending, setSending] = useState(false);
+  const submit = (e: React.FormEvent): void => {
+    e.preventDefault();
+    const checked = checkPastedCode(code);
+    if (!checked.ok) {
+      setWhy(checked.why);
+      return;
+    }
+    setWhy(null);
+    setSending(true);
+    void auth.submitCode(props.hostId, s.id, checked.code).then((ok) => {
+      setSending(false);
+      // The code is a secret: it leaves the field once it was handed over.
+      if (ok) setCode('');
+    });
+  };
+  if (!s.authorizeUrl) {
+    return (
+      <div className="auth-headless empty" data-testid="auth-headless">
+        {isAuthSessionLive(s.state)
+          ? `The login runs in the CLI VM ${s.cliVmName ?? ''}; its link shows here when the CLI prints it.`
+          : 'The login ended before it printed a link.'}
+      </div>
+    );
+  }
+  return (
+    <div className="auth-headless" data-testid="auth-headless">
+      <CopyRow
+        label="Open this link in a browser (any device) and log in as the user:"
+        value={s.authorizeUrl}
+        testId="authorize-url"
+        copied="Link copied"
+      />
+      {s.userCode ? (
+        <CopyRow
+          label="Then enter this one-time code on that page:"
+          value={s.userCode}
+          testId="user-code"
+          copied="Code copied"
+        />
+      ) : null}
+      {s.awaitingCode ? (
+        <form className="paste-code" onSubmit={submit} data-testid="paste-code">
+          <label>
+            <span className="muted">Paste the code the page shows after the login:</span>
+            <input
+              value={code}
+              onChange={(e) => setCode(e.target.value)}
+              autoComplete="off"
+              spellCheck={false}
+              aria-label="Code from the provider's page"
+              data-testid="paste-code-input"
+            />
+          </label>
+          <button type="submit" className="primary" disabled={sending || code.trim() === ''}>
+            Submit
+          </button>
+          {why ? (
+            <span className="row-error" role="alert">
+              {why}
+            </span>
+          ) : null}
+        </form>
+      ) : null}
+    </div>
+  );
+}
+
+function CopyRow(props: { label: string; value: string; testId: string; copied: string }): React.JSX.Element {
+  const toast = useUiStore((s) => s.toast);
+  return (
+    <div className="authorize-url">
+      <div className="muted">{props.label}</div>
+      <div className="url-row">
+        <code className="mono" data-testid={props.testId}>
+          {props.value}
+        </code>
+        <button
+          type="button"
+          onClick={() =>
+            navigator.clipboard.writeText(props.value).then(
+              () => toast(props.copied),
+              () => toast('Copying was refused: select the text instead', 'error'),
+            )
+          }
+        >
+          Copy
+        </button>
+      </div>
+    </div>
   );
 }
 
@@ -144,7 +263,8 @@ function Timeline(props: { session: AuthSession; now: number }): React.JSX.Eleme
   const reached = new Set(spans.map((sp) => sp.state));
   const ended = spans.find((sp) => sp.state !== 'completed' && !HAPPY_PATH.includes(sp.state));
   // The steps not reached yet show greyed out while the session is live.
-  const ahead = isAuthSessionLive(props.session.state) ? HAPPY_PATH.filter((st) => !reached.has(st)) : [];
+  const path = happyPath(props.session.mode);
+  const ahead = isAuthSessionLive(props.session.state) ? path.filter((st) => !reached.has(st)) : [];
   return (
     <ol className="auth-timeline" data-testid="auth-timeline">
       {spans.map((sp, i) => (
@@ -153,7 +273,7 @@ function Timeline(props: { session: AuthSession; now: number }): React.JSX.Eleme
           className={`step done${sp.current ? ' current' : ''}${sp === ended ? ' end-bad' : ''}`}
           data-state={sp.state}
         >
-          <span className="step-name">{STATE_TEXT[sp.state]}</span>{' '}
+          <span className="step-name">{stateText(sp.state, props.session.mode)}</span>{' '}
           <span className="mono muted">{new Date(sp.at).toLocaleTimeString()}</span>
           {sp.ms !== null ? <span className="muted"> · {formatMs(sp.ms)}</span> : null}
           {sp.reason ? <div className="muted step-reason">{sp.reason}</div> : null}
@@ -161,7 +281,7 @@ function Timeline(props: { session: AuthSession; now: number }): React.JSX.Eleme
       ))}
       {ahead.map((st) => (
         <li key={st} className="step ahead" data-state={st}>
-          <span className="step-name">{STATE_TEXT[st]}</span>
+          <span className="step-name">{stateText(st, props.session.mode)}</span>
         </li>
       ))}
     </ol>
@@ -169,27 +289,13 @@ function Timeline(props: { session: AuthSession; now: number }): React.JSX.Eleme
 }
 
 function AuthorizeUrl(props: { url: string }): React.JSX.Element {
-  const toast = useUiStore((s) => s.toast);
   return (
-    <div className="authorize-url">
-      <div className="muted">Authorize URL (already open in the browser VM's Firefox):</div>
-      <div className="url-row">
-        <code className="mono" data-testid="authorize-url">
-          {props.url}
-        </code>
-        <button
-          type="button"
-          onClick={() =>
-            navigator.clipboard.writeText(props.url).then(
-              () => toast('Authorize URL copied'),
-              () => toast('Copying was refused: select the URL instead', 'error'),
-            )
-          }
-        >
-          Copy
-        </button>
-      </div>
-    </div>
+    <CopyRow
+      label="Authorize URL (already open in the browser VM's Firefox):"
+      value={props.url}
+      testId="authorize-url"
+      copied="Authorize URL copied"
+    />
   );
 }
 
@@ -202,11 +308,13 @@ function Outcome(props: { session: AuthSession }): React.JSX.Element | null {
   return (
     <ol className="auth-outcome" data-testid="auth-outcome">
       <li className="step done">
-        credential captured <span className="mono muted">{new Date(captured.at).toLocaleTimeString()}</span>
+        {s.mode === 'headless' ? 'login ended, checking it' : 'credential captured'}{' '}
+        <span className="mono muted">{new Date(captured.at).toLocaleTimeString()}</span>
       </li>
       {r ? (
         <li className="step done" data-testid="auth-written">
-          written to CLI VM {r.cliVmName}, verified ({r.verifiedBy === 'status-check' ? 'status check' : 'hash'}) sha256{' '}
+          {r.transfer === 'in_place' ? 'saved in' : 'written to'} CLI VM {r.cliVmName}, verified (
+          {r.verifiedBy === 'status-check' ? 'status check' : 'hash'}) sha256{' '}
           <span className="mono" title={r.sha256}>
             {r.sha256.slice(0, 12)}
           </span>{' '}

@@ -5,7 +5,16 @@ import { useActions } from '../../state/actionsContext';
 import { sessionsOf, useAuthStore } from '../../state/authStore';
 import { useFleetStore } from '../../state/fleetStore';
 import { useUiStore } from '../../state/uiStore';
-import { PROVIDER_ORDER, STATE_TEXT, isSelftest, providerLabel, providerStatus, usersOf } from './authModel';
+import {
+  PROVIDER_ORDER,
+  hasHeadlessLogin,
+  isSelftest,
+  providerLabel,
+  providerStatus,
+  stateText,
+  takesPastedCode,
+  usersOf,
+} from './authModel';
 import { HostPicker, useAuthHost } from './useAuthHost';
 
 /** The users a host serves and, per provider, whether their CLI is logged in; Connect starts a login. */
@@ -141,7 +150,7 @@ function ProviderCell(props: {
     case 'in_progress':
       body = (
         <button type="button" className="link" onClick={() => openSession(status.session.id)}>
-          <span className="pill auth-live">in progress</span> {STATE_TEXT[status.session.state]}
+          <span className="pill auth-live">in progress</span> {stateText(status.session.state, status.session.mode)}
         </button>
       );
       break;
@@ -149,7 +158,7 @@ function ProviderCell(props: {
       body = (
         <span>
           <button type="button" className="link" onClick={() => openSession(status.session.id)}>
-            <span className="pill auth-failed">{STATE_TEXT[status.session.state]}</span>{' '}
+            <span className="pill auth-failed">{stateText(status.session.state, status.session.mode)}</span>{' '}
             {status.session.error?.message ?? ''}
           </button>
           {status.session.error?.hint ? <span className="hint">{status.session.error.hint}</span> : null}
@@ -172,6 +181,24 @@ function ProviderCell(props: {
         >
           Connect
         </button>
+        {hasHeadlessLogin(props.provider) ? (
+          <button
+            type="button"
+            data-testid={`headless-${props.user}-${props.provider}`}
+            disabled={live || starting}
+            title={
+              takesPastedCode(props.provider)
+                ? 'Log in without a browser VM: the CLI VM shows a link, the code from its page is pasted back here'
+                : 'Log in without a browser VM: the CLI VM shows a link and a one-time code to enter there'
+            }
+            onClick={() => {
+              setStarting(true);
+              void auth.connect(props.hostId, props.user, props.provider, 'headless').finally(() => setStarting(false));
+            }}
+          >
+            Link &amp; code
+          </button>
+        ) : null}
       </div>
     </td>
   );

@@ -2,8 +2,15 @@ import { describe, expect, it } from 'vitest';
 import type { AuthSessionState } from '../../../../shared/protocol/auth';
 import type { Vm } from '../../../../shared/protocol/vm';
 import {
+  HAPPY_PATH,
   PROVIDER_ORDER,
+  STATE_TEXT,
   canCancel,
+  checkPastedCode,
+  happyPath,
+  hasHeadlessLogin,
+  stateText,
+  takesPastedCode,
   canRetry,
   filterHistory,
   formatMs,
@@ -232,5 +239,27 @@ describe('session actions and copies', () => {
     const urlSet = { ...later, authorizeUrl: 'http://10.0.0.1/authorize', updatedAt: at(4) };
     expect(newerSession(later, urlSet)).toBe(urlSet);
     expect(newerSession(undefined, early)).toBe(early);
+  });
+});
+
+describe('headless logins in the model', () => {
+  it('which providers offer one, and which take a pasted code', () => {
+    expect(PROVIDER_ORDER.filter(hasHeadlessLogin)).toEqual(['codex', 'claude_code', 'gemini_cli']);
+    expect(PROVIDER_ORDER.filter(takesPastedCode)).toEqual(['claude_code', 'gemini_cli']);
+  });
+
+  it('a headless timeline has no browser VM steps, and its states say so', () => {
+    expect(happyPath('headless')).toEqual(['pending', 'awaiting_user_auth', 'authenticating', 'completed']);
+    expect(happyPath('browser')).toEqual(HAPPY_PATH);
+    expect(stateText('authenticating', 'headless')).toBe('checking the login in the CLI VM');
+    expect(stateText('authenticating', 'browser')).toBe(STATE_TEXT.authenticating);
+    expect(stateText('failed', 'headless')).toBe('failed');
+  });
+
+  it('a pasted code is checked as the daemon checks it, trimmed', () => {
+    expect(checkPastedCode('  4/0AbC-d_e \n')).toEqual({ ok: true, code: '4/0AbC-d_e' });
+    expect(checkPastedCode('   ')).toMatchObject({ ok: false });
+    expect(checkPastedCode('two words')).toEqual({ ok: false, why: 'a code is printable ASCII without spaces' });
+    expect(checkPastedCode('x'.repeat(2049))).toMatchObject({ ok: false });
   });
 });

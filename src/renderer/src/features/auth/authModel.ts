@@ -1,6 +1,8 @@
 import {
   AUTH_END_STATES,
+  AuthSubmitCodeParams,
   isAuthSessionLive,
+  type AuthMode,
   type AuthSession,
   type AuthSessionState,
 } from '../../../../shared/protocol/auth';
@@ -21,6 +23,17 @@ export function isSelftest(p: ProviderName): boolean {
   return p === 'selftest';
 }
 
+/** The provider's CLI has a login that runs in the CLI VM itself, showing a link and a code (no browser VM). */
+export function hasHeadlessLogin(p: ProviderName): boolean {
+  return PROVIDERS[p].headless !== null;
+}
+
+/** A headless login waits for the code its provider's page shows, pasted back (else it shows a code to enter). */
+export function takesPastedCode(p: ProviderName): boolean {
+  const kind = PROVIDERS[p].headless?.kind;
+  return kind === 'paste_code' || kind === 'print_token';
+}
+
 /** A state in words support staff understand. */
 export const STATE_TEXT: Readonly<Record<AuthSessionState, string>> = {
   pending: 'starting',
@@ -34,6 +47,18 @@ export const STATE_TEXT: Readonly<Record<AuthSessionState, string>> = {
   cancelled: 'cancelled',
 };
 
+/** The same states for a headless login (no browser VM: the CLI runs in the CLI VM and writes there). */
+const HEADLESS_TEXT: Partial<Record<AuthSessionState, string>> = {
+  pending: 'starting the login in the CLI VM',
+  awaiting_user_auth: 'waiting for the user to open the link',
+  authenticating: 'checking the login in the CLI VM',
+};
+
+/** A session's state in words, for its mode. */
+export function stateText(state: AuthSessionState, mode: AuthMode): string {
+  return (mode === 'headless' ? HEADLESS_TEXT[state] : undefined) ?? STATE_TEXT[state];
+}
+
 /** The happy path, in order, for the timeline. */
 export const HAPPY_PATH: readonly AuthSessionState[] = [
   'pending',
@@ -43,6 +68,20 @@ export const HAPPY_PATH: readonly AuthSessionState[] = [
   'authenticating',
   'completed',
 ];
+
+const HEADLESS_PATH: readonly AuthSessionState[] = ['pending', 'awaiting_user_auth', 'authenticating', 'completed'];
+
+export function happyPath(mode: AuthMode): readonly AuthSessionState[] {
+  return mode === 'headless' ? HEADLESS_PATH : HAPPY_PATH;
+}
+
+/** A pasted code as the daemon takes it (auth.submitCode), trimmed; or why not, in words. */
+export function checkPastedCode(text: string): { ok: true; code: string } | { ok: false; why: string } {
+  const code = text.trim();
+  if (code === '') return { ok: false, why: 'Paste the code the provider’s page showed.' };
+  const parsed = AuthSubmitCodeParams.shape.code.safeParse(code);
+  return parsed.success ? { ok: true, code } : { ok: false, why: parsed.error.issues[0]?.message ?? 'not a code' };
+}
 
 export function canCancel(state: AuthSessionState): boolean {
   return isAuthSessionLive(state) && state !== 'authenticating';

@@ -143,6 +143,84 @@ describe('the session view', () => {
   });
 });
 
+describe('a headless login', () => {
+  it('in the users view: "Link & code" where the provider offers a headless login, not for the self-test', () => {
+    useAuthStore.getState().addUser('local', 'ada@example.org');
+    const html = render(<UsersView />);
+    for (const p of ['codex', 'claude_code', 'gemini_cli']) {
+      expect(html).toContain(`data-testid="headless-ada@example.org-${p}"`);
+    }
+    expect(html).not.toContain('headless-ada@example.org-selftest');
+    expect(html.match(/>Link &amp; code</g)?.length).toBe(3);
+  });
+
+  it('paste-code: the link with Copy, the field for the code and Submit; no desktop', () => {
+    const s = session({
+      provider: 'gemini_cli',
+      mode: 'headless',
+      path: [
+        ['pending', 0],
+        ['awaiting_user_auth', 40],
+      ],
+      cliVmName: 'ada-cli',
+      authorizeUrl: 'https://accounts.google.com/o/oauth2/v2/auth?client_id=x&code_challenge=y',
+      awaitingCode: true,
+    });
+    useAuthStore.getState().apply('local', [s]);
+    const html = render(<SessionView hostId="local" sessionId={s.id} />);
+    expect(html).toMatch(
+      /data-testid="authorize-url">https:\/\/accounts.google.com\/o\/oauth2\/v2\/auth\?client_id=x&amp;code_challenge=y<\/code><button type="button">Copy/,
+    );
+    expect(html).toContain('data-testid="paste-code-input"');
+    expect(html).toMatch(/<button type="submit" class="primary" disabled="">Submit/);
+    expect(html).toContain('waiting for the user to open the link');
+    expect(html).not.toContain('auth-desktop');
+    expect(html).not.toContain('browser VM');
+    // The timeline ahead is the headless one: no browser VM steps.
+    expect(html).toContain('checking the login in the CLI VM');
+    expect(html).not.toContain('browser VM booting');
+  });
+
+  it('device code: the link and the one-time code, no field to paste into', () => {
+    const s = session({
+      provider: 'codex',
+      mode: 'headless',
+      path: [
+        ['pending', 0],
+        ['awaiting_user_auth', 40],
+      ],
+      authorizeUrl: 'https://auth.openai.com/codex/device',
+      userCode: 'ABCD-12345',
+    });
+    useAuthStore.getState().apply('local', [s]);
+    const html = render(<SessionView hostId="local" sessionId={s.id} />);
+    expect(html).toContain('data-testid="authorize-url">https://auth.openai.com/codex/device<');
+    expect(html).toMatch(/data-testid="user-code">ABCD-12345<\/code><button type="button">Copy/);
+    expect(html).not.toContain('paste-code');
+  });
+
+  it("before the CLI printed its link, and after a failure with the CLI's words", () => {
+    const waiting = session({ provider: 'claude_code', mode: 'headless', cliVmName: 'ada-cli' });
+    const failed = session({
+      provider: 'claude_code',
+      mode: 'headless',
+      path: [
+        ['pending', 0],
+        ['failed', 9],
+      ],
+      error: { kind: 'auth_failed', message: "Claude Code's login failed: OAuth error: fetch failed" },
+    });
+    useAuthStore.getState().apply('local', [waiting, failed]);
+    expect(render(<SessionView hostId="local" sessionId={waiting.id} />)).toContain(
+      'The login runs in the CLI VM ada-cli; its link shows here when the CLI prints it.',
+    );
+    const html = render(<SessionView hostId="local" sessionId={failed.id} />);
+    expect(html).toContain('OAuth error: fetch failed');
+    expect(html).toContain('The login ended before it printed a link.');
+    expect(html).toContain('>Retry<');
+  });
+});
+
 describe('the sessions history', () => {
   it("shows who ran each session, for whom, each state's time and the end", () => {
     const s = session({
