@@ -270,12 +270,13 @@ function timestamp(d: Date): string {
 
 function requireTools(recipe: Recipe): void {
   const tools = ['mmdebstrap', 'mkfs.ext4', 'tar', 'chroot', 'unshare'];
-  if (recipe.npmGlobals.length > 0) tools.push('npm');
+  // The npm step drops to its throw-away uid with setpriv (util-linux).
+  if (recipe.npmGlobals.length > 0) tools.push('npm', 'setpriv');
   const dirs = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
   for (const tool of tools) {
     if (!dirs.some((d) => fs.existsSync(path.join(d, tool)))) {
       throw new FiredeckError('unavailable', `image builds need ${tool}, which is not installed`, {
-        hint: `apt-get install ${tool === 'mkfs.ext4' ? 'e2fsprogs' : tool === 'unshare' || tool === 'chroot' ? 'util-linux coreutils' : tool}`,
+        hint: `apt-get install ${tool === 'mkfs.ext4' ? 'e2fsprogs' : tool === 'unshare' || tool === 'chroot' || tool === 'setpriv' ? 'util-linux coreutils' : tool}`,
       });
     }
   }
