@@ -323,26 +323,25 @@ function requireNoAccount(uid: number): void {
 }
 
 /**
- * `<cacheDir>/npm-cache`, owned by NPM_STEP_UID (a cache left by builds that ran npm as root is handed over
- * once, without following links).
+ * `<cacheDir>/npm-step-cache`, created for NPM_STEP_UID and written by nothing else (not the `npm-cache/` that
+ * builds running npm as root used: root's npm would leave entries there the throw-away user cannot update). One
+ * with another owner is removed and made anew: the cache is only a download cache, npm checks what it reads.
  */
 function ownedNpmCache(cacheDir: string): string {
-  const dir = path.join(cacheDir, 'npm-cache');
-  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const st = fs.lstatSync(dir);
-  if (!st.isDirectory()) {
-    throw new FiredeckError('conflict', `${dir} is not a directory`, { hint: `remove ${dir}` });
+  const dir = path.join(cacheDir, 'npm-step-cache');
+  let st: fs.Stats | null = null;
+  try {
+    st = fs.lstatSync(dir);
+  } catch {
+    // Made below.
   }
-  if (st.uid !== NPM_STEP_UID || st.gid !== NPM_STEP_UID) chownTree(dir);
-  fs.chmodSync(dir, 0o700);
+  if (st !== null && (!st.isDirectory() || st.uid !== NPM_STEP_UID || st.gid !== NPM_STEP_UID)) {
+    fs.rmSync(dir, { recursive: true, force: true });
+    st = null;
+  }
+  if (st === null) {
+    fs.mkdirSync(dir, { mode: 0o700 });
+    fs.chownSync(dir, NPM_STEP_UID, NPM_STEP_UID);
+  }
   return dir;
-}
-
-function chownTree(dir: string): void {
-  fs.lchownSync(dir, NPM_STEP_UID, NPM_STEP_UID);
-  for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
-    const p = path.join(dir, entry.name);
-    if (entry.isDirectory()) chownTree(p);
-    else fs.lchownSync(p, NPM_STEP_UID, NPM_STEP_UID);
-  }
 }
