@@ -164,6 +164,10 @@ describe('golden image: cli', () => {
       '@google/gemini-cli',
       '@openai/codex',
     ]);
+    // With the integrity npm checked each tarball against, platform packages included.
+    for (const p of [...m.npmGlobals, ...(m.npmDependencies ?? [])])
+      expect(p.integrity).toMatch(/^sha512-[A-Za-z0-9+/]+=*$/);
+    expect(m.npmDependencies?.map((p) => p.name)).toContain('@openai/codex-linux-x64');
   });
 
   it('prints a per-VM host key that sshd presents', async () => {

@@ -2,13 +2,14 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { FiredeckError } from '../../../src/shared/errors';
-import type { ImageManifest, ImagePackage } from '../../../src/shared/protocol/image';
+import type { ImageManifest, ImagePackage, NpmInstalledPackage } from '../../../src/shared/protocol/image';
 import { pidAlive } from '../system/processes';
 import { runCommand } from './command';
 import { checkFirecrackerKernel, defaultFirecrackerKernel, gracefulStopOf } from './firecrackerKernel';
 import { BUILDER_VERSION, loadRecipe, recipeFilePath, type LoadedRecipe, type Recipe } from './recipe';
-import { debianArchiveUri, npmRegistry } from './sources';
-import { baseLayerFile, layersDir, markLayerUsed, npmLayerFile } from './layerCache';
+import { debianArchiveUri } from './sources';
+import { baseLayerFile, layersDir, markLayerUsed, npmInventoryFile, npmLayerFile } from './layerCache';
+import { installNpmGlobals } from './npmStep';
 
 export const BUILD_STEPS = ['prepare', 'base', 'npm', 'files', 'checks', 'rootfs', 'boot-test', 'publish'] as const;
 export type BuildStep = (typeof BUILD_STEPS)[number];
@@ -121,15 +122,18 @@ export async function buildImage(options: BuildOptions): Promise<BuiltImage> {
     await run('base', ['tar', '-C', root, '--xattrs', '--xattrs-include=*', '--numeric-owner', '-xpf', baseTar]);
 
     begin('npm');
+    let npmInstalled: NpmInventory = { globals: [], dependencies: [] };
     if (recipe.npmGlobals.length > 0) {
-      const npmTar = await ensureNpmLayer(
+      const layer = await ensureNpmLayer(
         loaded,
         cacheDir,
         work,
+        signal,
         (argv) => run('npm', argv),
         (l) => emit('npm', l),
       );
-      await run('npm', ['tar', '-C', root, '--numeric-owner', '-xpf', npmTar]);
+      npmInstalled = layer.inventory;
+      await run('npm', ['tar', '-C', root, '--numeric-owner', '-xpf', layer.tar]);
     } else {
       emit('npm', 'no npm globals in this recipe');
     }
@@ -152,7 +156,6 @@ export async function buildImage(options: BuildOptions): Promise<BuiltImage> {
     const packages = parsePackages(
       await run('checks', chrootArgv(root, "dpkg-query -W -f '${Package}\\t${Version}\\n'"), true, true),
     );
-    const npmGlobals = recipe.npmGlobals.length > 0 ? await listNpmGlobals(root) : [];
     const kernel = findKernel(root, packages);
 
     begin('rootfs');
@@ -234,7 +237,8 @@ export async function buildImage(options: BuildOptions): Promise<BuiltImage> {
       },
       rootfs: { file: 'rootfs.ext4', sizeBytes, sha256 },
       packages,
-      npmGlobals,
+      npmGlobals: npmInstalled.globals,
+      npmDependencies: npmInstalled.dependencies,
       readiness: recipe.readiness,
       bootTest,
     };
@@ -266,12 +270,13 @@ function timestamp(d: Date): string {
 
 function requireTools(recipe: Recipe): void {
   const tools = ['mmdebstrap', 'mkfs.ext4', 'tar', 'chroot', 'unshare'];
-  if (recipe.npmGlobals.length > 0) tools.push('npm');
+  // The npm step drops to its throw-away uid with setpriv (util-linux).
+  if (recipe.npmGlobals.length > 0) tools.push('npm', 'setpriv');
   const dirs = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
   for (const tool of tools) {
     if (!dirs.some((d) => fs.existsSync(path.join(d, tool)))) {
       throw new FiredeckError('unavailable', `image builds need ${tool}, which is not installed`, {
-        hint: `apt-get install ${tool === 'mkfs.ext4' ? 'e2fsprogs' : tool === 'unshare' || tool === 'chroot' ? 'util-linux coreutils' : tool}`,
+        hint: `apt-get install ${tool === 'mkfs.ext4' ? 'e2fsprogs' : tool === 'unshare' || tool === 'chroot' || tool === 'setpriv' ? 'util-linux coreutils' : tool}`,
       });
     }
   }
@@ -350,58 +355,45 @@ async function ensureBaseLayer(
   return layer;
 }
 
+/** What the npm step installed, kept beside its layer so that a reused layer still tells the manifest. */
+interface NpmInventory {
+  globals: NpmInstalledPackage[];
+  dependencies: NpmInstalledPackage[];
+}
+
 /**
  * npm globals are installed by the host's npm into the image's /usr/local (same architecture, same Node
- * major), so the image needs no npm of its own; the layer is the tar of /usr/local.
+ * major), so the image needs no npm of its own; the layer is the tar of /usr/local, owned by root. npm and the
+ * packages' install scripts run as an unprivileged throw-away user in a sandbox (npmStep.ts), never as root.
  */
 async function ensureNpmLayer(
   loaded: LoadedRecipe,
   cacheDir: string,
   work: string,
+  signal: AbortSignal | undefined,
   run: Runner,
   log: (l: string) => void,
-): Promise<string> {
+): Promise<{ tar: string; inventory: NpmInventory }> {
   const layer = npmLayerFile(cacheDir, loaded);
-  if (fs.existsSync(layer)) {
+  const inventoryFile = npmInventoryFile(layer);
+  if (fs.existsSync(layer) && fs.existsSync(inventoryFile)) {
     markLayerUsed(layer);
     log(`reusing npm layer ${path.basename(layer)}`);
-    return layer;
+    return { tar: layer, inventory: JSON.parse(fs.readFileSync(inventoryFile, 'utf8')) as NpmInventory };
   }
-  const registry = await npmRegistry();
-  const prefix = path.join(work, 'npm-prefix', 'usr', 'local');
-  fs.mkdirSync(prefix, { recursive: true });
-  log(`installing ${loaded.recipe.npmGlobals.join(' ')}`);
-  await run([
-    'npm',
-    'install',
-    '--global',
-    `--prefix=${prefix}`,
-    `--registry=${registry}`,
-    `--cache=${path.join(cacheDir, 'npm-cache')}`,
-    '--no-audit',
-    '--no-fund',
-    '--loglevel=http',
-    ...loaded.recipe.npmGlobals,
-  ]);
+  const installed = await installNpmGlobals(loaded, cacheDir, work, signal, log);
+  const inventory: NpmInventory = { globals: installed.globals, dependencies: installed.dependencies };
   const tmp = makeOwnedDir(layersDir(cacheDir), '.layer-');
   try {
     const out = path.join(tmp, 'npm.tar');
-    await run([
-      'tar',
-      '-C',
-      path.join(work, 'npm-prefix'),
-      '--numeric-owner',
-      '--owner=0',
-      '--group=0',
-      '-cf',
-      out,
-      'usr',
-    ]);
+    await run(['tar', '-C', installed.root, '--numeric-owner', '--owner=0', '--group=0', '-cf', out, 'usr']);
+    fs.writeFileSync(path.join(tmp, 'npm.json'), `${JSON.stringify(inventory, null, 2)}\n`);
+    fs.renameSync(path.join(tmp, 'npm.json'), inventoryFile);
     fs.renameSync(out, layer);
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });
   }
-  return layer;
+  return { tar: layer, inventory };
 }
 
 /**
@@ -561,25 +553,6 @@ function parsePackages(text: string): ImagePackage[] {
       return { name, version };
     })
     .sort((a, b) => a.name.localeCompare(b.name));
-}
-
-async function listNpmGlobals(root: string): Promise<ImagePackage[]> {
-  const dir = path.join(root, 'usr', 'local', 'lib', 'node_modules');
-  const result: ImagePackage[] = [];
-  const names: string[] = [];
-  for (const entry of fs.readdirSync(dir)) {
-    if (entry.startsWith('@')) names.push(...fs.readdirSync(path.join(dir, entry)).map((n) => `${entry}/${n}`));
-    else names.push(entry);
-  }
-  for (const name of names) {
-    try {
-      const pkg = JSON.parse(fs.readFileSync(path.join(dir, name, 'package.json'), 'utf8')) as { version?: string };
-      result.push({ name, version: pkg.version ?? 'unknown' });
-    } catch {
-      result.push({ name, version: 'unknown' });
-    }
-  }
-  return result;
 }
 
 function findKernel(

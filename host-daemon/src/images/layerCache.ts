@@ -23,6 +23,11 @@ export function npmLayerFile(cacheDir: string, loaded: LoadedRecipe): string {
   return path.join(layersDir(cacheDir), `npm-${loaded.npmHash.slice(0, 16)}.tar`);
 }
 
+/** What the npm step installed into an npm layer (versions, integrity), kept beside it for the manifest. */
+export function npmInventoryFile(layer: string): string {
+  return layer.replace(/\.tar$/, '.json');
+}
+
 /** The layers a recipe's build reads (the npm layer only when it installs npm globals). */
 export function layersOf(cacheDir: string, loaded: LoadedRecipe): string[] {
   const files = [baseLayerFile(cacheDir, loaded)];
@@ -67,6 +72,7 @@ export function gcLayers(options: { cacheDir: string; keep: ReadonlySet<string>;
     }
     if (!stat.isFile() || now - stat.mtimeMs < graceMs) continue;
     fs.rmSync(file, { force: true });
+    if (name.startsWith('npm-')) fs.rmSync(npmInventoryFile(file), { force: true });
     freedBytes += stat.blocks * 512;
     removed.push(`layer ${name}`);
   }

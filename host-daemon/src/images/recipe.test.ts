@@ -95,6 +95,41 @@ describe('recipes', () => {
     }
   });
 
+  it('refuses an npm global not pinned to an exact version, naming it', () => {
+    for (const spec of ['@openai/codex', '@openai/codex@latest', '@openai/codex@^0.171.0', 'left-pad@1.x']) {
+      let error: unknown;
+      try {
+        loadRecipe(recipeDir({ ...minimal, npmGlobals: ['left-pad@1.3.0', spec] }, { hello: 'hi' }));
+      } catch (err) {
+        error = err;
+      }
+      expect(isFiredeckError(error, 'invalid_params'), String(error)).toBe(true);
+      const name = spec.slice(0, spec.lastIndexOf('@') > 0 ? spec.lastIndexOf('@') : undefined);
+      expect((error as Error).message).toContain(`npm global ${name} is not pinned to an exact version`);
+      expect((error as { details?: unknown }).details).toEqual({ npmGlobal: spec });
+    }
+    const pinned = loadRecipe(
+      recipeDir({ ...minimal, npmGlobals: ['@openai/codex@0.171.0', 'x@1.0.0-beta.2'] }, { hello: 'hi' }),
+    );
+    expect(pinned.recipe.npmGlobals).toEqual(['@openai/codex@0.171.0', 'x@1.0.0-beta.2']);
+  });
+
+  it('takes a local npm tarball among the files, keyed by its content', () => {
+    const withTarball = (content: string): ReturnType<typeof loadRecipe> =>
+      loadRecipe(recipeDir({ ...minimal, npmGlobals: ['file:pkg.tgz'] }, { hello: 'hi', 'pkg.tgz': content }));
+    const a = withTarball('one');
+    const b = withTarball('two');
+    expect(b.npmHash).not.toBe(a.npmHash);
+    expect(b.hash).not.toBe(a.hash);
+    expect(b.baseHash).toBe(a.baseHash);
+    expect(() => loadRecipe(recipeDir({ ...minimal, npmGlobals: ['file:gone.tgz'] }, { hello: 'hi' }))).toThrow(
+      /npm tarball file:gone.tgz is missing/,
+    );
+    expect(() => loadRecipe(recipeDir({ ...minimal, npmGlobals: ['file:../x.tgz'] }, { hello: 'hi' }))).toThrow(
+      /npmGlobals\.0/,
+    );
+  });
+
   it('rejects a recipe that is not JSON', () => {
     const dir = recipeDir(minimal, { hello: 'hi' });
     fs.writeFileSync(path.join(dir, 'recipe.json'), '{ nope');

@@ -11,9 +11,29 @@ import { FiredeckError } from '../../../src/shared/errors';
 export const BUILDER_VERSION = 1;
 
 const DebianPackage = z.string().regex(/^[a-z0-9][a-z0-9+.-]+$/, 'not a Debian package name');
+/**
+ * Bumped whenever the npm step changes what it produces (or records) from the same npm globals: it keys the npm
+ * layer and the hash of recipes that have npm globals, so recipes without any keep their cached builds.
+ */
+export const NPM_STEP_VERSION = 2;
+
+/** `name@version` from the registry, or `file:<path>` of a tarball among the recipe's files. */
 const NpmPackage = z
   .string()
-  .regex(/^(@[a-z0-9][a-z0-9._-]*\/)?[a-z0-9][a-z0-9._-]*(@[A-Za-z0-9._^~<>=*-]+)?$/, 'not an npm package spec');
+  .regex(
+    /^((@[a-z0-9][a-z0-9._-]*\/)?[a-z0-9][a-z0-9._-]*(@[A-Za-z0-9._^~<>=*+-]+)?|file:(@common\/)?[A-Za-z0-9._+-][A-Za-z0-9._+@/-]*\.tgz)$/,
+    'not an npm package spec (name@version, or file:<path under files/>.tgz)',
+  )
+  .refine(
+    (p) =>
+      !p
+        .replace(/^file:/, '')
+        .split('/')
+        .includes('..'),
+    'must not contain ".."',
+  );
+/** An exact version: what a recipe must pin each registry package to. */
+const EXACT_VERSION = /^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$/;
 const AbsPath = z
   .string()
   .regex(/^\/[A-Za-z0-9._+@/-]*$/, 'must be an absolute path of plain characters')
@@ -64,7 +84,10 @@ export const Recipe = z
     packages: z.array(DebianPackage).min(1),
     /** Modules put into the initrd (MODULES=list keeps it small, so it unpacks fast under TCG). */
     initramfsModules: z.array(z.string().regex(/^[a-z0-9_-]+$/)).default([]),
-    /** Installed with `npm install -g` from the machine's configured npm registry. */
+    /**
+     * Installed with `npm install -g` from the machine's configured npm registry, each pinned to an exact version
+     * (`@openai/codex@0.171.0`); or `file:<path>` of a package tarball among the recipe's files.
+     */
     npmGlobals: z.array(NpmPackage).default([]),
     users: z
       .array(
@@ -116,9 +139,12 @@ export interface LoadedRecipe {
   hash: string;
   /** sha256 of what goes into the base layer only (suite, variant, components, packages, initrd modules). */
   baseHash: string;
-  /** sha256 of the base plus the npm globals. */
+  /** sha256 of the base plus the npm globals (and the content of local npm tarballs). */
   npmHash: string;
 }
+
+/** The npm globals of a recipe as the npm step installs them: from the registry, or a tarball of the recipe. */
+export type NpmGlobalSource = { spec: string; registry: true } | { spec: string; registry: false; file: string };
 
 /** Where recipes live: `images/` at the repository root (or FIREDECK_IMAGES_DIR for an installed daemon). */
 export function recipesRoot(): string {
@@ -162,8 +188,25 @@ export function loadRecipe(dir: string): LoadedRecipe {
     });
   }
 
+  const localNpm: string[] = [];
+  for (const source of npmGlobalSources(recipe, dir)) {
+    if (source.registry) {
+      requirePinned(file, source.spec);
+      continue;
+    }
+    try {
+      localNpm.push(`${source.spec}\0${sha256(fs.readFileSync(source.file))}`);
+    } catch {
+      throw new FiredeckError('invalid_params', `recipe ${recipe.name}: npm tarball ${source.spec} is missing`, {
+        hint: `create ${source.file} (npm pack) or remove it from "npmGlobals"`,
+        details: { src: source.file },
+      });
+    }
+  }
+
   const hash = crypto.createHash('sha256');
   hash.update(`firedeck-builder ${BUILDER_VERSION}\n`);
+  if (recipe.npmGlobals.length > 0) hash.update(`firedeck-npm-step ${NPM_STEP_VERSION}\n${localNpm.join('\n')}\n`);
   hash.update(JSON.stringify(recipe));
   for (const f of recipe.files) {
     const src = recipeFilePath(dir, f.src);
@@ -179,7 +222,38 @@ export function loadRecipe(dir: string): LoadedRecipe {
     hash.update(`\0${f.src}\0${f.dest}\0${f.mode}\0${content.length}\0`);
     hash.update(content);
   }
-  return { recipe, dir, hash: hash.digest('hex'), baseHash: baseLayerHash(recipe), npmHash: npmLayerHash(recipe) };
+  return {
+    recipe,
+    dir,
+    hash: hash.digest('hex'),
+    baseHash: baseLayerHash(recipe),
+    npmHash: npmLayerHash(recipe, localNpm),
+  };
+}
+
+/** Where each npm global comes from; a `file:` spec names a tarball as `files[].src` does. */
+export function npmGlobalSources(recipe: Recipe, recipeDir: string): NpmGlobalSource[] {
+  return recipe.npmGlobals.map((spec) =>
+    spec.startsWith('file:')
+      ? { spec, registry: false, file: recipeFilePath(recipeDir, spec.slice('file:'.length)) }
+      : { spec, registry: true },
+  );
+}
+
+/** A registry package must name its exact version: a range or a tag installs whatever is newest that day. */
+function requirePinned(recipeFile: string, spec: string): void {
+  const at = spec.lastIndexOf('@');
+  const name = at > 0 ? spec.slice(0, at) : spec;
+  const version = at > 0 ? spec.slice(at + 1) : '';
+  if (EXACT_VERSION.test(version)) return;
+  throw new FiredeckError(
+    'invalid_params',
+    `recipe ${recipeFile}: npm global ${name} is not pinned to an exact version (${JSON.stringify(spec)})`,
+    {
+      hint: `write it as ${name}@<version>, e.g. the version \`npm view ${name} version\` prints`,
+      details: { npmGlobal: spec },
+    },
+  );
 }
 
 /** Where a recipe's `files[].src` lives on disk. */
@@ -202,11 +276,19 @@ export function baseLayerHash(recipe: Recipe): string {
   );
 }
 
-export function npmLayerHash(recipe: Recipe): string {
-  return sha256(JSON.stringify({ base: baseLayerHash(recipe), npm: [...recipe.npmGlobals].sort() }));
+/** `localTarballs`: `<spec>\0<sha256 of its content>` of each `file:` global. */
+export function npmLayerHash(recipe: Recipe, localTarballs: readonly string[] = []): string {
+  return sha256(
+    JSON.stringify({
+      base: baseLayerHash(recipe),
+      step: NPM_STEP_VERSION,
+      npm: [...recipe.npmGlobals].sort(),
+      local: [...localTarballs].sort(),
+    }),
+  );
 }
 
-function sha256(text: string): string {
+function sha256(text: string | Buffer): string {
   return crypto.createHash('sha256').update(text).digest('hex');
 }
 

@@ -76,3 +76,43 @@ export function npmRegistry(): Promise<string> {
     });
   });
 }
+
+/** Settings of the machine's npm that the image build's npm step carries over (how to reach the registry). */
+const CARRIED_NPM_SETTINGS = ['cafile', 'proxy', 'https-proxy', 'noproxy', 'strict-ssl', 'nodedir'] as const;
+/** Environment variables that shape how Node reaches the network, carried over the same way. */
+const CARRIED_ENV = [
+  'NODE_EXTRA_CA_CERTS',
+  'HTTP_PROXY',
+  'HTTPS_PROXY',
+  'NO_PROXY',
+  'http_proxy',
+  'https_proxy',
+  'no_proxy',
+];
+
+/**
+ * The registry and how to reach it, for an npm that runs without the machine's user config (the image build's
+ * npm step runs as a throw-away user): registry, CA file, proxies and nodedir as `npm_config_*` variables, never
+ * credentials (those would be readable by the packages' install scripts).
+ */
+export async function npmClientConfig(): Promise<{ registry: string; env: Record<string, string> }> {
+  const registry = await npmRegistry();
+  const text = await new Promise<string>((resolve) => {
+    execFile('npm', ['config', 'get', ...CARRIED_NPM_SETTINGS], { timeout: 30_000 }, (err, stdout) =>
+      resolve(err ? '' : stdout),
+    );
+  });
+  const env: Record<string, string> = { npm_config_registry: registry };
+  for (const line of text.split('\n')) {
+    const m = /^([a-z-]+)=(.*)$/.exec(line.trim());
+    if (!m || !(CARRIED_NPM_SETTINGS as readonly string[]).includes(m[1]!)) continue;
+    const value = m[2]!.trim();
+    if (value === '' || value === 'null' || value === 'undefined') continue;
+    env[`npm_config_${m[1]!.replace(/-/g, '_')}`] = value;
+  }
+  for (const name of CARRIED_ENV) {
+    const value = process.env[name];
+    if (value) env[name] = value;
+  }
+  return { registry, env };
+}

@@ -13,6 +13,15 @@ export const ImageRef = z
 export const ImagePackage = z.object({ name: z.string(), version: z.string() });
 export type ImagePackage = z.infer<typeof ImagePackage>;
 
+/** A package npm installed into the image: where (its name there), its version and the integrity npm checked. */
+export const NpmInstalledPackage = z.object({
+  name: z.string(),
+  version: z.string(),
+  /** `sha512-…` (SRI) of the tarball; null when the registry gave none. Absent in manifests of older builds. */
+  integrity: z.string().nullable().optional(),
+});
+export type NpmInstalledPackage = z.infer<typeof NpmInstalledPackage>;
+
 /** `manifest.json` of a published golden image version: what it was built from and what it holds. */
 export const ImageManifest = z.object({
   name: ImageName,
@@ -44,7 +53,10 @@ export const ImageManifest = z.object({
     sha256: z.string().regex(/^[0-9a-f]{64}$/),
   }),
   packages: z.array(ImagePackage),
-  npmGlobals: z.array(ImagePackage),
+  /** The recipe's npm globals as installed. */
+  npmGlobals: z.array(NpmInstalledPackage),
+  /** What they pulled in (platform packages, dependencies); absent in manifests of older builds. */
+  npmDependencies: z.array(NpmInstalledPackage).optional(),
   readiness: z.array(z.string()),
   /** How the boot test went; null when the build ran without one. */
   bootTest: z.object({ seconds: z.number(), markers: z.array(z.string()) }).nullable(),
