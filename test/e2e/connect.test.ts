@@ -7,7 +7,6 @@ import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { appCallNames } from '../../src/shared/app/contract';
-import { webSessionCookie } from '../../src/shared/app/webWire';
 import { startDaemon, type DaemonRig } from '../rig/daemon';
 import { startSshd, type Sshd } from '../rig/sshd';
 import { makeTempDir } from '../rig/tmp';
@@ -43,7 +42,7 @@ describe.each(appModes())('walking skeleton (%s): app → main → ssh2 → sshd
 
   it('opens and shows the embedded local host connected', async () => {
     if (app.web) {
-      // The link's token is swapped for a cookie and dropped from the address bar.
+      // The link's token is traded for the session secret and dropped from the address bar.
       expect(new URL(page.url()).searchParams.has('token')).toBe(false);
     }
     await status()
@@ -141,33 +140,40 @@ describe.each(appModes())('walking skeleton (%s): app → main → ssh2 → sshd
   });
 
   if (mode === 'web') {
-    it('web mode: rejects requests without the token and API sockets from a foreign origin', async () => {
+    it('web mode: opens no session without the secret, and no API socket from a foreign origin', async () => {
       const web = app.web!;
-      const bare = await fetch(`${web.origin}/`);
-      expect(bare.status).toBe(401);
+      const token = new URL(web.url).searchParams.get('token')!;
+      const trade = (origin: string, body: unknown): Promise<Response> =>
+        fetch(`${web.origin}/session`, {
+          method: 'POST',
+          headers: { origin, 'content-type': 'application/json' },
+          body: JSON.stringify(body),
+        });
+      expect((await trade(web.origin, {})).status).toBe(400);
+      expect((await trade('http://evil.example', { token })).status).toBe(403);
       // The printed link stays good while the server runs (test/e2e/webLink.test.ts opens it in browsers).
-      const reused = await fetch(web.url, { redirect: 'manual' });
-      expect(reused.status).toBe(303);
+      const reused = await trade(web.origin, { token });
+      expect(reused.status).toBe(200);
+      const { session } = (await reused.json()) as { session: string };
+      // The app's page keeps the same secret in its origin's storage, and in no cookie.
+      expect(await page.evaluate(() => localStorage.getItem('firedeck.webSession'))).toBe(session);
+      expect(await app.browser!.context.cookies()).toEqual([]);
 
-      const cookies = await app.browser!.context.cookies(web.origin);
-      const session = cookies.find((c) => c.name === webSessionCookie(web.port));
-      expect(session).toBeDefined();
-      const cookie = `${session!.name}=${session!.value}`;
-      expect((await fetch(`${web.origin}/`, { headers: { cookie } })).status).toBe(200);
-
-      const tryUpgrade = (headers: Record<string, string>): Promise<string> =>
+      const tryHello = (headers: Record<string, string>, hello: unknown): Promise<string> =>
         new Promise((resolve) => {
           const ws = new WebSocket(`ws://127.0.0.1:${web.port}/api`, { headers });
-          ws.once('open', () => {
+          ws.once('open', () => ws.send(JSON.stringify(hello)));
+          ws.once('message', (data: Buffer) => {
             ws.close();
-            resolve('open');
+            resolve(data.toString());
           });
           ws.once('unexpected-response', (_req, res) => resolve(String(res.statusCode)));
+          ws.once('close', (code) => resolve(`closed ${code}`));
           ws.once('error', (err) => resolve(`error ${err.message}`));
         });
-      expect(await tryUpgrade({ origin: 'http://evil.example', cookie })).toBe('403');
-      expect(await tryUpgrade({ origin: web.origin })).toBe('401');
-      expect(await tryUpgrade({ origin: web.origin, cookie })).toBe('open');
+      expect(await tryHello({ origin: 'http://evil.example' }, { session })).toBe('403');
+      expect(await tryHello({ origin: web.origin }, { session: 'forged' })).toBe('closed 4401');
+      expect(await tryHello({ origin: web.origin }, { session })).toBe('{"ready":true}');
     });
   }
 

@@ -31,8 +31,8 @@ describe('web mode: the printed link, in several browsers', () => {
   };
 
   /**
-   * The page shows the app, and its session really is one: a call on the API socket (which needs the session
-   * cookie and our Origin) is answered.
+   * The page shows the app, and its session really is one: a call on the API socket (which needs our Origin and,
+   * as its first frame, the session secret the page keeps in its origin's storage) is answered.
    */
   const expectApp = async (page: Page): Promise<void> => {
     await page.getByRole('button', { name: 'Fleet' }).waitFor({ timeout: 30_000 });
@@ -41,7 +41,10 @@ describe('web mode: the printed link, in several browsers', () => {
       () =>
         new Promise<string>((resolve) => {
           const ws = new WebSocket(`ws://${location.host}/api`);
-          ws.onopen = () => ws.send(JSON.stringify({ id: 1, name: 'app.info', params: {} }));
+          ws.onopen = () => {
+            ws.send(JSON.stringify({ session: localStorage.getItem('firedeck.webSession') }));
+            ws.send(JSON.stringify({ id: 1, name: 'app.info', params: {} }));
+          };
           ws.onmessage = (m) => {
             const frame = JSON.parse(String(m.data)) as { id?: number };
             if (frame.id !== 1) return;
@@ -75,7 +78,7 @@ describe('web mode: the printed link, in several browsers', () => {
   });
 
   it('opens again after the browser was closed and started again, and in a second browser beside it', async () => {
-    // Close every browser so far: what it held (its cookie) is gone with its profile.
+    // Close every browser so far: what it held (its storage) is gone with its profile.
     for (const b of browsers.splice(0)) await b.close();
     const restarted = await browser();
     const page = await restarted.newPage();
@@ -89,8 +92,13 @@ describe('web mode: the printed link, in several browsers', () => {
     // Both stay in: neither took the other's session away.
     await page.reload();
     await expectApp(page);
-    expect(await restarted.context.cookies(web!.origin)).toHaveLength(1);
-    expect(await second.context.cookies(web!.origin)).toHaveLength(1);
+    // The session is in each browser's storage for web mode's origin, and in no cookie.
+    for (const b of [restarted, second]) {
+      expect(await b.context.cookies()).toEqual([]);
+      const { origins } = await b.context.storageState();
+      const stored = origins.find((o) => o.origin === web!.origin)?.localStorage ?? [];
+      expect(stored.map((e) => e.name)).toEqual(['firedeck.webSession']);
+    }
   });
 
   it('shows a stale link, and a visit without the link, a page that says what to do', async () => {
@@ -110,9 +118,11 @@ describe('web mode: the printed link, in several browsers', () => {
     fs.mkdirSync(path.join(REPO_ROOT, 'test-results'), { recursive: true });
     await page.screenshot({ path: path.join(REPO_ROOT, 'test-results/e2e-web-stale-link.png') });
 
-    // The app's address without the token (a bookmark, history) in a browser with no session.
-    const bare = await page.goto(`${web!.origin}/`);
-    expect(bare?.status()).toBe(401);
+    // The app's address without the token (a bookmark, history) in a browser with no session: the page finds
+    // none in its storage and loads the explanation.
+    await page.goto(`${web!.origin}/`);
+    await page.getByRole('heading', { name: 'Open the link that web mode printed' }).waitFor({ timeout: 30_000 });
+    expect(new URL(page.url()).pathname).toBe('/no-session');
     expect(await page.locator('body').innerText()).toContain('has no session with this web mode server');
     // And the printed link still gets in from there.
     await page.goto(web!.url);

@@ -13,8 +13,8 @@ import { makeTempDir } from '../rig/tmp';
 
 /**
  * The renderer's web-mode client against the real web-mode server: what the page is told when its socket
- * drops and comes back. (Node 20 has no WebSocket of its own: `ws`'s client stands in for the browser's,
- * sending the session cookie a browser would.)
+ * drops and comes back, and that it presents its session secret on every socket it opens. (Node 20 has no
+ * WebSocket of its own: `ws`'s client stands in for the browser's, sending the Origin a browser would.)
  */
 describe('web mode: the page’s link to main', () => {
   let dir: string;
@@ -34,17 +34,24 @@ describe('web mode: the page’s link to main', () => {
     db = openLocalStore(path.join(dir, 'data'));
     const service = new AppService({ mode: 'web', registry: new HostRegistry(db), localDaemonCommand: null });
     server = await startWebServer({ service, rendererDir, port: 0 });
-    const login = await fetch(server.url, { redirect: 'manual' });
-    const cookie = (login.headers.get('set-cookie') ?? '').split(';')[0]!;
     const origin = `http://127.0.0.1:${server.port}`;
+    const login = await fetch(`${origin}/session`, {
+      method: 'POST',
+      headers: { origin, 'content-type': 'application/json' },
+      body: JSON.stringify({ token: new URL(server.url).searchParams.get('token') }),
+    });
+    const { session } = (await login.json()) as { session: string };
     class BrowserLikeWebSocket extends NodeWebSocket {
       constructor(url: string) {
-        super(url, { headers: { cookie, origin } });
+        super(url, { headers: { origin } });
         sockets.push(this);
       }
     }
     (globalThis as { WebSocket?: unknown }).WebSocket = BrowserLikeWebSocket;
-    client = webSocketClient({ protocol: 'http:', host: `127.0.0.1:${server.port}` } as Location);
+    client = webSocketClient(
+      { protocol: 'http:', host: `127.0.0.1:${server.port}` },
+      { session: () => Promise.resolve(session) },
+    );
     client.onLink!((link) => {
       links.push(link);
       const waiters = linkWaiters;
@@ -90,5 +97,28 @@ describe('web mode: the page’s link to main', () => {
     await nextLink();
     expect(links).toEqual(['lost', 'restored', 'lost', 'restored']);
     expect(await whileDown).toEqual([]);
+  });
+
+  it('tells the page its session is gone when the server refuses the secret it presents', async () => {
+    let gone!: () => void;
+    const told = new Promise<void>((resolve) => (gone = resolve));
+    const stale = webSocketClient(
+      { protocol: 'http:', host: `127.0.0.1:${server.port}` },
+      { session: () => Promise.resolve('A'.repeat(43)), onSessionGone: () => gone() },
+    );
+    const call = stale.call('hosts.list', {}).then(
+      () => 'answered',
+      (e: unknown) => (e as FiredeckError).kind,
+    );
+    await told;
+    expect(await call).toBe('disconnected');
+
+    let none!: () => void;
+    const toldNone = new Promise<void>((resolve) => (none = resolve));
+    webSocketClient(
+      { protocol: 'http:', host: `127.0.0.1:${server.port}` },
+      { session: () => Promise.resolve(null), onSessionGone: () => none() },
+    );
+    await toldNone;
   });
 });

@@ -3,7 +3,17 @@ import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { WEB_API_PATH, WebCallFrame, webSessionCookie, type WebServerFrame } from '../../shared/app/webWire';
+import {
+  WEB_API_PATH,
+  WEB_NO_SESSION_CLOSE,
+  WEB_NO_SESSION_PATH,
+  WEB_SESSION_PATH,
+  WebCallFrame,
+  WebHelloFrame,
+  WebSessionRequest,
+  type WebServerFrame,
+  type WebSessionAnswer,
+} from '../../shared/app/webWire';
 import type { AppEvent } from '../../shared/app/contract';
 import type { AppService } from '../app/appService';
 import { RENDERER_CSP } from '../app/csp';
@@ -20,7 +30,7 @@ export interface WebServer {
   port: number;
   /**
    * The link to print: it carries this server's token and works until the server stops, as often and in as many
-   * browsers as it is opened (each visit trades it for the session cookie).
+   * browsers as it is opened (each visit's page trades it for the session secret).
    */
   url: string;
   close(): Promise<void>;
@@ -42,15 +52,25 @@ const CONTENT_TYPES: Record<string, string> = {
 /** Largest call frame a web session may send (a VNC or shell write is at most 1 MiB of base64). */
 const MAX_WS_PAYLOAD = 2 * 1024 * 1024;
 
+/** Largest body of the token trade (`{"token":"…"}` is about 60 bytes). */
+const MAX_SESSION_BODY = 1024;
+
+/** How long an API socket may take to present the session before it is closed. */
+const HELLO_TIMEOUT_MS = 10_000;
+
 /**
- * Web mode: the renderer and the app contract served on 127.0.0.1 only. Every request needs the session
- * cookie that the printed link's token buys; the API socket also needs our own Origin, and every request our
- * own Host header (so a web page elsewhere, or DNS rebinding, gets nothing).
+ * Web mode: the renderer and the app contract served on 127.0.0.1 only, with our own Host header on every request
+ * (so DNS rebinding gets nothing). The renderer's files are public (they hold no secret); what acts needs the
+ * session: the token trade (`POST /session`) needs our own Origin and the printed link's token, and the API
+ * socket our own Origin and, as its first frame, the session secret the trade answered.
  *
- * The token is random per server start and good until the server stops (ARCHITECTURE.md, "Web mode"): the
- * printed link survives reloads, a browser restart and a second browser. It is compared in constant time and
- * appears nowhere but in `url`. A wrong or stale token, or a request without a session, gets a page that says
- * which link to open.
+ * No cookie is used: cookies are not scoped by port, so any other listener on 127.0.0.1 that the browser visits
+ * would receive one. The page keeps the secret in its origin's storage, which is (ARCHITECTURE.md, "Web mode").
+ *
+ * The token and the session secret are random per server start and good until the server stops: the printed link
+ * survives reloads, a browser restart and a second browser, and a secret or link of an earlier start matches
+ * nothing. Both are compared in constant time; the token appears nowhere but in `url`, the secret only in the
+ * trade's answer. A wrong or stale link, or a tab without a session, gets a page that says which link to open.
  */
 export async function startWebServer(options: WebServerOptions): Promise<WebServer> {
   const rendererRoot = path.resolve(options.rendererDir);
@@ -59,7 +79,7 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
   }
   const token = crypto.randomBytes(32).toString('base64url');
   // What the token is traded for: one secret per server start, so opening the link again (another tab, a
-  // browser restarted, a second browser) adds no state, and a stale cookie from an earlier start matches nothing.
+  // browser restarted, a second browser) adds no state, and a secret kept from an earlier start matches nothing.
   const session = crypto.randomBytes(32).toString('base64url');
   let port = 0;
 
@@ -67,11 +87,6 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
     req.headers.host === `127.0.0.1:${port}` || req.headers.host === `localhost:${port}`;
   const originAllowed = (req: http.IncomingMessage): boolean =>
     req.headers.origin === `http://127.0.0.1:${port}` || req.headers.origin === `http://localhost:${port}`;
-  const cookieName = (): string => webSessionCookie(port);
-  const hasSession = (req: http.IncomingMessage): boolean => {
-    const value = cookieValue(req.headers.cookie, cookieName());
-    return value !== null && safeEqual(value, session);
-  };
 
   const server = http.createServer((req, res) => {
     try {
@@ -86,21 +101,43 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
     const url = requestUrl(req);
     if (url === null) return deny(res, 400, 'Bad request');
     if (!hostAllowed(req)) return deny(res, 403, 'Forbidden: unexpected Host header');
+    if (url.pathname === WEB_SESSION_PATH) return tradeToken(req, res);
     if (req.method !== 'GET' && req.method !== 'HEAD') return deny(res, 405, 'Method not allowed');
     const offered = url.searchParams.get('token');
-    if (offered !== null) {
-      if (!safeEqual(offered, token)) return explain(res, 'stale', req.method === 'HEAD');
-      url.searchParams.delete('token');
-      res.writeHead(303, {
-        Location: url.pathname + url.search,
-        'Set-Cookie': `${cookieName()}=${session}; HttpOnly; SameSite=Strict; Path=/`,
-        'Cache-Control': 'no-store',
-      });
-      res.end();
-      return;
-    }
-    if (!hasSession(req)) return explain(res, 'no-session', req.method === 'HEAD');
+    // A page opened with the right token is served as any other; its script trades the token and drops it from
+    // the address bar. A wrong one (an earlier start's, or cut short) gets the explanation straight away.
+    if (offered !== null && !safeEqual(offered, token)) return explain(res, 'stale', req.method === 'HEAD');
+    if (url.pathname === WEB_NO_SESSION_PATH) return explain(res, 'no-session', req.method === 'HEAD');
     serveFile(rendererRoot, url.pathname, req, res);
+  };
+
+  /** `POST /session` from our own origin with the printed link's token: answers the session secret. */
+  const tradeToken = (req: http.IncomingMessage, res: http.ServerResponse): void => {
+    if (req.method !== 'POST') return deny(res, 405, 'Method not allowed');
+    // A page of another origin (another port on 127.0.0.1 included) must not trade a token it got hold of.
+    if (!originAllowed(req)) return deny(res, 403, 'Forbidden: unexpected Origin');
+    if (!(req.headers['content-type'] ?? '').startsWith('application/json')) {
+      return deny(res, 415, 'Unsupported media type: send application/json');
+    }
+    readBody(req, MAX_SESSION_BODY, (body) => {
+      if (body === null) return deny(res, 413, 'Request too large');
+      let offer: WebSessionRequest;
+      try {
+        offer = WebSessionRequest.parse(JSON.parse(body));
+      } catch {
+        return deny(res, 400, 'Bad request: send {"token": "<the printed link\'s token>"}');
+      }
+      if (!safeEqual(offer.token, token)) return deny(res, 401, "Unauthorized: not this web mode server's link");
+      const answer: WebSessionAnswer = { session };
+      const text = JSON.stringify(answer);
+      res.writeHead(200, {
+        'Content-Type': 'application/json',
+        'Content-Length': Buffer.byteLength(text),
+        'Cache-Control': 'no-store',
+        'Cross-Origin-Resource-Policy': 'same-origin',
+      });
+      res.end(text);
+    });
   };
 
   const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_WS_PAYLOAD });
@@ -113,8 +150,7 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
     if (url === null) return refuse(400, 'Bad Request');
     if (url.pathname !== WEB_API_PATH) return refuse(404, 'Not Found');
     if (!hostAllowed(req) || !originAllowed(req)) return refuse(403, 'Forbidden');
-    if (!hasSession(req)) return refuse(401, 'Unauthorized');
-    wss.handleUpgrade(req, socket, head, (ws) => serveSession(ws, options.service));
+    wss.handleUpgrade(req, socket, head, (ws) => awaitHello(ws, session, () => serveSession(ws, options.service)));
   });
 
   await new Promise<void>((resolve, reject) => {
@@ -134,6 +170,32 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+/**
+ * An API socket's first frame must present the session secret, within `HELLO_TIMEOUT_MS`; anything else (a call
+ * first, a wrong or earlier start's secret, a binary or malformed frame, silence) closes it with
+ * `WEB_NO_SESSION_CLOSE` before any call is read. Then `ready` is sent and `serve` takes the socket over.
+ */
+function awaitHello(ws: WebSocket, session: string, serve: () => void): void {
+  const noSession = (): void => ws.close(WEB_NO_SESSION_CLOSE, 'no session');
+  const timer = setTimeout(noSession, HELLO_TIMEOUT_MS);
+  ws.on('error', () => undefined);
+  ws.once('close', () => clearTimeout(timer));
+  ws.once('message', (data, isBinary) => {
+    clearTimeout(timer);
+    let hello: WebHelloFrame;
+    try {
+      if (isBinary) throw new Error('binary hello');
+      hello = WebHelloFrame.parse(JSON.parse(data.toString()));
+    } catch {
+      return noSession();
+    }
+    if (!safeEqual(hello.session, session)) return noSession();
+    serve();
+    const ready: WebServerFrame = { ready: true };
+    ws.send(JSON.stringify(ready));
+  });
 }
 
 function serveSession(ws: WebSocket, service: AppService): void {
@@ -160,7 +222,27 @@ function serveSession(ws: WebSocket, service: AppService): void {
     unsubscribe();
     service.endSession(sessionId);
   });
-  ws.on('error', () => undefined);
+}
+
+/** The request's body as text, or null once it grows past `limit` bytes (the rest is not read). */
+function readBody(req: http.IncomingMessage, limit: number, done: (body: string | null) => void): void {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  let over = false;
+  req.on('data', (chunk: Buffer) => {
+    if (over) return;
+    size += chunk.length;
+    if (size > limit) {
+      over = true;
+      done(null);
+      return;
+    }
+    chunks.push(chunk);
+  });
+  req.on('end', () => {
+    if (!over) done(Buffer.concat(chunks).toString('utf8'));
+  });
+  req.on('error', () => undefined);
 }
 
 function serveFile(root: string, pathname: string, req: http.IncomingMessage, res: http.ServerResponse): void {
@@ -183,6 +265,8 @@ function serveFile(root: string, pathname: string, req: http.IncomingMessage, re
       'X-Content-Type-Options': 'nosniff',
       'Referrer-Policy': 'no-referrer',
       'Cache-Control': 'no-store',
+      // Pages of other origins (other ports on 127.0.0.1 too) may not load them as scripts or images.
+      'Cross-Origin-Resource-Policy': 'same-origin',
     });
     if (req.method === 'HEAD') return res.end();
     // A file that went away after the stat ends this response, not the server.
@@ -256,15 +340,6 @@ function explain(res: http.ServerResponse, problem: LinkProblem, headOnly: boole
 function deny(res: http.ServerResponse, status: number, text: string): void {
   res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8', 'Cache-Control': 'no-store' });
   res.end(text + '\n');
-}
-
-function cookieValue(header: string | undefined, name: string): string | null {
-  if (!header) return null;
-  for (const part of header.split(';')) {
-    const [k, ...v] = part.trim().split('=');
-    if (k === name) return v.join('=');
-  }
-  return null;
 }
 
 /**

@@ -1,6 +1,12 @@
 import { FiredeckError } from '../../../shared/errors';
 import type { AppCallName, AppEvent, AppParams, AppResult } from '../../../shared/app/contract';
-import { WEB_API_PATH, type WebCallFrame, type WebServerFrame } from '../../../shared/app/webWire';
+import {
+  WEB_API_PATH,
+  WEB_NO_SESSION_CLOSE,
+  type WebCallFrame,
+  type WebHelloFrame,
+  type WebServerFrame,
+} from '../../../shared/app/webWire';
 import { unwrap, type AppClient, type AppLink } from './appClient';
 
 interface PendingCall {
@@ -9,65 +15,69 @@ interface PendingCall {
 }
 
 export interface WebSocketClientOptions {
+  /** The session secret to present as each socket's first frame (`webSession`), or null when the page has none. */
+  session: () => Promise<string | null>;
   /**
-   * Called when a reopened socket is refused and the server says this page has no session with it (it was
-   * started again since the page got its cookie): the page should load the server's explanation of which link
-   * to open. Without it the client just keeps trying.
+   * Called when the page has no session, or the server refused the one it presented (it was started again since
+   * the page got it): the page should load the server's explanation of which link to open. Without it the
+   * client just keeps trying.
    */
   onSessionGone?: () => void;
 }
 
 /**
- * Web mode: calls and events over one WebSocket to the page's own origin (the session cookie authenticates
- * it). If the socket drops, pending calls fail and the socket is reopened with backoff.
+ * Web mode: calls and events over one WebSocket to the page's own origin; its first frame presents the session
+ * secret, and calls go out once the server said `ready`. If the socket drops, pending calls fail and the socket
+ * is reopened with backoff.
  */
-export function webSocketClient(location: Location, options: WebSocketClientOptions = {}): AppClient {
+export function webSocketClient(
+  location: Pick<Location, 'protocol' | 'host'>,
+  options: WebSocketClientOptions,
+): AppClient {
   const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}${WEB_API_PATH}`;
   const listeners = new Set<(event: AppEvent) => void>();
   const linkListeners = new Set<(link: AppLink) => void>();
-  /** Set once an open socket closed, until the next one opens: `lost` and `restored` are said once each. */
+  /** Set once a ready socket closed, until the next one is ready: `lost` and `restored` are said once each. */
   let lost = false;
   const pending = new Map<number, PendingCall>();
   let queue: string[] = [];
   let socket: WebSocket | null = null;
+  /** The socket presented the session and the server said `ready`: calls may be sent. */
   let open = false;
   let nextId = 1;
   let attempt = 0;
-  let checkingSession = false;
 
-  /** After a refused socket: a server that is up but does not know our cookie answers its pages with 401. */
-  const checkSession = async (onGone: () => void): Promise<void> => {
-    if (checkingSession) return;
-    checkingSession = true;
-    try {
-      const res = await fetch(`${location.protocol}//${location.host}/`, {
-        method: 'HEAD',
-        cache: 'no-store',
-        credentials: 'same-origin',
-      });
-      if (res.status === 401) onGone();
-    } catch {
-      // The server is down (or going): keep reopening the socket.
-    } finally {
-      checkingSession = false;
-    }
+  const sessionGone = (): void => {
+    if (options.onSessionGone) options.onSessionGone();
+    else retry();
+  };
+  const retry = (): void => {
+    attempt++;
+    setTimeout(() => void connect(), Math.min(10_000, 250 * 2 ** attempt));
   };
 
-  const connect = (): void => {
+  const connect = async (): Promise<void> => {
+    const session = await options.session();
+    if (session === null) return sessionGone();
     const ws = new WebSocket(url);
     socket = ws;
     ws.onopen = () => {
-      open = true;
-      attempt = 0;
-      for (const frame of queue) ws.send(frame);
-      queue = [];
-      if (lost) {
-        lost = false;
-        for (const l of linkListeners) l('restored');
-      }
+      const hello: WebHelloFrame = { session };
+      ws.send(JSON.stringify(hello));
     };
     ws.onmessage = (msg: MessageEvent<string>) => {
       const frame = JSON.parse(msg.data) as WebServerFrame;
+      if ('ready' in frame) {
+        open = true;
+        attempt = 0;
+        for (const queued of queue) ws.send(queued);
+        queue = [];
+        if (lost) {
+          lost = false;
+          for (const l of linkListeners) l('restored');
+        }
+        return;
+      }
       if ('id' in frame) {
         const call = pending.get(frame.id);
         pending.delete(frame.id);
@@ -81,7 +91,7 @@ export function webSocketClient(location: Location, options: WebSocketClientOpti
       }
       for (const l of listeners) l(frame.event);
     };
-    ws.onclose = () => {
+    ws.onclose = (event: CloseEvent) => {
       const wasOpen = open;
       open = false;
       socket = null;
@@ -98,12 +108,11 @@ export function webSocketClient(location: Location, options: WebSocketClientOpti
         lost = true;
         for (const l of linkListeners) l('lost');
       }
-      if (!wasOpen && options.onSessionGone) void checkSession(options.onSessionGone);
-      attempt++;
-      setTimeout(connect, Math.min(10_000, 250 * 2 ** attempt));
+      if (event.code === WEB_NO_SESSION_CLOSE) return sessionGone();
+      retry();
     };
   };
-  connect();
+  void connect();
 
   return {
     transport: 'websocket',
