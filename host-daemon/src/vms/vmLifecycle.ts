@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { FiredeckError } from '../../../src/shared/errors';
 import type { DriverName } from '../../../src/shared/protocol/daemon';
-import type { Vm, VmCreateParams, VmKind, VmState } from '../../../src/shared/protocol/vm';
+import { VM_KIND_DEFAULTS, type Vm, type VmCreateParams, type VmState } from '../../../src/shared/protocol/vm';
 import { hostKeyVerdict, type ConsoleMarker } from '../console/markers';
 import type { Subnet } from '../net/cidr';
 import type { TapIsolation } from '../net/isolation';
@@ -52,11 +52,6 @@ export interface VmLifecycleDeps {
   isolation?: TapIsolation;
 }
 
-const KIND_DEFAULTS: Record<VmKind, { vcpus: number; memoryMib: number; diskMib: number }> = {
-  cli: { vcpus: 1, memoryMib: 256, diskMib: 4096 },
-  browser: { vcpus: 2, memoryMib: 2048, diskMib: 6144 },
-};
-
 const MIB = 1024 * 1024;
 
 /**
@@ -96,7 +91,7 @@ export class VmLifecycle {
   }
 
   async create(params: VmCreateParams): Promise<Vm> {
-    const defaults = KIND_DEFAULTS[params.kind];
+    const defaults = VM_KIND_DEFAULTS[params.kind];
     // Checked first so that a doomed create costs nothing; the store's unique index still decides races.
     if (this.deps.vms.byName(params.name)) {
       throw new FiredeckError('conflict', `A VM named ${params.name} already exists`, {
