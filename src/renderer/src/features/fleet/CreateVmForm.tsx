@@ -56,7 +56,15 @@ export function CreateVmForm(): React.JSX.Element {
   const submit = async (e: React.FormEvent): Promise<void> => {
     e.preventDefault();
     const vm = await fleet.submitCreate();
-    if (!vm) form.current?.querySelector<HTMLElement>('[aria-invalid="true"]')?.focus();
+    if (vm) return;
+    // The first field to fix takes the focus: the checks' first (they run in the form's order), else the one
+    // the daemon's refusal is about.
+    const state = useCreateVmStore.getState();
+    const first =
+      (Object.keys(validateDraft(state.draft, state.choices[state.draft.hostId] ?? null, vmNames))[0] as
+        | DraftField
+        | undefined) ?? (state.error ? fieldOfError(state.error.kind) : null);
+    if (first) form.current?.querySelector<HTMLElement>(`[name="${first}"]`)?.focus();
   };
   const onKeyDown = (e: React.KeyboardEvent<HTMLFormElement>): void => {
     if (e.key === 'Escape') {
