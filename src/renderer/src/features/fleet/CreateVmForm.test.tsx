@@ -93,6 +93,19 @@ describe('the create VM form', () => {
     expect(html).toContain('value="alice@example.org"');
   });
 
+  it('does not call the name taken by the VM its own create brought into the fleet while it runs', () => {
+    const row = { hostId: 'h1', vm: { id: 'vm-0000abcd', name: 'dev-a', state: 'creating' } };
+    useFleetStore.setState({ vms: { 'h1/vm-0000abcd': row as never } });
+    useCreateVmStore.setState({ submitted: true, submitting: true });
+    let html = render();
+    expect(textOf(html, 'create-vm-name-error')).toBeNull();
+    expect(html).toContain('Creating…');
+    // Once it is done, the name is taken.
+    useCreateVmStore.setState({ submitting: false });
+    html = render();
+    expect(textOf(html, 'create-vm-name-error')).toBe('rig already has a VM named dev-a: pick another name.');
+  });
+
   it('asks which host when several are connected, and says when a daemon reports no limits', () => {
     useHostsStore.setState({
       hosts: [host('h1', 'rig'), host('h2', 'second')],

@@ -42,7 +42,8 @@ export function CreateVmForm(): React.JSX.Element {
         .map((v) => v.vm.name),
     [vms, draft.hostId],
   );
-  const errors = validateDraft(draft, hostChoices, vmNames);
+  // While the create runs, its own new row must not make its name look taken.
+  const errors = validateDraft(draft, hostChoices, submitting ? [] : vmNames);
   const limits = hostChoices ? hostLimits(hostChoices, draft.image) : null;
   const daemonField = error ? fieldOfError(error.kind) : null;
   const shown = (field: DraftField): string | undefined => {
