@@ -67,7 +67,18 @@ function mount(): void {
   const actions = {
     client: {} as AppClient,
     hosts: {} as Actions['hosts'],
-    fleet: { refresh: async () => undefined, refreshConnected: async () => undefined, run: async () => undefined },
+    fleet: {
+      refresh: async () => undefined,
+      refreshConnected: async () => undefined,
+      run: async () => undefined,
+      // The bench never opens the create form.
+      openCreateForm: () => undefined,
+      closeCreateForm: () => undefined,
+      pickCreateHost: async () => undefined,
+      loadCreateChoices: async () => undefined,
+      pickCreateKind: () => undefined,
+      submitCreate: async () => null,
+    },
     auth: {} as Actions['auth'],
     audit: {} as Actions['audit'],
     channels: {} as ChannelHub,

@@ -23,6 +23,7 @@ import { RpcServer, type CallRecord } from './rpc/server';
 import { AuditLog } from './store/auditLog';
 import { openDb, stateDbPath, type Db } from './store/db';
 import { VmStore } from './store/vmStore';
+import { hostResources } from './system/hostResources';
 import { groupId } from './system/users';
 import { driverPreference } from './vms/availability';
 import type { VmDriver } from './vms/driver';
@@ -182,13 +183,16 @@ export function createDaemon(config: DaemonConfig, options: DaemonOptions): Daem
   };
 }
 
-/** What `daemon.info` answers: version, host, and each driver's availability (probed once, see DriverProbes). */
+/**
+ * What `daemon.info` answers: version, host, each driver's availability (probed once, see DriverProbes), and the
+ * memory and disk free right now (the create form checks a new VM against them).
+ */
 export async function daemonInfo(
-  config: Pick<DaemonConfig, 'driver'>,
+  config: Pick<DaemonConfig, 'driver' | 'stateDir'>,
   probes: DriverProbes,
   startedAt: string,
 ): Promise<DaemonInfo> {
-  const drivers = await probes.all();
+  const [drivers, resources] = await Promise.all([probes.all(), hostResources(config.stateDir)]);
   const firstAvailable = driverPreference(config)
     .map((name) => drivers.find((d) => d.name === name && d.available))
     .find((d) => d !== undefined);
@@ -200,6 +204,7 @@ export async function daemonInfo(
     startedAt,
     drivers,
     defaultDriver: firstAvailable?.name ?? null,
+    resources,
   };
 }
 

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { FiredeckError } from '../../../src/shared/errors';
 import type { DriverName } from '../../../src/shared/protocol/daemon';
-import type { Vm, VmCreateParams, VmKind, VmState } from '../../../src/shared/protocol/vm';
+import { VM_KIND_DEFAULTS, type Vm, type VmCreateParams, type VmState } from '../../../src/shared/protocol/vm';
 import { hostKeyVerdict, type ConsoleMarker } from '../console/markers';
 import type { Subnet } from '../net/cidr';
 import type { TapIsolation } from '../net/isolation';
@@ -9,6 +9,7 @@ import type { Lease, LeaseStore } from '../net/leases';
 import { ensureGuestLink, removeGuestLink } from '../net/links';
 import type { VmHandle } from '../store/vmHandle';
 import type { VmRecord, VmStore } from '../store/vmStore';
+import { hostMemory } from '../system/hostResources';
 import { pidAlive, waitForPidExit } from '../system/processes';
 import { driverPreference } from './availability';
 import { kernelFor, type ImageResolver, type ResolvedImage } from './bootImage';
@@ -51,10 +52,27 @@ export interface VmLifecycleDeps {
   isolation?: TapIsolation;
 }
 
-const KIND_DEFAULTS: Record<VmKind, { vcpus: number; memoryMib: number; diskMib: number }> = {
-  cli: { vcpus: 1, memoryMib: 256, diskMib: 4096 },
-  browser: { vcpus: 2, memoryMib: 2048, diskMib: 6144 },
-};
+const MIB = 1024 * 1024;
+
+/**
+ * A VM may not ask for more guest memory than the host has available now (MemAvailable): it could never all be
+ * backed, and the host would start killing processes once the guest touched it. Smaller VMs may still add up to
+ * more than is free (guests rarely touch all of theirs); this refuses only the plainly impossible.
+ */
+async function refuseBeyondFreeMemory(memoryMib: number): Promise<void> {
+  const { availableBytes } = await hostMemory();
+  const availableMib = Math.floor(availableBytes / MIB);
+  if (memoryMib > availableMib) {
+    throw new FiredeckError(
+      'resource_exhausted',
+      `Not enough free memory: the VM asks for ${memoryMib} MiB, the host has ${availableMib} MiB available`,
+      {
+        hint: `Ask for at most ${availableMib} MiB, or stop or destroy a VM to free memory.`,
+        details: { memoryMib, availableMib },
+      },
+    );
+  }
+}
 
 /** States in which a hypervisor process runs (or should). */
 export const LIVE_STATES: ReadonlySet<VmState> = new Set(['booting', 'running', 'stopping']);
@@ -73,13 +91,15 @@ export class VmLifecycle {
   }
 
   async create(params: VmCreateParams): Promise<Vm> {
-    const defaults = KIND_DEFAULTS[params.kind];
+    const defaults = VM_KIND_DEFAULTS[params.kind];
     // Checked first so that a doomed create costs nothing; the store's unique index still decides races.
     if (this.deps.vms.byName(params.name)) {
       throw new FiredeckError('conflict', `A VM named ${params.name} already exists`, {
         hint: 'Pick another name or destroy the existing VM first.',
       });
     }
+    const memoryMib = params.memoryMib ?? defaults.memoryMib;
+    await refuseBeyondFreeMemory(memoryMib);
     const driver = await this.pickDriver(params.driver);
     const image = await this.deps.images.resolve(params.image);
     const id = `vm-${randomBytes(8).toString('hex')}`;
@@ -95,7 +115,7 @@ export class VmLifecycle {
       image: image.name !== undefined && image.version !== undefined ? `${image.name}@${image.version}` : params.image,
       driver: driver.name,
       vcpus: params.vcpus ?? defaults.vcpus,
-      memoryMib: params.memoryMib ?? defaults.memoryMib,
+      memoryMib,
       diskMib: params.diskMib ?? defaults.diskMib,
       sessionId: params.sessionId ?? null,
       expiresAt,

@@ -90,6 +90,17 @@ describe('VmService bad input', () => {
     ).toBe('unavailable');
   });
 
+  it("refuses a VM bigger than the host's free memory with resource_exhausted, before touching anything", async () => {
+    const err = await service.create({ name: 'big', kind: 'cli', owner: 'o', image: 'test', memoryMib: 262144 }).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(isFiredeckError(err) && err.kind).toBe('resource_exhausted');
+    expect(isFiredeckError(err) && err.hint).toMatch(/^Ask for at most \d+ MiB/);
+    expect(service.list(true)).toEqual([]);
+    expect(seen).toEqual([]);
+  });
+
   it('refuses a second live VM of the same name with conflict, before touching the machine', async () => {
     const store = new VmStore(db);
     store.insert(newVm('vm-00000000000000cd', 'taken', { owner: 'o' }));

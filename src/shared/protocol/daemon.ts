@@ -32,6 +32,18 @@ export const DriverAvailability = z.object({
 });
 export type DriverAvailability = z.infer<typeof DriverAvailability>;
 
+/** What the host has free for new VMs, measured when `daemon.info` is answered. */
+export const HostResources = z.object({
+  /** MemTotal and MemAvailable of /proc/meminfo. */
+  memoryTotalBytes: z.number().int().nonnegative(),
+  memoryAvailableBytes: z.number().int().nonnegative(),
+  /** The file system of the daemon's state dir, where VM disks are made (statfs: size, space free to use). */
+  diskPath: z.string(),
+  diskTotalBytes: z.number().int().nonnegative(),
+  diskFreeBytes: z.number().int().nonnegative(),
+});
+export type HostResources = z.infer<typeof HostResources>;
+
 export const DaemonInfo = z.object({
   version: z.string(),
   protocolVersion: z.number().int(),
@@ -41,5 +53,7 @@ export const DaemonInfo = z.object({
   drivers: z.array(DriverAvailability),
   /** The driver new VMs get unless they ask for another. */
   defaultDriver: DriverName.nullable(),
+  /** Free memory and disk; absent from daemons that predate it. */
+  resources: HostResources.optional(),
 });
 export type DaemonInfo = z.infer<typeof DaemonInfo>;

@@ -49,6 +49,19 @@ export const Vm = z.object({
 });
 export type Vm = z.infer<typeof Vm>;
 
+/** What `vm.create` gives a VM of each kind that does not ask for its size. */
+export const VM_KIND_DEFAULTS: Readonly<Record<VmKind, { vcpus: number; memoryMib: number; diskMib: number }>> = {
+  cli: { vcpus: 1, memoryMib: 256, diskMib: 4096 },
+  browser: { vcpus: 2, memoryMib: 2048, diskMib: 6144 },
+};
+
+/** Bounds of `vm.create`'s sizes (the form checks them before the daemon does). */
+export const VM_SIZE_LIMITS = {
+  vcpus: { min: 1, max: 32 },
+  memoryMib: { min: 64, max: 262144 },
+  diskMib: { min: 256, max: 1048576 },
+} as const;
+
 export const VmCreateParams = z
   .object({
     name: SafeName,
@@ -57,9 +70,9 @@ export const VmCreateParams = z
     /** A published image name (`cli`, `browser`, `test`), optionally pinned as `name@version`. */
     image: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}(@[0-9A-Za-z.-]{1,64})?$/, 'image must be name or name@version'),
     driver: DriverName.optional(),
-    vcpus: z.number().int().min(1).max(32).optional(),
-    memoryMib: z.number().int().min(64).max(262144).optional(),
-    diskMib: z.number().int().min(256).max(1048576).optional(),
+    vcpus: z.number().int().min(VM_SIZE_LIMITS.vcpus.min).max(VM_SIZE_LIMITS.vcpus.max).optional(),
+    memoryMib: z.number().int().min(VM_SIZE_LIMITS.memoryMib.min).max(VM_SIZE_LIMITS.memoryMib.max).optional(),
+    diskMib: z.number().int().min(VM_SIZE_LIMITS.diskMib.min).max(VM_SIZE_LIMITS.diskMib.max).optional(),
     /** Start right after creation (default true). */
     start: z.boolean().optional(),
     sessionId: z

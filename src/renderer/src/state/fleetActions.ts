@@ -4,13 +4,14 @@ import type { Vm } from '../../../shared/protocol/vm';
 import type { VmStatsSample } from '../../../shared/protocol/vmStats';
 import type { AppClient } from '../api/appClient';
 import { daemonCall } from '../api/daemonCall';
+import { createVmActions, type CreateVmActions } from './createVmActions';
 import { useFleetStore, vmKey, type FleetOp } from './fleetStore';
 import { useHostsStore } from './hostsStore';
 import { useUiStore } from './uiStore';
 
 export type VmAction = 'start' | 'stop' | 'restart' | 'destroy' | 'kill';
 
-export interface FleetActions {
+export interface FleetActions extends CreateVmActions {
   refresh(hostId: string): Promise<void>;
   /** A fresh list from every connected host (after the page's link to main came back). */
   refreshConnected(): Promise<void>;
@@ -123,6 +124,11 @@ export function createFleetActions(client: AppClient, schedule: (fn: () => void)
   });
 
   return {
+    // The daemon announces a new VM (`vm.created`) before vm.create returns; its answer fills the row in only
+    // if that event has not come (never overwriting the newer states events brought meanwhile).
+    ...createVmActions(client, (hostId, vm) => {
+      if (!latest(hostId, vm.id)) enqueue({ op: 'upsert', hostId, vm });
+    }),
     refresh,
     async refreshConnected() {
       const connected = Object.values(useHostsStore.getState().statuses).filter((s) => s.state === 'connected');

@@ -2,7 +2,10 @@ import { memo, useEffect, useMemo, useRef, useState } from 'react';
 import { VmState } from '../../../../shared/protocol/vm';
 import { useFleetStore, vmKey, type FleetVm, type SortKey } from '../../state/fleetStore';
 import { useHostsStore } from '../../state/hostsStore';
+import { useActions } from '../../state/actionsContext';
+import { useCreateVmStore } from '../../state/createVmStore';
 import { useUiStore } from '../../state/uiStore';
+import { CreateVmForm } from './CreateVmForm';
 import { fleetRows, formatUptime, uptimeSeconds } from './fleetRows';
 import { Sparkline } from './Sparkline';
 import { usageFigures } from './usageFigures';
@@ -38,6 +41,10 @@ export function FleetView(): React.JSX.Element {
   const hosts = useHostsStore((s) => s.hosts);
   const { fleetFilter, fleetStateFilter, fleetSort, setFleetFilter, setFleetStateFilter, sortBy } = useUiStore();
   const now = useNow(1000);
+  const { fleet } = useActions();
+  const creating = useCreateVmStore((s) => s.open);
+  const statuses = useHostsStore((s) => s.statuses);
+  const anyConnected = Object.values(statuses).some((s) => s.state === 'connected');
   const hostNames = useMemo(() => Object.fromEntries(hosts.map((h) => [h.id, h.name])), [hosts]);
   // Uptime sorting is the only order that moves with the clock; other orders are not re-sorted every second.
   const sortClock = fleetSort.key === 'uptime' ? now : 0;
@@ -88,7 +95,18 @@ export function FleetView(): React.JSX.Element {
         <span className="count" data-testid="fleet-count">
           {rows.length} of {Object.keys(vms).length} VMs
         </span>
+        <button
+          type="button"
+          className="primary"
+          onClick={() => (creating ? fleet.closeCreateForm() : fleet.openCreateForm())}
+          disabled={!anyConnected && !creating}
+          title={anyConnected ? 'Create a VM on a connected host' : 'Connect a host first'}
+          aria-expanded={creating}
+        >
+          Create VM
+        </button>
       </div>
+      {creating ? <CreateVmForm /> : null}
       <div className="fleet-table" role="table" aria-label="VMs" aria-rowcount={rows.length}>
         <div className="fleet-row fleet-head" role="row">
           {COLUMNS.map((c) => (
