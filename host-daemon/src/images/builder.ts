@@ -2,7 +2,12 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { FiredeckError } from '../../../src/shared/errors';
-import type { ImageManifest, ImagePackage } from '../../../src/shared/protocol/image';
+import {
+  IMAGE_BUILD_STEPS,
+  type ImageBuildStep,
+  type ImageManifest,
+  type ImagePackage,
+} from '../../../src/shared/protocol/image';
 import { pidAlive } from '../system/processes';
 import { runCommand } from './command';
 import { checkFirecrackerKernel, defaultFirecrackerKernel, gracefulStopOf } from './firecrackerKernel';
@@ -10,8 +15,8 @@ import { BUILDER_VERSION, loadRecipe, recipeFilePath, type LoadedRecipe, type Re
 import { debianArchiveUri, npmRegistry } from './sources';
 import { baseLayerFile, layersDir, markLayerUsed, npmLayerFile } from './layerCache';
 
-export const BUILD_STEPS = ['prepare', 'base', 'npm', 'files', 'checks', 'rootfs', 'boot-test', 'publish'] as const;
-export type BuildStep = (typeof BUILD_STEPS)[number];
+export const BUILD_STEPS = IMAGE_BUILD_STEPS;
+export type BuildStep = ImageBuildStep;
 
 /** One progress event: a step starting (line null), a log line of a step, or a known percentage. */
 export interface BuildProgress {
