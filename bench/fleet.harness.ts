@@ -70,6 +70,7 @@ function mount(): void {
     fleet: { refresh: async () => undefined, refreshConnected: async () => undefined, run: async () => undefined },
     auth: {} as Actions['auth'],
     audit: {} as Actions['audit'],
+    images: {} as Actions['images'],
     channels: {} as ChannelHub,
   } satisfies Actions;
   const root = document.getElementById('root')!;

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { AuthSession } from './auth';
-import { ImageBuildStatus } from './image';
+import { ImageBuildStatus, ImageBuildStep } from './image';
 import { Vm, VmState } from './vm';
 import { VmStatsSample } from './vmStats';
 
@@ -15,7 +15,7 @@ export const DaemonEvent = z.discriminatedUnion('type', [
     type: z.literal('image.build'),
     buildId: z.string(),
     recipe: z.string(),
-    step: z.string(),
+    step: ImageBuildStep,
     percent: z.number().nullable(),
     line: z.string().nullable(),
     status: ImageBuildStatus,
