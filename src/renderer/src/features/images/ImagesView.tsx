@@ -77,13 +77,8 @@ function HostImages({ hostId, hostName }: { hostId: string; hostName: string }):
           Build
         </button>
         <span className="spacer" />
-        <button
-          type="button"
-          disabled={busy}
-          onClick={() => void images.gc(hostId)}
-          title="Shows what it removes first"
-        >
-          Collect old versions…
+        <button type="button" onClick={() => void images.refresh(hostId)}>
+          Refresh
         </button>
       </form>
       {error ? (
@@ -179,6 +174,14 @@ function ImageVersions(props: {
           {versions.length} {versions.length === 1 ? 'version' : 'versions'}
         </span>
         <span className="spacer" />
+        <button
+          type="button"
+          disabled={busy}
+          onClick={() => void images.gc(hostId, name)}
+          title="Removes versions older than the two before the current one, unless a VM is pinned to them; shows which first"
+        >
+          Collect old versions…
+        </button>
         <button
           type="button"
           disabled={busy || !canRollback(versions)}
