@@ -58,10 +58,9 @@ export class ImageService {
   /** Builds `params.recipe` and answers when it has finished (`image.build`, the CLI). */
   async build(params: z.output<typeof ImageBuildParams>): Promise<z.output<typeof ImageBuildResult>> {
     const { record, done } = this.begin(params);
-    await done;
-    const ended = this.record(record.buildId);
-    if (ended.status !== 'succeeded' || ended.version === null) throw this.failures.get(record.buildId)!;
-    return { buildId: ended.buildId, reused: ended.reused, image: this.versionInfo(ended.recipe, ended.version) };
+    const outcome = await done;
+    if (outcome instanceof FiredeckError) throw outcome;
+    return { buildId: record.buildId, reused: record.reused, image: this.versionInfo(record.recipe, outcome) };
   }
 
   /**
@@ -70,8 +69,7 @@ export class ImageService {
    * here, before anything starts.
    */
   start(params: z.output<typeof ImageBuildParams>): ImageBuild {
-    const { record, done } = this.begin(params);
-    done.catch(() => undefined); // the record says how it ended
+    const { record } = this.begin(params); // it settles into the record, never rejects
     return { ...record, log: [...record.log] };
   }
 
@@ -95,13 +93,11 @@ export class ImageService {
     return { ...build.record, log: [...build.record.log] };
   }
 
-  private readonly failures = new Map<string, FiredeckError>();
-
-  private record(buildId: string): ImageBuild {
-    return this.builds.get(buildId)!.record;
-  }
-
-  private begin(params: z.output<typeof ImageBuildParams>): { record: ImageBuild; done: Promise<void> } {
+  /** Starts a build; `done` settles (never rejects) with the version published, or the failure. */
+  private begin(params: z.output<typeof ImageBuildParams>): {
+    record: ImageBuild;
+    done: Promise<string | FiredeckError>;
+  } {
     const { catalog } = this.options;
     const recipeDir = resolveRecipeDir(params.recipe, this.options.recipesDir ?? recipesRoot());
     const loaded = loadRecipe(recipeDir);
@@ -120,7 +116,7 @@ export class ImageService {
         line: `reusing ${name} ${existing.version} (same recipe hash)`,
       });
       this.end(build, 'succeeded', existing.version);
-      return { record: build.record, done: Promise.resolve() };
+      return { record: build.record, done: Promise.resolve(existing.version) };
     }
 
     fs.mkdirSync(catalog.imageDir(name), { recursive: true });
@@ -132,7 +128,7 @@ export class ImageService {
       throw err;
     }
     const builder = this.options.builder ?? buildImage;
-    const done = (async () => {
+    const done = (async (): Promise<string | FiredeckError> => {
       try {
         const built = await builder({
           recipeDir,
@@ -144,12 +140,13 @@ export class ImageService {
         });
         if (promote) catalog.promote(name, built.manifest.version);
         this.end(build, 'succeeded', built.manifest.version);
+        return built.manifest.version;
       } catch (err) {
         const e = FiredeckError.from(err, 'build_failed');
-        this.failures.set(buildId, e);
         build.record.error = { kind: e.kind, message: e.message, hint: e.hint ?? null };
         const firstLine = e.message.split('\n')[0] ?? null;
         this.end(build, e.kind === 'cancelled' ? 'cancelled' : 'failed', null, firstLine);
+        return e;
       } finally {
         release();
       }
@@ -180,7 +177,6 @@ export class ImageService {
     const ended = [...this.builds.values()].filter((b) => b.record.status !== 'running');
     for (const old of ended.slice(0, Math.max(0, ended.length - ENDED_BUILDS_KEPT))) {
       this.builds.delete(old.record.buildId);
-      this.failures.delete(old.record.buildId);
     }
     return build;
   }
