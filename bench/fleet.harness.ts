@@ -81,6 +81,7 @@ function mount(): void {
     },
     auth: {} as Actions['auth'],
     audit: {} as Actions['audit'],
+    images: {} as Actions['images'],
     channels: {} as ChannelHub,
   } satisfies Actions;
   const root = document.getElementById('root')!;

@@ -29,7 +29,7 @@ import { driverPreference } from './vms/availability';
 import type { VmDriver } from './vms/driver';
 import { DriverProbes } from './vms/driverProbes';
 import { EventBus } from './vms/eventBus';
-import { imagesInUse } from './vms/imagesInUse';
+import { imagesInUse, vmsByImage } from './vms/imagesInUse';
 import type { ReconcileReport } from './vms/reconcile';
 import { createVmDrivers } from './vms/vmDrivers';
 import { registerVmHandlers } from './vms/vmHandlers';
@@ -124,6 +124,7 @@ export function createDaemon(config: DaemonConfig, options: DaemonOptions): Daem
     catalog,
     emit: (event) => events.emit(event),
     inUse: () => imagesInUse(vms.list()),
+    pinnedBy: () => vmsByImage(vms.list()),
   });
   const auth = new AuthService({
     store: new AuthStore(db),

@@ -2,7 +2,13 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { FiredeckError } from '../../../src/shared/errors';
-import type { ImageManifest, ImagePackage, NpmInstalledPackage } from '../../../src/shared/protocol/image';
+import {
+  IMAGE_BUILD_STEPS,
+  type ImageBuildStep,
+  type ImageManifest,
+  type ImagePackage,
+  type NpmInstalledPackage,
+} from '../../../src/shared/protocol/image';
 import { pidAlive } from '../system/processes';
 import { runCommand } from './command';
 import { checkFirecrackerKernel, defaultFirecrackerKernel, gracefulStopOf } from './firecrackerKernel';
@@ -11,8 +17,8 @@ import { debianArchiveUri } from './sources';
 import { baseLayerFile, layersDir, markLayerUsed, npmInventoryFile, npmLayerFile } from './layerCache';
 import { installNpmGlobals } from './npmStep';
 
-export const BUILD_STEPS = ['prepare', 'base', 'npm', 'files', 'checks', 'rootfs', 'boot-test', 'publish'] as const;
-export type BuildStep = (typeof BUILD_STEPS)[number];
+export const BUILD_STEPS = IMAGE_BUILD_STEPS;
+export type BuildStep = ImageBuildStep;
 
 /** One progress event: a step starting (line null), a log line of a step, or a known percentage. */
 export interface BuildProgress {

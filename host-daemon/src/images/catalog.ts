@@ -125,6 +125,11 @@ export class ImageCatalog {
           kernelRelease: m.kernel.release,
           rootfsBytes: m.rootfs.sizeBytes,
           diskBytes: diskUsage(path.join(this.imageDir(n), m.version)),
+          rootfsSha256: m.rootfs.sha256,
+          packages: m.packages,
+          npmGlobals: m.npmGlobals,
+          bootTest: m.bootTest,
+          pinnedBy: [],
         });
       }
     }
@@ -163,9 +168,10 @@ export class ImageCatalog {
 
   /**
    * Removes old versions: keeps the current one, the `keep` newest others, and every version in `inUse`
-   * (`name@version` refs of VMs whose disks still depend on them, e.g. qcow2 overlays).
+   * (`name@version` refs of VMs whose disks still depend on them, e.g. qcow2 overlays). With `dryRun` it only
+   * says what it would remove and free now.
    */
-  gc(options: { name?: string; keep?: number; inUse?: ReadonlySet<string> } = {}): {
+  gc(options: { name?: string; keep?: number; inUse?: ReadonlySet<string>; dryRun?: boolean } = {}): {
     removed: string[];
     freedBytes: number;
   } {
@@ -182,11 +188,12 @@ export class ImageCatalog {
         if (options.inUse?.has(ref)) continue;
         const dir = path.join(this.imageDir(name), m.version);
         freedBytes += diskUsage(dir);
+        removed.push(ref);
+        if (options.dryRun === true) continue;
         // Rename first so a half-removed version is never resolvable.
         const trash = path.join(this.imageDir(name), `.trash-${m.version}`);
         fs.renameSync(dir, trash);
         fs.rmSync(trash, { recursive: true, force: true });
-        removed.push(ref);
       }
     }
     return { removed, freedBytes };

@@ -44,7 +44,14 @@ export function markLayerUsed(file: string, now: Date = new Date()): void {
  * Removes layer tars that no recipe in `keep` needs and that no build has used within `graceMs`. Work dirs of
  * layers being built (`.layer-*`) are the builder's to clean up and are never touched here.
  */
-export function gcLayers(options: { cacheDir: string; keep: ReadonlySet<string>; graceMs?: number; now?: number }): {
+export function gcLayers(options: {
+  cacheDir: string;
+  keep: ReadonlySet<string>;
+  graceMs?: number;
+  now?: number;
+  /** Only say what would be removed. */
+  dryRun?: boolean;
+}): {
   removed: string[];
   freedBytes: number;
 } {
@@ -71,8 +78,10 @@ export function gcLayers(options: { cacheDir: string; keep: ReadonlySet<string>;
       continue; // removed meanwhile
     }
     if (!stat.isFile() || now - stat.mtimeMs < graceMs) continue;
-    fs.rmSync(file, { force: true });
-    if (name.startsWith('npm-')) fs.rmSync(npmInventoryFile(file), { force: true });
+    if (options.dryRun !== true) {
+      fs.rmSync(file, { force: true });
+      if (name.startsWith('npm-')) fs.rmSync(npmInventoryFile(file), { force: true });
+    }
     freedBytes += stat.blocks * 512;
     removed.push(`layer ${name}`);
   }

@@ -196,7 +196,7 @@ function imageOf(method: string, params: unknown): string | null {
   if (typeof params !== 'object' || params === null) return null;
   const p = params as Record<string, unknown>;
   const value =
-    method === 'image.build'
+    method === 'image.build' || method === 'image.build.start'
       ? p.recipe
       : method.startsWith('image.')
         ? p.name

@@ -12,6 +12,16 @@ export function imagesInUse(vms: readonly Pick<Vm, 'image' | 'state'>[]): Set<st
   return new Set(vms.filter((vm) => vm.state !== 'destroyed').map((vm) => vm.image));
 }
 
+/** The names of the VMs (not destroyed) pinned to each image version (`name@version` → names). */
+export function vmsByImage(vms: readonly Pick<Vm, 'image' | 'state' | 'name'>[]): Map<string, string[]> {
+  const by = new Map<string, string[]>();
+  for (const vm of vms) {
+    if (vm.state === 'destroyed') continue;
+    by.set(vm.image, [...(by.get(vm.image) ?? []), vm.name]);
+  }
+  return by;
+}
+
 /** `imagesInUse` of the VMs recorded in a state dir, for `firedeckd image gc` run beside (or without) the daemon. */
 export function imagesInUseAt(stateDir: string): Set<string> {
   const file = stateDbPath(stateDir);

@@ -9,6 +9,7 @@ import { UsersView } from './features/auth/UsersView';
 import { SessionView } from './features/auth/SessionView';
 import { HistoryView } from './features/auth/HistoryView';
 import { AuditView } from './features/audit/AuditView';
+import { ImagesView } from './features/images/ImagesView';
 import { useUiStore } from './state/uiStore';
 
 export function App(): React.JSX.Element {
@@ -31,6 +32,7 @@ export function App(): React.JSX.Element {
         {view.name === 'users' ? <UsersView /> : null}
         {view.name === 'history' ? <HistoryView /> : null}
         {view.name === 'audit' ? <AuditView /> : null}
+        {view.name === 'images' ? <ImagesView /> : null}
         {view.name === 'auth' ? (
           <SessionView key={`${view.hostId}/${view.sessionId}`} hostId={view.hostId} sessionId={view.sessionId} />
         ) : null}

@@ -8,6 +8,7 @@ import { createAuthActions } from './state/authActions';
 import { createFleetActions } from './state/fleetActions';
 import { webNotifier } from './features/auth/notify';
 import { createHostActions } from './state/hostActions';
+import { createImagesActions } from './state/imagesActions';
 import { ActionsContext, type Actions } from './state/actionsContext';
 import { useUiStore } from './state/uiStore';
 import { App } from './App';
@@ -20,6 +21,7 @@ const actions: Actions = {
   fleet: createFleetActions(client),
   auth: createAuthActions(client, webNotifier(window)),
   audit: createAuditActions(client),
+  images: createImagesActions(client),
   channels: new ChannelHub(client),
 };
 void actions.hosts.refresh();
@@ -32,7 +34,13 @@ client.onLink?.((link) => {
   useUiStore.getState().toast('Reconnected to Firedeck');
   void actions.hosts
     .refresh()
-    .then(() => Promise.all([actions.fleet.refreshConnected(), actions.auth.refreshConnected()]));
+    .then(() =>
+      Promise.all([
+        actions.fleet.refreshConnected(),
+        actions.auth.refreshConnected(),
+        actions.images.refreshConnected(),
+      ]),
+    );
 });
 installShortcuts(window);
 applyTheme(window);

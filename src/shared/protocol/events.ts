@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { AuthSession } from './auth';
+import { ImageBuildStatus, ImageBuildStep } from './image';
 import { Vm, VmState } from './vm';
 import { VmStatsSample } from './vmStats';
 
@@ -14,10 +15,10 @@ export const DaemonEvent = z.discriminatedUnion('type', [
     type: z.literal('image.build'),
     buildId: z.string(),
     recipe: z.string(),
-    step: z.string(),
+    step: ImageBuildStep,
     percent: z.number().nullable(),
     line: z.string().nullable(),
-    status: z.enum(['running', 'succeeded', 'failed']),
+    status: ImageBuildStatus,
   }),
   /** An auth session moved (or its URL, code or result changed): the whole session as it is now. */
   z.object({ type: z.literal('auth.session'), session: AuthSession }),

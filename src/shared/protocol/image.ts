@@ -74,6 +74,14 @@ export const GoldenImageVersion = z.object({
   rootfsBytes: z.number().int(),
   /** Bytes the version's files occupy on disk (sparse). */
   diskBytes: z.number().int(),
+  /** sha256 of the rootfs, from the manifest. */
+  rootfsSha256: z.string(),
+  packages: z.array(ImagePackage),
+  npmGlobals: z.array(ImagePackage),
+  /** The manifest's boot test (seconds, markers reached); null when the version was built without one. */
+  bootTest: ImageManifest.shape.bootTest,
+  /** Names of the VMs (not destroyed) pinned to this version: `gc` keeps it while any is left. */
+  pinnedBy: z.array(z.string()),
 });
 export type GoldenImageVersion = z.infer<typeof GoldenImageVersion>;
 
@@ -103,4 +111,52 @@ export const ImageGcParams = z
     keep: z.number().int().min(0).max(100).optional(),
   })
   .strict();
+/** What `image.gc` removed, or, from `image.gc.plan`, what it would remove now (nothing is removed then). */
 export const ImageGcResult = z.object({ removed: z.array(z.string()), freedBytes: z.number().int() });
+export type ImageGcResult = z.infer<typeof ImageGcResult>;
+
+/** The steps of a build, in order; a build's `step` is one of them. */
+export const IMAGE_BUILD_STEPS = [
+  'prepare',
+  'base',
+  'npm',
+  'files',
+  'checks',
+  'rootfs',
+  'boot-test',
+  'publish',
+] as const;
+export const ImageBuildStep = z.enum(IMAGE_BUILD_STEPS);
+export type ImageBuildStep = z.infer<typeof ImageBuildStep>;
+export const ImageBuildStatus = z.enum(['running', 'succeeded', 'failed', 'cancelled']);
+export type ImageBuildStatus = z.infer<typeof ImageBuildStatus>;
+/** How many of a build's last log lines the daemon keeps for `image.builds` (a reopened app's backlog). */
+export const IMAGE_BUILD_LOG_TAIL = 500;
+
+/**
+ * A build the daemon runs or ran since it started (`image.build.start`, `image.build`): it goes on when the
+ * caller's connection closes, so a reopened app finds it here, with its step and the tail of its log.
+ */
+export const ImageBuild = z.object({
+  buildId: z.string(),
+  recipe: ImageName,
+  status: ImageBuildStatus,
+  step: ImageBuildStep,
+  /** Overall progress when known, else null. */
+  percent: z.number().nullable(),
+  startedAt: z.string(),
+  endedAt: z.string().nullable(),
+  /** The version it published (or reused); null until it succeeded. */
+  version: ImageVersion.nullable(),
+  /** True when an identical version (same recipe hash) was already published and nothing was built. */
+  reused: z.boolean(),
+  error: z.object({ kind: z.string(), message: z.string(), hint: z.string().nullable() }).nullable(),
+  /** The last `IMAGE_BUILD_LOG_TAIL` log lines, oldest first; later lines arrive as `image.build` events. */
+  log: z.array(z.string()),
+  /** How many log lines the build has written in all (`log` is the tail of them). */
+  logLines: z.number().int(),
+});
+export type ImageBuild = z.infer<typeof ImageBuild>;
+
+export const ImageBuildsParams = z.object({ recipe: ImageName.optional() }).strict();
+export const ImageBuildRef = z.object({ buildId: z.string().regex(/^build-[0-9a-f]{8}$/, 'not a build id') }).strict();

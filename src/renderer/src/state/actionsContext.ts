@@ -5,6 +5,7 @@ import type { AuditActions } from './auditActions';
 import type { AuthActions } from './authActions';
 import type { FleetActions } from './fleetActions';
 import type { HostActions } from './hostActions';
+import type { ImagesActions } from './imagesActions';
 
 /** Side effects the views may trigger; created once at start-up, outside React. */
 export interface Actions {
@@ -13,6 +14,7 @@ export interface Actions {
   fleet: FleetActions;
   auth: AuthActions;
   audit: AuditActions;
+  images: ImagesActions;
   channels: ChannelHub;
 }
 

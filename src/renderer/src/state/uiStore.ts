@@ -9,6 +9,7 @@ export type View =
   | { name: 'users' }
   | { name: 'history' }
   | { name: 'audit' }
+  | { name: 'images' }
   | { name: 'auth'; hostId: string; sessionId: string };
 export type Theme = 'system' | 'light' | 'dark';
 

@@ -55,6 +55,14 @@ export function Header(): React.JSX.Element {
         >
           Audit
         </button>
+        <button
+          type="button"
+          className={view === 'images' ? 'nav active' : 'nav'}
+          onClick={() => show({ name: 'images' })}
+          title="Alt+6: golden images, their builds and versions"
+        >
+          Images
+        </button>
       </nav>
       <span className={`status status-${state}`} data-testid="connection-status" role="status" aria-live="polite">
         <span className="dot" aria-hidden="true" />

@@ -3,7 +3,7 @@ import { useUiStore, type Theme } from '../../state/uiStore';
 const THEMES: Theme[] = ['system', 'light', 'dark'];
 
 /**
- * Global keys: Alt+1 hosts, Alt+2 fleet, Alt+3 users, Alt+4 sessions, Alt+5 audit, "/" focuses the fleet filter, Alt+T cycles the theme, Escape goes
+ * Global keys: Alt+1 hosts, Alt+2 fleet, Alt+3 users, Alt+4 sessions, Alt+5 audit, Alt+6 images, "/" focuses the fleet filter, Alt+T cycles the theme, Escape goes
  * back from a VM to the fleet. Keys typed into inputs and terminals are left alone.
  */
 export function installShortcuts(win: Window): () => void {
@@ -22,6 +22,7 @@ export function installShortcuts(win: Window): () => void {
     else if (e.altKey && e.key === '3') ui.show({ name: 'users' });
     else if (e.altKey && e.key === '4') ui.show({ name: 'history' });
     else if (e.altKey && e.key === '5') ui.show({ name: 'audit' });
+    else if (e.altKey && e.key === '6') ui.show({ name: 'images' });
     else if (e.altKey && (e.key === 't' || e.key === 'T'))
       ui.setTheme(THEMES[(THEMES.indexOf(ui.theme) + 1) % THEMES.length]!);
     else if (!typing && e.key === '/') {
