@@ -1,4 +1,7 @@
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { findExecutable } from '../availability';
 import type { VmLaunchSpec } from '../driver';
@@ -8,6 +11,7 @@ import {
   QEMU_UID_BASE,
   QemuDriver,
   qemuArgs,
+  qcow2Backing,
   qemuFds,
   sandboxedQemuArgs,
 } from './qemuDriver';
@@ -63,7 +67,7 @@ describe('qemuArgs', () => {
 describe('sandboxedQemuArgs', () => {
   it('denies every syscall class, opens no VM file by path and is not daemonized', () => {
     const fds = qemuFds(spec);
-    expect(fds).toEqual({ rootfsRw: 3, rootfsRo: 4, kernel: 5, initrd: 6, configDrive: 7, tap: 8 });
+    expect(fds).toEqual({ rootfsRw: 3, rootfsRo: 4, kernel: 5, initrd: 6, configDrive: 7, tap: 8, backing: null });
     const args = sandboxedQemuArgs(spec, 'tcg', fds);
     expect(args.slice(-2)).toEqual(['-sandbox', QEMU_SANDBOX]);
     expect(QEMU_SANDBOX).toBe('on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny');
@@ -86,11 +90,50 @@ describe('sandboxedQemuArgs', () => {
 
   it('numbers only the descriptors a VM has', () => {
     const fds = qemuFds({ ...spec, initrdPath: null, configDrivePath: null, tap: null });
-    expect(fds).toEqual({ rootfsRw: 3, rootfsRo: 4, kernel: 5, initrd: null, configDrive: null, tap: null });
+    expect(fds).toEqual({
+      rootfsRw: 3,
+      rootfsRo: 4,
+      kernel: 5,
+      initrd: null,
+      configDrive: null,
+      tap: null,
+      backing: null,
+    });
     const args = sandboxedQemuArgs({ ...spec, initrdPath: null, configDrivePath: null, tap: null }, 'tcg', fds);
     expect(args).not.toContain('-netdev');
     expect(args).not.toContain('-initrd');
     expect(args.filter((a) => a === '-drive')).toHaveLength(1);
+  });
+
+  it('hands a qcow2 overlay its backing image as a read-only fd set, and reads its name from the header', () => {
+    const overlay = { ...spec, rootfsFormat: 'qcow2' as const, rootfsPath: '/state/vms/vm-00aa/rootfs.qcow2' };
+    const fds = qemuFds(overlay);
+    expect(fds.backing).toBe(9);
+    const args = sandboxedQemuArgs(overlay, 'tcg', fds);
+    expect(args).toContain('fd=9,set=3,opaque=backing');
+    expect(args).toContain(
+      'file=/dev/fdset/1,format=qcow2,if=virtio,cache=writeback,discard=unmap,backing.file.filename=/dev/fdset/3,backing.driver=raw',
+    );
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'firedeck-qcow2-'));
+    try {
+      fs.writeFileSync(path.join(dir, 'golden.raw'), '');
+      execFileSync('qemu-img', [
+        'create',
+        '-q',
+        '-f',
+        'qcow2',
+        '-b',
+        path.join(dir, 'golden.raw'),
+        '-F',
+        'raw',
+        path.join(dir, 'o.qcow2'),
+        '1M',
+      ]);
+      expect(qcow2Backing(path.join(dir, 'o.qcow2'))).toBe(path.join(dir, 'golden.raw'));
+      expect(() => qcow2Backing(path.join(dir, 'golden.raw'))).toThrow(/no qcow2 overlay/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('reconcile claims a sandboxed QEMU only as one uid of the sandbox range', () => {

@@ -115,6 +115,8 @@ export interface QemuFds {
   initrd: number | null;
   configDrive: number | null;
   tap: number | null;
+  /** A qcow2 overlay's backing (golden) image, read-only. */
+  backing: number | null;
 }
 
 /** Child descriptor numbers from 3 on, in the order the driver opens them: rootfs rw, rootfs ro, kernel, …. */
@@ -128,6 +130,7 @@ export function qemuFds(spec: VmLaunchSpec): QemuFds {
     initrd: spec.initrdPath ? take() : null,
     configDrive: spec.configDrivePath ? take() : null,
     tap: spec.tap ? take() : null,
+    backing: spec.rootfsFormat === 'qcow2' ? take() : null,
   };
 }
 
@@ -156,8 +159,11 @@ export function sandboxedQemuArgs(spec: VmLaunchSpec, accel: 'kvm' | 'tcg', fds:
     '-add-fd',
     `fd=${fds.rootfsRo},set=1,opaque=rootfs-ro`,
     ...(fds.configDrive === null ? [] : ['-add-fd', `fd=${fds.configDrive},set=2,opaque=config-drive`]),
+    ...(fds.backing === null ? [] : ['-add-fd', `fd=${fds.backing},set=3,opaque=backing`]),
   ];
   const drive = args.indexOf('-drive');
+  // An overlay names its backing image by path: QEMU is told to open the fd set instead.
+  if (fds.backing !== null) args[drive + 1] += ',backing.file.filename=/dev/fdset/3,backing.driver=raw';
   args.splice(drive, 0, ...fdsets);
   if (fds.tap !== null) {
     const netdev = args.indexOf('-netdev');
@@ -165,6 +171,25 @@ export function sandboxedQemuArgs(spec: VmLaunchSpec, accel: 'kvm' | 'tcg', fds:
   }
   args.push('-sandbox', QEMU_SANDBOX);
   return args;
+}
+
+/** The backing file a qcow2 image names in its header (offset 8: its offset, u64; 16: its length, u32). */
+export function qcow2Backing(file: string): string {
+  const fd = fs.openSync(file, 'r');
+  try {
+    const header = Buffer.alloc(20);
+    fs.readSync(fd, header, 0, 20, 0);
+    const offset = Number(header.readBigUInt64BE(8));
+    const length = header.readUInt32BE(16);
+    if (header.readUInt32BE(0) !== 0x514649fb || offset === 0 || length === 0 || length > 1023) {
+      throw new FiredeckError('internal', `${file} is no qcow2 overlay with a backing file`);
+    }
+    const name = Buffer.alloc(length);
+    fs.readSync(fd, name, 0, length, offset);
+    return path.resolve(path.dirname(file), name.toString('utf8'));
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 /** Throws unless every directory from `/` to `dir` may be searched by any uid (QEMU's uid must reach its run dir). */
@@ -266,11 +291,6 @@ export class QemuDriver implements VmDriver {
       reachableByAnyone(path.dirname(spec.runDir));
       fs.chownSync(spec.runDir, uid, gid);
       fs.chmodSync(spec.runDir, 0o700);
-      if (spec.rootfsFormat === 'qcow2') {
-        throw new FiredeckError('invalid_state', 'a sandboxed QEMU cannot open a qcow2 overlay’s backing image', {
-          hint: 'use rootfs-mode = clone, or qemu-sandbox = off',
-        });
-      }
       // The VM's own disks: root's alone; QEMU gets them open.
       fs.chmodSync(spec.rootfsPath, 0o600);
       opened.push(fs.openSync(spec.rootfsPath, fs.constants.O_RDWR));
@@ -282,6 +302,7 @@ export class QemuDriver implements VmDriver {
         opened.push(fs.openSync(spec.configDrivePath, fs.constants.O_RDONLY));
       }
       if (spec.tap) opened.push(tapOpener()(spec.tap));
+      if (spec.rootfsFormat === 'qcow2') opened.push(fs.openSync(qcow2Backing(spec.rootfsPath), fs.constants.O_RDONLY));
       log = fs.openSync(path.join(spec.runDir, 'qemu.log'), 'a', 0o600);
       const args = sandboxedQemuArgs(spec, accel, fds);
       const child = spawn(binary, args, {
