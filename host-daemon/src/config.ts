@@ -36,6 +36,11 @@ export interface DaemonConfig {
   driver?: 'auto' | DriverName;
   /** QEMU acceleration: `auto` uses KVM only when it is usable. */
   qemuAccel: 'auto' | 'kvm' | 'tcg';
+  /**
+   * `on` (default, also when unset): QEMU runs under `-sandbox on,…` as an unprivileged uid of its own per VM,
+   * handed its disks, kernel and TAP as open files; `off`: as root, unconfined (development only).
+   */
+  qemuSandbox?: 'on' | 'off';
   /** Per-VM serial log cap in bytes; one rotated file of the same size is kept. */
   consoleLogMaxBytes: number;
   /** Browser VMs are reaped this long after their session ends. */
@@ -77,6 +82,7 @@ export function defaultConfig(env: NodeJS.ProcessEnv = process.env): DaemonConfi
     cidr: env.FIREDECK_CIDR ?? '10.213.0.0/24',
     driver: parseDriver(env.FIREDECK_DRIVER),
     qemuAccel: parseAccel(env.FIREDECK_QEMU_ACCEL),
+    qemuSandbox: parseOnOff(env, 'FIREDECK_QEMU_SANDBOX'),
     consoleLogMaxBytes: positiveInt(env, 'FIREDECK_CONSOLE_LOG_MAX_BYTES', 8 * 1024 * 1024),
     browserVmTtlSeconds: positiveInt(env, 'FIREDECK_BROWSER_VM_TTL_SECONDS', 30 * 60),
     rootfsMode: parseRootfsMode(env.FIREDECK_ROOTFS_MODE),
@@ -146,6 +152,13 @@ function parseAccel(value: string | undefined): DaemonConfig['qemuAccel'] {
   if (value === undefined || value === '') return 'auto';
   if (value === 'auto' || value === 'kvm' || value === 'tcg') return value;
   throw new Error(`FIREDECK_QEMU_ACCEL must be auto, kvm or tcg (got ${JSON.stringify(value)})`);
+}
+
+function parseOnOff(env: NodeJS.ProcessEnv, name: string): 'on' | 'off' {
+  const value = env[name];
+  if (value === undefined || value === '' || value === 'on') return 'on';
+  if (value === 'off') return 'off';
+  throw new Error(`${name} must be on or off (got ${JSON.stringify(value)})`);
 }
 
 function positiveInt(env: NodeJS.ProcessEnv, name: string, fallback: number): number {

@@ -134,6 +134,15 @@ export const SETTINGS: readonly Setting[] = [
     check: oneOf('auto', 'kvm', 'tcg'),
   },
   {
+    key: 'qemu-sandbox',
+    env: 'FIREDECK_QEMU_SANDBOX',
+    defaultValue: d.qemuSandbox ?? 'on',
+    doc:
+      'on runs QEMU under -sandbox on (obsolete, elevateprivileges, spawn, resourcecontrol denied) as an ' +
+      'unprivileged uid of its own per VM, handed its disks, kernel and TAP as open files; off runs it as root: development only.',
+    check: oneOf('on', 'off'),
+  },
+  {
     key: 'rootfs-mode',
     env: 'FIREDECK_ROOTFS_MODE',
     defaultValue: d.rootfsMode,

@@ -78,6 +78,13 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<DaemonRi
   const runDir = options.reuse?.runDir ?? path.join(base!, 'run');
   fs.mkdirSync(stateDir, { recursive: true });
   fs.mkdirSync(runDir, { recursive: true });
+  if (base !== null) {
+    // As on a host (/var/lib/firedeck 0750 root, /run/firedeck 0755): a sandboxed QEMU, which runs as a uid of
+    // its own, makes its sockets in its VM's run dir and must be able to reach it; the state stays root's.
+    fs.chmodSync(base, 0o711);
+    fs.chmodSync(stateDir, 0o700);
+    fs.chmodSync(runDir, 0o755);
+  }
   const socketPath = path.join(runDir, 'firedeckd.sock');
   const binDir = path.join(runDir, 'bin');
   fs.mkdirSync(binDir, { recursive: true });

@@ -99,9 +99,23 @@ describe('firedeckd doctor', () => {
     expect(text).toMatch(/^ok +cgroup +cgroup v2 \(cpuset cpu io memory hugetlb pids\)/m);
     expect(text).toMatch(/^ok +qemu +\/usr\/bin\/qemu-system-x86_64: QEMU emulator version \d/m);
     expect(text).toMatch(
+      /^ok +qemu-sandbox +sandboxed: -sandbox on,obsolete=deny,elevateprivileges=deny,.* uid of its own/m,
+    );
+    expect(text).toMatch(
       /^info +bridge +fdp0nobr does not exist yet: firedeckd creates it on start with 10\.213\.75\.1\/24/m,
     );
     expect(text).toMatch(/no blocking findings/);
+  });
+
+  it('warns when QEMU runs unconfined (qemu-sandbox = off)', async () => {
+    const out = capture();
+    await doctorCommand(['--json'], options({}, { FIREDECK_QEMU_SANDBOX: 'off' }), out.stream);
+    const report = DoctorReport.parse(JSON.parse(out.text()));
+    expect(finding(report, 'qemu-sandbox')).toMatchObject({
+      status: 'warn',
+      message: expect.stringContaining('as root without -sandbox'),
+      fix: expect.stringContaining('qemu-sandbox = on'),
+    });
   });
 
   it('says what blocks, with the fix, and exits 1', async () => {

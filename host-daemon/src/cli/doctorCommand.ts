@@ -279,6 +279,13 @@ async function qemuFindings(config: DaemonConfig, drivers: Drivers): Promise<Doc
       status: 'ok',
       message: `${qemu.binary}: ${qemu.version ?? 'version unknown'} (acceleration ${qemu.accel})`,
     });
+    const sandboxed = config.qemuSandbox !== 'off';
+    findings.push({
+      check: 'qemu-sandbox',
+      status: sandboxed ? 'ok' : 'warn',
+      message: qemu.confinement ?? (sandboxed ? 'sandboxed' : 'unconfined'),
+      ...(sandboxed ? {} : { fix: 'set qemu-sandbox = on in the config file (the default)' }),
+    });
   }
   const img = findExecutable('qemu-img');
   if (img === null) {

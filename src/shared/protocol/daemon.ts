@@ -29,6 +29,8 @@ export const DriverAvailability = z.object({
   reason: z.string().nullable(),
   /** For Firecracker, of the kernel new images record (FIREDECK_FIRECRACKER_KERNEL); each image keeps its own. */
   gracefulStop: GracefulStop,
+  /** How the hypervisor is confined (sandbox, user), in words; absent where the driver does not say. */
+  confinement: z.string().nullable().optional(),
 });
 export type DriverAvailability = z.infer<typeof DriverAvailability>;
 

@@ -1,11 +1,22 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { FiredeckError } from '../../../../src/shared/errors';
 import type { DriverAvailability } from '../../../../src/shared/protocol/daemon';
 import type { DaemonConfig } from '../../config';
-import { pidAlive, readCmdline, runsExecutable, waitForPidExit, type ProcessView } from '../../system/processes';
+import {
+  childExited,
+  pidAlive,
+  readCmdline,
+  runsExecutable,
+  viewProcess,
+  waitForPidExit,
+  type ProcessView,
+} from '../../system/processes';
+import { tapOpener } from '../../system/tap';
+import { groupId } from '../../system/users';
 import { findExecutable, probeQemu } from '../availability';
 import type { VmDriver, VmHandle, VmInspection, VmLaunchSpec } from '../driver';
 import { QmpSession, qmpCommand } from './qmp';
@@ -14,6 +25,16 @@ const run = promisify(execFile);
 
 export const QEMU_BINARY = 'qemu-system-x86_64';
 const POWER_BUTTON_REPEAT_MS = 3000;
+
+/** Every syscall class QEMU's seccomp filter can deny, denied (`-sandbox`). */
+export const QEMU_SANDBOX = 'on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny';
+/**
+ * Sandboxed QEMUs run as a uid of their own per VM from this range (systemd leaves 0x70000000–0x7FFDFFFF
+ * unassigned): no passwd entry, no file on the host owned by it except the VM's run dir, so one VM's QEMU can
+ * neither open, signal, ptrace nor read the memory of another's.
+ */
+export const QEMU_UID_BASE = 0x70000000;
+export const QEMU_UID_COUNT = 0x10000;
 
 export interface QemuPaths {
   qmpSocket: string;
@@ -86,6 +107,103 @@ export function qemuArgs(spec: VmLaunchSpec, accel: 'kvm' | 'tcg'): string[] {
   return args;
 }
 
+/** The descriptor numbers (in QEMU) of what the daemon opens for a sandboxed QEMU; see sandboxedQemuArgs. */
+export interface QemuFds {
+  rootfsRw: number;
+  rootfsRo: number;
+  kernel: number;
+  initrd: number | null;
+  configDrive: number | null;
+  tap: number | null;
+  /** A qcow2 overlay's backing (golden) image, read-only. */
+  backing: number | null;
+}
+
+/** Child descriptor numbers from 3 on, in the order the driver opens them: rootfs rw, rootfs ro, kernel, …. */
+export function qemuFds(spec: VmLaunchSpec): QemuFds {
+  let next = 3;
+  const take = (): number => next++;
+  return {
+    rootfsRw: take(),
+    rootfsRo: take(),
+    kernel: take(),
+    initrd: spec.initrdPath ? take() : null,
+    configDrive: spec.configDrivePath ? take() : null,
+    tap: spec.tap ? take() : null,
+    backing: spec.rootfsFormat === 'qcow2' ? take() : null,
+  };
+}
+
+/**
+ * QEMU's argv for one VM under `-sandbox` as an unprivileged uid: the argv of qemuArgs, but QEMU opens none of
+ * the VM's files by path (the state dir is root's alone): the disks come as fd sets (an O_RDWR and an O_RDONLY
+ * descriptor of the rootfs, as QEMU asks for both), the kernel and initrd as /proc/self/fd links, the TAP as an
+ * fd. Not daemonized: the seccomp filter (spawn, elevateprivileges) forbids its fork and setsid; the daemon
+ * spawns it in a session of its own instead. It creates its sockets and pid file in its run dir, which it owns.
+ */
+export function sandboxedQemuArgs(spec: VmLaunchSpec, accel: 'kvm' | 'tcg', fds: QemuFds): string[] {
+  const base = qemuArgs(
+    {
+      ...spec,
+      kernelPath: `/proc/self/fd/${fds.kernel}`,
+      initrdPath: fds.initrd === null ? null : `/proc/self/fd/${fds.initrd}`,
+      rootfsPath: '/dev/fdset/1',
+      configDrivePath: fds.configDrive === null ? null : '/dev/fdset/2',
+    },
+    accel,
+  );
+  const args = base.slice(0, base.indexOf('-daemonize'));
+  const fdsets = [
+    '-add-fd',
+    `fd=${fds.rootfsRw},set=1,opaque=rootfs-rw`,
+    '-add-fd',
+    `fd=${fds.rootfsRo},set=1,opaque=rootfs-ro`,
+    ...(fds.configDrive === null ? [] : ['-add-fd', `fd=${fds.configDrive},set=2,opaque=config-drive`]),
+    ...(fds.backing === null ? [] : ['-add-fd', `fd=${fds.backing},set=3,opaque=backing`]),
+  ];
+  const drive = args.indexOf('-drive');
+  // An overlay names its backing image by path: QEMU is told to open the fd set instead.
+  if (fds.backing !== null) args[drive + 1] += ',backing.file.filename=/dev/fdset/3,backing.driver=raw';
+  args.splice(drive, 0, ...fdsets);
+  if (fds.tap !== null) {
+    const netdev = args.indexOf('-netdev');
+    args[netdev + 1] = `tap,id=net0,fd=${fds.tap}`;
+  }
+  args.push('-sandbox', QEMU_SANDBOX);
+  return args;
+}
+
+/** The backing file a qcow2 image names in its header (offset 8: its offset, u64; 16: its length, u32). */
+export function qcow2Backing(file: string): string {
+  const fd = fs.openSync(file, 'r');
+  try {
+    const header = Buffer.alloc(20);
+    fs.readSync(fd, header, 0, 20, 0);
+    const offset = Number(header.readBigUInt64BE(8));
+    const length = header.readUInt32BE(16);
+    if (header.readUInt32BE(0) !== 0x514649fb || offset === 0 || length === 0 || length > 1023) {
+      throw new FiredeckError('internal', `${file} is no qcow2 overlay with a backing file`);
+    }
+    const name = Buffer.alloc(length);
+    fs.readSync(fd, name, 0, length, offset);
+    return path.resolve(path.dirname(file), name.toString('utf8'));
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** Throws unless every directory from `/` to `dir` may be searched by any uid (QEMU's uid must reach its run dir). */
+function reachableByAnyone(dir: string): void {
+  for (let d = path.resolve(dir); ; d = path.dirname(d)) {
+    if ((fs.statSync(d).mode & 0o001) === 0) {
+      throw new FiredeckError('invalid_state', `a sandboxed QEMU cannot reach its run dir: ${d} is closed to others`, {
+        hint: `chmod o+x ${d} (the run dir holds only sockets; each VM's own is 0700), or set qemu-sandbox = off`,
+      });
+    }
+    if (d === path.dirname(d)) return;
+  }
+}
+
 /** QEMU option values escape a comma by doubling it. */
 function escapeOpt(value: string): string {
   return value.replace(/,/g, ',,');
@@ -95,10 +213,23 @@ function escapeOpt(value: string): string {
 export class QemuDriver implements VmDriver {
   readonly name = 'qemu' as const;
 
-  constructor(private readonly config: Pick<DaemonConfig, 'qemuAccel'>) {}
+  /** Uids handed to QEMUs still starting (not yet visible in /proc under that uid). */
+  private readonly startingUids = new Set<number>();
 
-  availability(): Promise<DriverAvailability> {
-    return probeQemu(this.config);
+  constructor(private readonly config: Pick<DaemonConfig, 'qemuAccel' | 'qemuSandbox'>) {}
+
+  private get sandboxed(): boolean {
+    return this.config.qemuSandbox !== 'off';
+  }
+
+  async availability(): Promise<DriverAvailability> {
+    const avail = await probeQemu(this.config);
+    return {
+      ...avail,
+      confinement: this.sandboxed
+        ? `sandboxed: -sandbox ${QEMU_SANDBOX}, as an unprivileged uid of its own per VM (from ${QEMU_UID_BASE}), handed only its own disks, kernel and TAP as open files`
+        : 'unconfined: QEMU runs as root without -sandbox (qemu-sandbox = off)',
+    };
   }
 
   async start(spec: VmLaunchSpec): Promise<VmHandle> {
@@ -109,6 +240,7 @@ export class QemuDriver implements VmDriver {
     const p = qemuPaths(spec.runDir);
     fs.mkdirSync(spec.runDir, { recursive: true, mode: 0o750 });
     for (const f of [p.qmpSocket, p.serialSocket, p.pidFile]) fs.rmSync(f, { force: true });
+    if (this.sandboxed) return this.startSandboxed(spec, avail.binary, avail.accel);
     const args = qemuArgs(spec, avail.accel);
     try {
       // With -daemonize the launcher exits once the VM's sockets exist; the VM lives on in its own session.
@@ -137,6 +269,132 @@ export class QemuDriver implements VmDriver {
       throw FiredeckError.from(err);
     }
     return handle;
+  }
+
+  /**
+   * Starts QEMU as a fresh uid under `-sandbox`. Measured on QEMU 7.2: `-runas` cannot be combined with
+   * `elevateprivileges=deny` (its setuid comes after the filter, which kills it with SIGSYS), nor `-daemonize`
+   * with `spawn=deny` or `elevateprivileges=deny` (fork, setsid): so the daemon drops the privileges itself at
+   * spawn (setsid, setgroups, setgid, setuid before exec) and opens, as root, everything QEMU needs but its run
+   * dir, which the uid owns.
+   */
+  private async startSandboxed(spec: VmLaunchSpec, binary: string, accel: 'kvm' | 'tcg'): Promise<VmHandle> {
+    const p = qemuPaths(spec.runDir);
+    const uid = this.allocateUid(spec.id);
+    // Under KVM its group is kvm's, for /dev/kvm (0660 root:kvm); that group owns nothing of a VM.
+    const gid = accel === 'kvm' ? (groupId('kvm') ?? uid) : uid;
+    const fds = qemuFds(spec);
+    const opened: number[] = [];
+    const copies: string[] = [];
+    let log: number | null = null;
+    try {
+      reachableByAnyone(path.dirname(spec.runDir));
+      fs.chownSync(spec.runDir, uid, gid);
+      fs.chmodSync(spec.runDir, 0o700);
+      // The VM's own disks: root's alone; QEMU gets them open.
+      fs.chmodSync(spec.rootfsPath, 0o600);
+      opened.push(fs.openSync(spec.rootfsPath, fs.constants.O_RDWR));
+      opened.push(fs.openSync(spec.rootfsPath, fs.constants.O_RDONLY));
+      opened.push(this.openBootFile(spec.kernelPath, spec.runDir, uid, gid, copies));
+      if (spec.initrdPath) opened.push(this.openBootFile(spec.initrdPath, spec.runDir, uid, gid, copies));
+      if (spec.configDrivePath) {
+        fs.chmodSync(spec.configDrivePath, 0o600);
+        opened.push(fs.openSync(spec.configDrivePath, fs.constants.O_RDONLY));
+      }
+      if (spec.tap) opened.push(tapOpener()(spec.tap));
+      if (spec.rootfsFormat === 'qcow2') opened.push(fs.openSync(qcow2Backing(spec.rootfsPath), fs.constants.O_RDONLY));
+      log = fs.openSync(path.join(spec.runDir, 'qemu.log'), 'a', 0o600);
+      const args = sandboxedQemuArgs(spec, accel, fds);
+      const child = spawn(binary, args, {
+        detached: true,
+        uid,
+        gid,
+        stdio: ['ignore', log, log, ...opened],
+      });
+      child.unref();
+      const exited = childExited(child);
+      await new Promise<void>((resolve, reject) => {
+        child.once('spawn', resolve);
+        child.once('error', reject);
+      });
+      const pid = child.pid!;
+      const failed = async (why: string): Promise<never> => {
+        const said = fs
+          .readFileSync(path.join(spec.runDir, 'qemu.log'), 'utf8')
+          .trim()
+          .split('\n')
+          .slice(-5)
+          .join('\n');
+        throw new FiredeckError('internal', `QEMU failed to start VM ${spec.id}: ${said || why}`, {
+          details: { args },
+        });
+      };
+      // QEMU makes its QMP socket during start-up; ready once it answers, failed if QEMU ends first.
+      let gone = false;
+      void exited.then(() => (gone = true));
+      const deadline = Date.now() + 60_000;
+      for (;;) {
+        if (gone) return await failed('QEMU exited during start-up');
+        if (fs.existsSync(p.qmpSocket)) {
+          try {
+            await qmpCommand(p.qmpSocket, 'query-status');
+            break;
+          } catch (err) {
+            if (gone) return await failed(String(err));
+          }
+        }
+        if (Date.now() > deadline) {
+          process.kill(pid, 'SIGKILL');
+          return await failed('its QMP socket did not answer within 60 s');
+        }
+        await Promise.race([exited, new Promise((r) => setTimeout(r, 50))]);
+      }
+      const cmdline = readCmdline(pid);
+      if (cmdline === null) return await failed('QEMU exited right after starting');
+      return { pid, cmdline, controlSocket: p.qmpSocket, console: { kind: 'unix-socket', path: p.serialSocket } };
+    } finally {
+      for (const fd of opened) fs.closeSync(fd);
+      if (log !== null) fs.closeSync(log);
+      // QEMU has read the kernel and initrd by the time its monitor answers (or it has died).
+      for (const copy of copies) fs.rmSync(copy, { force: true });
+      this.startingUids.delete(uid);
+    }
+  }
+
+  /**
+   * A kernel or initrd, open, for QEMU to read as /proc/self/fd/N: opening that link checks the file's own mode,
+   * so a golden file others may not read (Debian makes initrds 0600) is handed over as a copy in the VM's run dir
+   * that its uid owns, removed once QEMU has started.
+   */
+  private openBootFile(file: string, runDir: string, uid: number, gid: number, copies: string[]): number {
+    if ((fs.statSync(file).mode & 0o004) !== 0) return fs.openSync(file, fs.constants.O_RDONLY);
+    const copy = path.join(runDir, `boot-${copies.length}-${path.basename(file)}`);
+    fs.copyFileSync(file, copy);
+    copies.push(copy);
+    fs.chownSync(copy, uid, gid);
+    fs.chmodSync(copy, 0o400);
+    return fs.openSync(copy, fs.constants.O_RDONLY);
+  }
+
+  /**
+   * A uid of the range that no process on this machine runs as, nor a QEMU still starting: the first free one
+   * from a point the VM's id picks (so that a VM tends to keep its uid).
+   */
+  private allocateUid(id: string): number {
+    const inUse = new Set(this.startingUids);
+    for (const entry of fs.readdirSync('/proc')) {
+      if (!/^\d+$/.test(entry)) continue;
+      for (const u of viewProcess(Number(entry))?.uids ?? []) inUse.add(u);
+    }
+    const start = createHash('sha256').update(id).digest().readUInt32BE(0) % QEMU_UID_COUNT;
+    for (let i = 0; i < QEMU_UID_COUNT; i++) {
+      const uid = QEMU_UID_BASE + ((start + i) % QEMU_UID_COUNT);
+      if (!inUse.has(uid)) {
+        this.startingUids.add(uid);
+        return uid;
+      }
+    }
+    throw new FiredeckError('resource_exhausted', 'no free uid left for QEMU');
   }
 
   async stop(handle: VmHandle, timeoutMs: number): Promise<'graceful' | 'killed'> {
@@ -209,17 +467,25 @@ export class QemuDriver implements VmDriver {
   }
 
   /**
-   * A QEMU of ours: the `qemu-system-x86_64` on PATH that start() runs (argv[0] and the executable), as the
-   * daemon's own user (the daemon starts QEMU as itself), in qemuArgs' shape: named `firedeck-<id>`, its pid
-   * file, QMP and serial sockets in `<vmRunRoot>/<id>`, daemonized.
+   * A QEMU of ours: the `qemu-system-x86_64` on PATH that start() runs (argv[0] and the executable), named
+   * `firedeck-<id>`, its pid file, QMP and serial sockets in `<vmRunRoot>/<id>`, and either daemonized as the
+   * daemon's own user (qemuArgs) or ending in `-sandbox` as one uid of the sandbox range (sandboxedQemuArgs).
    */
   launchedVm(proc: ProcessView, vmRunRoot: string): string | null {
     const { argv } = proc;
     const uid = process.getuid?.() ?? 0;
-    if (proc.uids.length === 0 || proc.uids.some((u) => u !== uid)) return null;
+    const first = proc.uids[0];
+    if (first === undefined || proc.uids.some((u) => u !== first)) return null;
+    const daemonized = first === uid && argv[argv.length - 1] === '-daemonize';
+    const sandboxed =
+      first >= QEMU_UID_BASE &&
+      first < QEMU_UID_BASE + QEMU_UID_COUNT &&
+      argv[argv.length - 2] === '-sandbox' &&
+      argv[argv.length - 1] === QEMU_SANDBOX;
+    if (!daemonized && !sandboxed) return null;
     const binary = findExecutable(QEMU_BINARY);
     if (binary === null || argv[0] !== binary || !runsExecutable(proc.exe, binary)) return null;
-    if (argv[1] !== '-name' || argv[argv.length - 1] !== '-daemonize') return null;
+    if (argv[1] !== '-name') return null;
     const named = /^firedeck-([A-Za-z0-9-]{1,64}),process=firedeck-\1$/.exec(argv[2] ?? '');
     if (named === null) return null;
     const id = named[1]!;
