@@ -9,6 +9,7 @@ import { VmStore } from '../host-daemon/src/store/vmStore';
 import { startDaemon, type DaemonRig } from '../test/rig/daemon';
 import { startSshd, type Sshd } from '../test/rig/sshd';
 import { makeTempDir } from '../test/rig/tmp';
+import { msSince as ms, percentile, record } from './report';
 
 /**
  * firedeckd's costs, each against a baseline measured in the same run:
@@ -20,15 +21,6 @@ const cleanups: (() => Promise<void> | void)[] = [];
 afterAll(async () => {
   for (const c of cleanups.reverse()) await c();
 });
-
-function ms(t0: bigint): number {
-  return Number(process.hrtime.bigint() - t0) / 1e6;
-}
-
-function percentile(values: number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
-}
 
 function usedMb(file: string): number {
   return Math.round((Number(execFileSync('du', ['-B1', file], { encoding: 'utf8' }).split('\t')[0]) / 1e6) * 10) / 10;
@@ -71,15 +63,26 @@ describe('firedeckd bench', () => {
     const ddMs = ms(t2);
 
     const cpMs = percentile(cpTimes, 50);
-    console.log(
-      [
-        `clone of a 2 GB image (${usedMb(image)} MB used):`,
-        `  cp --reflink=auto --sparse=always  ${cpMs.toFixed(0)} ms (median of 3), ${usedMb(path.join(dir, 'clone0.raw'))} MB on disk`,
-        `  qemu-img qcow2 overlay             ${qcowMs.toFixed(0)} ms, ${usedMb(overlay)} MB on disk`,
-        `  dd bs=4M (baseline)                ${ddMs.toFixed(0)} ms, ${usedMb(ddTarget)} MB on disk`,
-        `  ratio dd / cp = ${(ddMs / cpMs).toFixed(1)}x, dd / overlay = ${(ddMs / qcowMs).toFixed(0)}x`,
-      ].join('\n'),
-    );
+    const disk = `on disk: ${usedMb(path.join(dir, 'clone0.raw'))} MB vs dd's ${usedMb(ddTarget)} MB`;
+    const imageNote = `a 2 GB ext4 image holding ${usedMb(image)} MB`;
+    record({
+      name: 'rootfs clone: cp --reflink=auto --sparse=always',
+      value: cpMs,
+      unit: 'ms',
+      baselineName: 'dd bs=4M',
+      baselineValue: ddMs,
+      better: 'lower',
+      note: `${imageNote}, median of 3 copies, synced; ${disk}`,
+    });
+    record({
+      name: 'rootfs clone: qemu-img qcow2 overlay',
+      value: qcowMs,
+      unit: 'ms',
+      baselineName: 'dd bs=4M',
+      baselineValue: ddMs,
+      better: 'lower',
+      note: `${imageNote}; overlay on disk: ${usedMb(overlay)} MB`,
+    });
     expect(cpMs).toBeGreaterThan(0);
   });
 
@@ -142,14 +145,18 @@ describe('firedeckd bench', () => {
     for (let i = 1; i <= 500; i++) roundTrips.push(await call());
     channel.stdin!.end();
 
-    console.log(
-      [
-        'RPC over SSH:',
-        `  vm.list on an open dial-stdio channel  p50 ${percentile(roundTrips, 50).toFixed(2)} ms  p99 ${percentile(roundTrips, 99).toFixed(2)} ms (500 calls)`,
-        `  ssh host true (baseline)               p50 ${percentile(sshTrue, 50).toFixed(1)} ms  p99 ${percentile(sshTrue, 99).toFixed(1)} ms (20 runs)`,
-        `  ratio ssh-true / rpc (p50) = ${(percentile(sshTrue, 50) / percentile(roundTrips, 50)).toFixed(0)}x`,
-      ].join('\n'),
-    );
+    for (const p of [50, 99]) {
+      record({
+        name: `RPC round trip p${p}: vm.list on an open dial-stdio channel`,
+        value: percentile(roundTrips, p),
+        unit: 'ms',
+        baselineName: `ssh host true p${p}`,
+        baselineValue: percentile(sshTrue, p),
+        better: 'lower',
+        target: p === 50 ? { on: 'value', op: '<=', limit: 2 } : undefined,
+        note: p === 50 ? '500 calls over sshd on loopback; ssh host true run 20 times' : undefined,
+      });
+    }
     expect(roundTrips).toHaveLength(500);
   });
 
@@ -196,15 +203,26 @@ describe('firedeckd bench', () => {
     // Growth that stops is V8 heap slack; growth that goes on would be a leak.
     for (let i = 0; i < 1000; i++) await empty.call('vm.list', {});
     const withLaterKb = rssKb(empty.pid());
-    const mib = (kb: number): string => `${(kb / 1024).toFixed(1)} MiB`;
-    console.log(
-      [
-        'daemon RSS (after start / after 200 vm.list calls):',
-        `  with 100 VM records   ${mib(withIdleKb)} / ${mib(withKb)}`,
-        `  with none (baseline)  ${mib(baseIdleKb)} / ${mib(baseKb)}`,
-        `  ratio = ${(withIdleKb / baseIdleKb).toFixed(2)}x after start, ${(withKb / baseKb).toFixed(2)}x after calls`,
-        `  with 100 VM records after 1000 more calls: ${mib(withLaterKb)}`,
-      ].join('\n'),
-    );
+    const mib = (kb: number): number => kb / 1024;
+    record({
+      name: 'daemon RSS with 100 VM records, after 200 vm.list calls',
+      value: mib(withKb),
+      unit: 'MiB',
+      baselineName: 'with none',
+      baselineValue: mib(baseKb),
+      better: 'lower',
+      target: { on: 'value', op: '<=', limit: 80 },
+      note:
+        `${((withKb - baseKb) / 100).toFixed(0)} KiB per VM record; ` +
+        `${mib(withLaterKb).toFixed(1)} MiB after 1000 more calls (growth that stops is V8 heap slack)`,
+    });
+    record({
+      name: 'daemon RSS with 100 VM records, after start',
+      value: mib(withIdleKb),
+      unit: 'MiB',
+      baselineName: 'with none',
+      baselineValue: mib(baseIdleKb),
+      better: 'lower',
+    });
   });
 });

@@ -7,6 +7,7 @@ import type { Page } from 'playwright-core';
 import { launchChromium, type ChromiumRig } from '../test/rig/chromium';
 import { makeTempDir } from '../test/rig/tmp';
 import type { FrameStats } from './fleet.harness';
+import { record } from './report';
 
 /**
  * The fleet table's frame time with 500 VMs while 10 update batches a second arrive (a light load of 50 VMs
@@ -68,18 +69,23 @@ describe('fleet and console bench', () => {
     const heavy = await fleetRun(500, 10, 500, 5000);
     const stats = await fleetRun(500, 0, 0, 5000, 10);
     const both = await fleetRun(500, 10, 50, 5000, 10);
-    const fmt = (s: FrameStats): string =>
-      `p50 ${s.p50.toFixed(1)} ms, p95 ${s.p95.toFixed(1)} ms, max ${s.max.toFixed(1)} ms over ${s.frames} frames`;
-    console.log(
-      [
-        'fleet, 500 VMs:',
-        `  idle (baseline):                 ${fmt(idle)}`,
-        `  10 batches/s × 50 VMs:           ${fmt(light)}  (${light.updatesApplied} updates; p95 ×${(light.p95 / idle.p95).toFixed(2)} of idle)`,
-        `  10 batches/s × all 500 VMs:      ${fmt(heavy)}  (${heavy.updatesApplied} updates; p95 ×${(heavy.p95 / idle.p95).toFixed(2)} of idle)`,
-        `  10 vm.stats/s × all 500 VMs:     ${fmt(stats)}  (${stats.updatesApplied} samples; p95 ×${(stats.p95 / idle.p95).toFixed(2)} of idle)`,
-        `  both (50 VMs + stats, 10/s):     ${fmt(both)}  (${both.updatesApplied} updates; p95 ×${(both.p95 / idle.p95).toFixed(2)} of idle)`,
-      ].join('\n'),
-    );
+    const loads: [string, FrameStats][] = [
+      ['10 batches/s × 50 VMs', light],
+      ['10 batches/s × all 500 VMs', heavy],
+      ['10 vm.stats/s × all 500 VMs', stats],
+      ['10/s: 50 VMs + stats of all', both],
+    ];
+    for (const [load, s] of loads) {
+      record({
+        name: `fleet frame time p95, 500 VMs, ${load}`,
+        value: s.p95,
+        unit: 'ms',
+        baselineName: 'idle table p95',
+        baselineValue: idle.p95,
+        better: 'lower',
+        note: `p50 ${s.p50.toFixed(1)} ms, max ${s.max.toFixed(1)} ms over ${s.frames} frames, ${s.updatesApplied} updates`,
+      });
+    }
     expect(stats.updatesApplied).toBeGreaterThan(0);
     expect(light.updatesApplied).toBeGreaterThan(0);
     expect(heavy.frames).toBeGreaterThan(0);
@@ -95,11 +101,15 @@ describe('fleet and console bench', () => {
       ).bench;
       return { xterm: await b.xtermThroughput(n), buffer: b.bufferThroughput(n) };
     }, bytes);
-    console.log(
-      `console, ${bytes / 1024 / 1024} MiB of boot-log text:\n` +
-        `  log view line buffer (baseline): ${result.buffer.toFixed(1)} MB/s\n` +
-        `  xterm.js, 5×32 KiB in flight:    ${result.xterm.toFixed(1)} MB/s  (×${(result.xterm / result.buffer).toFixed(2)} of baseline)`,
-    );
+    record({
+      name: 'console throughput into xterm.js (5×32 KiB in flight)',
+      value: result.xterm,
+      unit: 'MB/s',
+      baselineName: "the log view's line buffer",
+      baselineValue: result.buffer,
+      better: 'higher',
+      note: `${bytes / 1024 / 1024} MiB of boot-log text`,
+    });
     expect(result.xterm).toBeGreaterThan(0);
   });
 });

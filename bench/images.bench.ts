@@ -4,6 +4,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { buildImage, type BuildProgress } from '../host-daemon/src/images/builder';
 import { recipesRoot } from '../host-daemon/src/images/recipe';
 import { makeTempDir } from '../test/rig/tmp';
+import { record } from './report';
 
 /**
  * Golden image builds: a full build (empty layer cache: mmdebstrap from the archive) against a rebuild after a
@@ -62,14 +63,15 @@ describe('image builds', () => {
       Object.entries(s)
         .map(([k, v]) => `${k} ${v.toFixed(1)}s`)
         .join(', ');
-    console.log(
-      [
-        `image ${recipe}:`,
-        `  full build (no layer cache):  ${full.seconds.toFixed(1)} s  (${fmt(full.steps)})`,
-        `  one-file change, layers kept: ${cached.seconds.toFixed(1)} s  (${fmt(cached.steps)})`,
-        `  cached rebuild / full build:  ${(cached.seconds / full.seconds).toFixed(2)}`,
-      ].join('\n'),
-    );
+    record({
+      name: `image build (${recipe}): rebuild after a one-file change`,
+      value: cached.seconds,
+      unit: 's',
+      baselineName: 'full build, no layer cache',
+      baselineValue: full.seconds,
+      better: 'lower',
+      note: `no boot test; full: ${fmt(full.steps)}; rebuild: ${fmt(cached.steps)}`,
+    });
     expect(fs.readdirSync(out).filter((n) => !n.startsWith('.'))).toHaveLength(2);
   });
 });

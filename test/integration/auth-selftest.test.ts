@@ -1,4 +1,4 @@
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -7,9 +7,9 @@ import type { AuthSession, AuthSessionState } from '../../src/shared/protocol/au
 import type { DaemonEvent } from '../../src/shared/protocol/events';
 import { PROVIDERS } from '../../src/shared/protocol/providers';
 import { startDaemon, type DaemonRig } from '../rig/daemon';
+import { desktopScreenshot, typeLoginIntoDesktop } from '../rig/desktopLogin';
 import { installGoldenImages } from '../rig/goldenImages';
 import { startOidcProvider, type OidcRig } from '../rig/oidc';
-import { connectRfb } from '../rig/rfb';
 import { freePort, makeTempDir } from '../rig/tmp';
 import { removeLinks, subscribeEvents, type EventLog } from './daemon-helpers';
 
@@ -65,67 +65,6 @@ function inCliVm(vm: string, command: string): Promise<string> {
   return run(daemon!.firedeckdCommand, ['shell', vm, '--', command], 180_000);
 }
 
-/**
- * Logs in on the provider's page in the browser VM's Firefox, through `firedeckd vnc`, as a person types, and
- * waits for the provider to receive the form. A person whose login was refused (keys lost by a guest starved of
- * CPU) types it again on the page shown anew, up to three times; the rig says what was wrong, never the text.
- */
-async function typeLoginIntoDesktop(browserVmId: string, shot: string): Promise<void> {
-  const child = spawn(daemon!.firedeckdCommand, ['vnc', browserVmId], { stdio: ['pipe', 'pipe', 'pipe'] });
-  let stderr = '';
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const refused: string[] = [];
-  try {
-    const rfb = await connectRfb(
-      { input: child.stdout, output: child.stdin },
-      { peer: 'firedeckd vnc', timeoutMs: 60_000 },
-    );
-    for (let attempt = 1; ; attempt++) {
-      const submitted = oidc!.loginsSubmitted();
-      const shown = oidc!.loginPagesShown();
-      await rfb.screenshot(path.join(SHOTS, `${shot}-login-page-${attempt}.png`));
-      await rfb.typeText(oidc!.username);
-      await rfb.key('Tab');
-      await rfb.typeText(oidc!.password);
-      await rfb.key('Return');
-      const outcome = await oidc!.waitForLoginSubmitted(180_000, submitted).catch(async (err: unknown) => {
-        await rfb.screenshot(path.join(SHOTS, `${shot}-not-submitted-${attempt}.png`)).catch(() => undefined);
-        throw err;
-      });
-      if (outcome.ok) break;
-      refused.push(JSON.stringify(outcome));
-      if (attempt === 3)
-        throw new Error(`the provider refused the login typed ${attempt} times: ${refused.join('; ')}`);
-      // The provider shows its page again (empty fields, the username focused): type it again once it is shown.
-      await oidc!.waitForLoginShown(300_000, shown);
-    }
-    await rfb.close();
-  } catch (err) {
-    throw new Error(`${String(err)}; refused before: [${refused.join('; ')}]; firedeckd vnc said: ${stderr}`);
-  } finally {
-    child.kill();
-  }
-  if (refused.length > 0)
-    process.stderr.write(`auth-selftest ${shot}: login typed again after ${refused.join('; ')}\n`);
-}
-
-/** A screenshot of a browser VM's desktop (through `firedeckd vnc`), saved under SHOTS; returns its path. */
-async function desktopScreenshot(browserVmId: string, name: string): Promise<string> {
-  const child = spawn(daemon!.firedeckdCommand, ['vnc', browserVmId], { stdio: ['pipe', 'pipe', 'ignore'] });
-  try {
-    const rfb = await connectRfb(
-      { input: child.stdout, output: child.stdin },
-      { peer: 'firedeckd vnc', timeoutMs: 60_000 },
-    );
-    const file = path.join(SHOTS, name);
-    await rfb.screenshot(file);
-    await rfb.close();
-    return file;
-  } finally {
-    child.kill();
-  }
-}
-
 /** Runs one selftest session to completion, the login typed into the desktop; returns the ended session. */
 async function selftestSession(shot: string): Promise<AuthSession> {
   const pagesBefore = oidc!.loginPagesServed();
@@ -145,10 +84,14 @@ async function selftestSession(shot: string): Promise<AuthSession> {
     await oidc!.waitForLoginShown(300_000, shownBefore);
   } catch (err) {
     // What the desktop showed instead, for whoever reads the failure.
-    const picture = await desktopScreenshot(awaiting.browserVmId!, `${shot}-no-login-page.png`).catch(String);
+    const picture = await desktopScreenshot(
+      { daemon: daemon!, shots: SHOTS },
+      awaiting.browserVmId!,
+      `${shot}-no-login-page.png`,
+    ).catch(String);
     throw new Error(`${String(err)}; the desktop: ${picture}`);
   }
-  await typeLoginIntoDesktop(awaiting.browserVmId!, shot);
+  await typeLoginIntoDesktop({ daemon: daemon!, oidc: oidc!, shots: SHOTS }, awaiting.browserVmId!, shot);
 
   const done = await waitForState(started.id, 'completed', SESSION_MS);
   expect(done.transitions.map((t) => t.state)).toEqual([

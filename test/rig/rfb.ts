@@ -22,6 +22,8 @@ export interface RfbClient {
   pointer(x: number, y: number, buttons?: number): Promise<void>;
   /** A full (non-incremental) framebuffer update in raw encoding, written to `file` as an RGB PNG. */
   screenshot(file: string, timeoutMs?: number): Promise<{ width: number; height: number }>;
+  /** A full (non-incremental) framebuffer update in raw encoding; resolves with the bytes it took on the wire. */
+  fullUpdate(timeoutMs?: number): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -59,9 +61,10 @@ const SECURITY_VNC_AUTH = 2;
 const MAX_REASON = 4096;
 const MAX_NAME = 4096;
 
-/** Buffers the server's bytes and hands out exact counts. */
+/** Buffers the server's bytes and hands out exact counts (joined once per read, not once per chunk). */
 class ByteReader {
-  private buffer: Buffer = Buffer.alloc(0);
+  private chunks: Buffer[] = [];
+  private buffered = 0;
   private failure: Error | null = null;
   private wake: (() => void) | null = null;
 
@@ -70,7 +73,8 @@ class ByteReader {
     private readonly peer: string,
   ) {
     input.on('data', (chunk: Buffer) => {
-      this.buffer = this.buffer.length === 0 ? chunk : Buffer.concat([this.buffer, chunk]);
+      this.chunks.push(chunk);
+      this.buffered += chunk.length;
       this.wake?.();
     });
     const ended = (): void => {
@@ -86,7 +90,7 @@ class ByteReader {
   }
 
   async read(count: number, deadline = Infinity): Promise<Buffer> {
-    while (this.buffer.length < count) {
+    while (this.buffered < count) {
       if (this.failure) throw this.failure;
       const left = deadline - Date.now();
       if (left <= 0) throw new FiredeckError('timeout', `${this.peer} did not send ${count} bytes in time`);
@@ -100,8 +104,11 @@ class ByteReader {
       });
       this.wake = null;
     }
-    const out = this.buffer.subarray(0, count);
-    this.buffer = this.buffer.subarray(count);
+    const all = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.buffered);
+    const out = all.subarray(0, count);
+    const rest = all.subarray(count);
+    this.chunks = rest.length > 0 ? [rest] : [];
+    this.buffered = rest.length;
     return out;
   }
 
@@ -194,6 +201,8 @@ class Session implements RfbClient {
   private readonly waiting: PendingUpdate[] = [];
   private failure: Error | null = null;
   private closed = false;
+  /** Bytes of framebuffer updates read so far (headers and pixels). */
+  private updateBytes = 0;
 
   constructor(
     private readonly reader: ByteReader,
@@ -264,6 +273,7 @@ class Session implements RfbClient {
   private async readUpdate(): Promise<void> {
     const head = await this.reader.read(3);
     const rects = head.readUInt16BE(1);
+    this.updateBytes += 4 + rects * 12;
     for (let i = 0; i < rects; i++) {
       const r = await this.reader.read(12);
       const x = r.readUInt16BE(0);
@@ -278,6 +288,7 @@ class Session implements RfbClient {
         throw new FiredeckError('unavailable', `${this.peer} sent a rectangle outside the framebuffer`);
       }
       const pixels = await this.reader.read(w * h * 4);
+      this.updateBytes += pixels.length;
       for (let row = 0; row < h; row++) {
         pixels.copy(this.frame, ((y + row) * this.width + x) * 4, row * w * 4, (row + 1) * w * 4);
       }
@@ -352,6 +363,12 @@ class Session implements RfbClient {
   }
 
   async screenshot(file: string, timeoutMs = 30_000): Promise<{ width: number; height: number }> {
+    await this.fullUpdate(timeoutMs);
+    fs.writeFileSync(file, encodePng(this.width, this.height, this.frame));
+    return { width: this.width, height: this.height };
+  }
+
+  async fullUpdate(timeoutMs = 30_000): Promise<number> {
     const request = Buffer.alloc(10);
     request[0] = 3; // FramebufferUpdateRequest
     request[1] = 0; // not incremental: the whole area, whether it changed or not
@@ -376,10 +393,10 @@ class Session implements RfbClient {
         reject(new FiredeckError('timeout', `${this.peer} sent no framebuffer update within ${timeoutMs} ms`));
       }, timeoutMs);
     });
+    const before = this.updateBytes;
     await this.write(request);
     await updated;
-    fs.writeFileSync(file, encodePng(this.width, this.height, this.frame));
-    return { width: this.width, height: this.height };
+    return this.updateBytes - before;
   }
 
   async close(): Promise<void> {
