@@ -14,6 +14,11 @@ export const version = (name: string, v: string, current: boolean, rootfsMib: nu
   kernelRelease: '6.1.0-50-amd64',
   rootfsBytes: rootfsMib * MIB,
   diskBytes: rootfsMib * MIB,
+  rootfsSha256: 'b'.repeat(64),
+  packages: [],
+  npmGlobals: [],
+  bootTest: null,
+  pinnedBy: [],
 });
 
 export const info = (over: Partial<DaemonInfo> = {}): DaemonInfo => ({
