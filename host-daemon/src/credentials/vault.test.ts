@@ -405,7 +405,8 @@ describe('CredentialVault', () => {
         seen.push(`${c.lines.at(-1) ?? ''} -> ${settle()}`);
       }
       expect(seen).toHaveLength(16);
-    });
+      // 21 daemons started and killed: about 20 s on an idle two-core machine, far more beside the guest suites.
+    }, 180_000);
   });
 
   describe('configured keys', () => {
