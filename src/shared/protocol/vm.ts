@@ -49,9 +49,12 @@ export const Vm = z.object({
 });
 export type Vm = z.infer<typeof Vm>;
 
-/** What `vm.create` gives a VM of each kind that does not ask for its size. */
+/**
+ * What `vm.create` gives a VM of each kind that does not ask for its size. A CLI VM runs Codex, Claude Code and
+ * Gemini CLI (Node, and Claude's native binary): a login of Gemini's was killed for memory in 256 MiB.
+ */
 export const VM_KIND_DEFAULTS: Readonly<Record<VmKind, { vcpus: number; memoryMib: number; diskMib: number }>> = {
-  cli: { vcpus: 1, memoryMib: 256, diskMib: 4096 },
+  cli: { vcpus: 1, memoryMib: 1024, diskMib: 4096 },
   browser: { vcpus: 2, memoryMib: 2048, diskMib: 6144 },
 };
 

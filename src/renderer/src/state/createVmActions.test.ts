@@ -89,7 +89,7 @@ describe('create VM actions', () => {
     const before = useCreateVmStore.getState().draft;
     expect(await actions.submitCreate()).toBeNull();
     expect(client.creates).toEqual([
-      { name: 'dev-a', kind: 'cli', owner: 'ops', image: 'cli', vcpus: 1, memoryMib: 256, diskMib: 3000 },
+      { name: 'dev-a', kind: 'cli', owner: 'ops', image: 'cli', vcpus: 1, memoryMib: 1024, diskMib: 3000 },
     ]);
     const s = useCreateVmStore.getState();
     expect(s.open).toBe(true);
