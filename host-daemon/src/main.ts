@@ -99,7 +99,19 @@ async function serve(config: DaemonConfig): Promise<number> {
   return new Promise<number>((resolve) => {
     const stop = (signal: string): void => {
       log(`${signal}: shutting down (VMs keep running)`);
-      void daemon.close().then(() => resolve(0));
+      void daemon.close().then(
+        () => {
+          log('stopped');
+          resolve(0);
+          // Everything that keeps state is closed. What may still hold the event loop is a TCP connection to a
+          // guest that vanished (a destroyed VM never answers the FIN), for minutes: the daemon ends here.
+          process.exit(0);
+        },
+        (err: unknown) => {
+          log(`shutting down failed: ${FiredeckError.from(err).message}`);
+          process.exit(1);
+        },
+      );
     };
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
