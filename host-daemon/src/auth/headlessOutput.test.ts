@@ -101,6 +101,7 @@ describe('headless login output, the rules', () => {
     const o = ['https://accounts.google.com'];
     expect(findAuthorizeUrl('see https://evil.example/https://accounts.google.com/x', o)).toBeNull();
     expect(findAuthorizeUrl('go http://accounts.google.com/o/oauth2/v2/auth?x=1', o)).toBeNull();
+    // secret-scan: allow a URL carrying credentials, which the parser must refuse
     expect(findAuthorizeUrl('go https://u:p@accounts.google.com/o/oauth2', o)).toBeNull();
     expect(findAuthorizeUrl('go https://accounts.google.com.evil.example/o', o)).toBeNull();
     expect(findAuthorizeUrl('a https://geminicli.com/tos\nb https://accounts.google.com/o?a=1 c', o)).toBe(
