@@ -13,6 +13,7 @@ import { ImageCatalog } from './images/catalog';
 import { registerImageHandlers } from './images/handlers';
 import { ImageService } from './images/service';
 import { OfflineDiskWriter } from './credentials/offlineDisk';
+import { registerProxyHandlers } from './credentials/proxyHandlers';
 import { CredentialVault } from './credentials/vault';
 import { vaultKeySource } from './credentials/vaultKey';
 import { parseCidr } from './net/cidr';
@@ -107,6 +108,8 @@ export function createDaemon(config: DaemonConfig, options: DaemonOptions): Daem
     images: { resolve: async (ref) => catalog.resolve(ref) },
     events,
     log,
+    // Sealed in the vault; unsealed only onto a browser VM's config drive as it is made.
+    browserProxy: () => vault.getProxy()?.reveal() ?? null,
     // A disk an interrupted offline write left behind is made whole (old files or new) before it boots.
     beforeBoot: async (_id, rootfs) => {
       if (rootfs.format === 'raw' && OfflineDiskWriter.hasPendingWrite(rootfs.path)) {
@@ -144,6 +147,7 @@ export function createDaemon(config: DaemonConfig, options: DaemonOptions): Daem
   registerImageHandlers(server, images);
   registerAuthHandlers(server, auth, vmsReconciled);
   registerAuditHandlers(server, audit);
+  registerProxyHandlers(server, vault);
   server.registerChannelOpener((socket, id, params, caller) => channels.open(socket, id, params, caller));
   server.register('daemon.info', () => daemonInfo(config, probes, startedAt));
 

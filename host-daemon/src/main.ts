@@ -23,6 +23,7 @@ commands:
   version       print the version
   vm            operate VMs: ls, get, create, start, stop, restart, destroy (firedeckd vm help)
   auth          auth sessions (a CLI's login on a user's behalf): start, ls, get, cancel, retry (firedeckd auth help)
+  proxy         the proxy browser VMs use: show, set (JSON on stdin), clear (firedeckd proxy help)
   audit         the audit log, newest first: --user, --method, --vm, --since, --json (firedeckd audit --help)
   console       a VM's serial console: firedeckd console <vm> [--follow] [--attach]
   shell         a shell in a CLI VM as user firedeck: firedeckd shell <vm> [-- command]

@@ -130,10 +130,14 @@ export function removeLinks(prefix: string): void {
 }
 
 /** A daemon of the suite's own (bridge `<prefix>br0` on `cidr`, TAPs `<prefix>tap<n>`) with the test image installed. */
-export async function startSuiteDaemon(prefix: string, cidr: string): Promise<DaemonRig> {
+export async function startSuiteDaemon(
+  prefix: string,
+  cidr: string,
+  env: Record<string, string> = {},
+): Promise<DaemonRig> {
   removeLinks(prefix);
   const daemon = await startDaemon({
-    env: { FIREDECK_BRIDGE: `${prefix}br0`, FIREDECK_CIDR: cidr, FIREDECK_DEVICE_PREFIX: prefix },
+    env: { FIREDECK_BRIDGE: `${prefix}br0`, FIREDECK_CIDR: cidr, FIREDECK_DEVICE_PREFIX: prefix, ...env },
   });
   await installTestImage(daemon.stateDir);
   return daemon;

@@ -5,13 +5,17 @@ import { dialStdio } from '../rpc/dialStdio';
 import { AUDIT_USAGE, auditCommand, parseAuditArgs } from './auditCommand';
 import { authCommand } from './authCommand';
 import { CONSOLE_USAGE, consoleCommand, type CommandIo } from './consoleCommand';
+import { PROXY_USAGE, parseProxyArgs, proxyCommand } from './proxyCommand';
 import { DaemonClient } from './daemonClient';
 import { SHELL_USAGE, shellCommand } from './shellCommand';
 import { VNC_USAGE, vncCommand } from './vncCommand';
 import { vmCommand } from './vmCommand';
 
-/** The commands the app runs over SSH (their grammar is src/shared/protocol/hostCommand.ts), `vm`, `auth`, `audit`. */
-export const HOST_CLI_COMMANDS = [...HOST_COMMAND_NAMES, 'vm', 'auth', 'audit'] as const;
+/**
+ * The commands the app runs over SSH (their grammar is src/shared/protocol/hostCommand.ts), `vm`, `auth`, `audit`,
+ * `proxy`.
+ */
+export const HOST_CLI_COMMANDS = [...HOST_COMMAND_NAMES, 'vm', 'auth', 'audit', 'proxy'] as const;
 export type HostCliCommand = (typeof HOST_CLI_COMMANDS)[number];
 
 export const DIAL_STDIO_USAGE = `usage: firedeckd dial-stdio
@@ -50,6 +54,19 @@ export async function runHostCli(
     const client = await DaemonClient.connect(config.socketPath);
     try {
       return await auditCommand(client, query, io.stdout);
+    } finally {
+      client.close();
+    }
+  }
+  if (command === 'proxy') {
+    const parsedProxy = parseProxyArgs(args);
+    if (parsedProxy.sub === 'help') {
+      io.stdout.write(PROXY_USAGE);
+      return 0;
+    }
+    const client = await DaemonClient.connect(config.socketPath);
+    try {
+      return await proxyCommand(client, parsedProxy, io);
     } finally {
       client.close();
     }

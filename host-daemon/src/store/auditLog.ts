@@ -35,9 +35,16 @@ const AuditRow = z.object({
 
 const SECRET_KEY = /pass(word)?|secret|token|credential|private|^key$|^code$|authorization/i;
 
-/** Copies params with every secret-looking field replaced, so the audit log never holds a secret. */
+/** `scheme://user:password@` in any string (a proxy URL, say): the user and password go, the host stays. */
+const URL_USERINFO = /\b([a-z][a-z0-9+.-]*:\/\/)[^\s/?#]*@/gi;
+
+/**
+ * Copies params with every secret-looking field replaced, and any URL's user and password cut from every string,
+ * so the audit log never holds a secret.
+ */
 export function redactSecrets(value: unknown, depth = 0): unknown {
   if (depth > 8) return '[nested]';
+  if (typeof value === 'string') return value.replace(URL_USERINFO, '$1***@');
   if (Array.isArray(value)) return value.map((v) => redactSecrets(v, depth + 1));
   if (typeof value === 'object' && value !== null) {
     const out: Record<string, unknown> = {};

@@ -125,3 +125,22 @@ describe('guest key', () => {
     expect(fs.readdirSync(path.join(dir, 'race')).sort()).toEqual(['guest_ed25519', 'guest_ed25519.pub']);
   });
 });
+
+describe('guestConfigFor: the proxy', () => {
+  const proxy = { http: null, https: `http://u:${vncPassword}@proxy.corp:3128`, noProxy: ['.corp', '10.0.0.0/8'] };
+  const base = { vmId: 'vm-00cc', hostname: 'h', sessionId: null, authorizedKeys: [] };
+
+  it('goes to browser VMs, with the no-proxy list as one comma-separated value', () => {
+    expect(guestConfigFor({ ...base, kind: 'browser', proxy }).proxy).toEqual({
+      https: proxy.https,
+      noProxy: '.corp,10.0.0.0/8',
+    });
+  });
+
+  it('never to CLI VMs, and not at all when nothing is set', () => {
+    expect(guestConfigFor({ ...base, kind: 'cli', proxy })).not.toHaveProperty('proxy');
+    expect(
+      guestConfigFor({ ...base, kind: 'browser', proxy: { http: null, https: null, noProxy: [] } }),
+    ).not.toHaveProperty('proxy');
+  });
+});

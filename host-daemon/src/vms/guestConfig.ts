@@ -33,6 +33,13 @@ export type GuestConfig = z.infer<typeof GuestConfig>;
 
 export const CONFIG_DRIVE_LABEL = 'FDCONFIG';
 
+/** The proxy browser VMs use, as the operator set it (URLs may carry a password: config drive only). */
+export interface BrowserProxy {
+  http: string | null;
+  https: string | null;
+  noProxy: readonly string[];
+}
+
 export interface GuestNetwork {
   address: string;
   gateway: string;
@@ -122,6 +129,8 @@ export function guestConfigFor(opts: {
   authorizedKeys: string[];
   secrets?: { vncPassword?: string; agentToken?: string };
   selftest?: { issuer: string; clientId: string };
+  /** Browser VMs only: their Firefox, oauth agent and login go through it (guest-setup writes proxy.env). */
+  proxy?: BrowserProxy;
 }): GuestConfig {
   const cfg: GuestConfig = { vmId: opts.vmId, hostname: opts.hostname, kind: opts.kind };
   if (opts.sessionId !== null) cfg.sessionId = opts.sessionId;
@@ -131,5 +140,13 @@ export function guestConfigFor(opts: {
     if (opts.secrets.agentToken !== undefined) cfg.agentToken = opts.secrets.agentToken;
   }
   if (opts.kind === 'browser' && opts.selftest) cfg.selftest = opts.selftest;
+  if (opts.kind === 'browser' && opts.proxy) {
+    const { http, https, noProxy } = opts.proxy;
+    const proxy: NonNullable<GuestConfig['proxy']> = {};
+    if (http !== null) proxy.http = http;
+    if (https !== null) proxy.https = https;
+    if (noProxy.length > 0) proxy.noProxy = noProxy.join(',');
+    if (Object.keys(proxy).length > 0) cfg.proxy = proxy;
+  }
   return cfg;
 }

@@ -7,7 +7,7 @@ import { FiredeckError } from '../../../src/shared/errors';
 import type { DriverName } from '../../../src/shared/protocol/daemon';
 import type { VmRecord } from '../store/vmStore';
 import type { ResolvedImage } from './bootImage';
-import { buildConfigDrive, ensureGuestKey, guestConfigFor } from './guestConfig';
+import { buildConfigDrive, ensureGuestKey, guestConfigFor, type BrowserProxy } from './guestConfig';
 
 const run = promisify(execFile);
 
@@ -34,7 +34,11 @@ export class VmDisks {
   /** One key generation for all concurrent creates. */
   private guestKey: Promise<{ privateKeyPath: string; publicKey: string }> | null = null;
 
-  constructor(private readonly config: VmDisksConfig) {}
+  constructor(
+    private readonly config: VmDisksConfig,
+    /** The proxy browser VMs use, if the operator set one (`proxy.set`); read once per config drive. */
+    private readonly browserProxy: () => BrowserProxy | null = () => null,
+  ) {}
 
   stateDir(id: string): string {
     return path.join(this.config.stateDir, 'vms', id);
@@ -149,6 +153,7 @@ export class VmDisks {
       };
       fs.writeFileSync(path.join(dir, 'secrets.json'), JSON.stringify(secrets), { mode: 0o600 });
     }
+    const proxy = vm.kind === 'browser' ? this.browserProxy() : null;
     await buildConfigDrive(
       this.configDrivePath(vm.id),
       guestConfigFor({
@@ -159,6 +164,7 @@ export class VmDisks {
         authorizedKeys,
         ...(secrets ? { secrets } : {}),
         ...(this.config.selftest ? { selftest: this.config.selftest } : {}),
+        ...(proxy ? { proxy } : {}),
       }),
     );
   }

@@ -1,6 +1,7 @@
 import { FiredeckError } from '../../../src/shared/errors';
 import type { Vm, VmCreateParams } from '../../../src/shared/protocol/vm';
 import type { VmRecord } from '../store/vmStore';
+import type { BrowserProxy } from './guestConfig';
 import { reconcile, type ReconcileConfig, type ReconcileReport } from './reconcile';
 import { VmReaper } from './reaper';
 import { VmConsoles } from './vmConsoles';
@@ -19,6 +20,8 @@ export interface VmServiceConfig extends VmDisksConfig, VmLifecycleConfig, Recon
 export interface VmServiceDeps
   extends Omit<VmLifecycleDeps, 'config' | 'disks' | 'consoles' | 'locks' | 'onExpiriesChanged'> {
   config: VmServiceConfig;
+  /** The proxy for browser VMs (the vault's, unsealed), read as each one's config drive is made. */
+  browserProxy?: () => BrowserProxy | null;
 }
 
 /**
@@ -34,7 +37,7 @@ export class VmService {
   private readonly reaper: VmReaper;
 
   constructor(private readonly deps: VmServiceDeps) {
-    this.disks = new VmDisks(deps.config);
+    this.disks = new VmDisks(deps.config, deps.browserProxy);
     this.consoles = new VmConsoles({
       disks: this.disks,
       consoleLogMaxBytes: deps.config.consoleLogMaxBytes,

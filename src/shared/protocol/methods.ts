@@ -17,6 +17,7 @@ import {
   ImageRollbackParams,
 } from './image';
 import { Vm, VmConsoleTail, VmConsoleTailParams, VmCreateParams, VmRef, VmStopParams, VmWaitReadyParams } from './vm';
+import { ProxySetParams, ProxyView } from './proxy';
 import { VmStatsParams, VmStatsResult } from './vmStats';
 
 /**
@@ -73,6 +74,9 @@ export const methods = {
   'auth.retry': method('auth.retry', AuthSessionRef, AuthSession, true),
   'auth.submitCode': method('auth.submitCode', AuthSubmitCodeParams, AuthSession, true),
   'audit.list': method('audit.list', AuditListParams, AuditListResult, false),
+  'proxy.get': method('proxy.get', Empty, ProxyView, false),
+  'proxy.set': method('proxy.set', ProxySetParams, ProxyView, true),
+  'proxy.clear': method('proxy.clear', Empty, ProxyView, true),
 } as const;
 
 export type Methods = typeof methods;

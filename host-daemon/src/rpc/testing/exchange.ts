@@ -36,6 +36,9 @@ export const validParams: Record<MethodName, Record<string, unknown>> = {
   'auth.retry': { id: 'auth-0000abcd' },
   'auth.submitCode': { id: 'auth-0000abcd', code: 'ABCD-1234' },
   'audit.list': { method: 'vm.create', limit: 10 },
+  'proxy.get': {},
+  'proxy.set': { https: 'http://proxy.invalid:3128', noProxy: ['.internal'] },
+  'proxy.clear': {},
 };
 
 /** Sends raw text on a new connection to `at` and returns the first `count` frames the server answers with. */
