@@ -5,7 +5,7 @@ import type { AuthSession } from '../../../shared/protocol/auth';
 import type { AppClient } from '../api/appClient';
 import { session } from '../features/auth/authFixtures';
 import type { DesktopNotifier } from '../features/auth/notify';
-import { createAuthActions, endNotice } from './authActions';
+import { createAuthActions, endNotice, firstWords, NOTICE_REASON_MAX } from './authActions';
 import { sessionKey, useAuthStore } from './authStore';
 import { useUiStore } from './uiStore';
 
@@ -221,5 +221,36 @@ describe('end notices', () => {
         }),
       )?.title,
     ).toBe('Login timed out');
+  });
+});
+
+describe('a failed session’s reason in its notice', () => {
+  it('is its first line, cut at a word with an ellipsis, and the whole of a short one-line reason', () => {
+    expect(firstWords('Issuer unreachable')).toBe('Issuer unreachable');
+    expect(firstWords('\n  Login failed: exit 1\n    at main (cli.js:10)\n    at run (cli.js:20)')).toBe(
+      'Login failed: exit 1 …',
+    );
+    const long = `The CLI said: ${'request to the token endpoint failed '.repeat(8)}`;
+    const cut = firstWords(long);
+    expect(cut.length).toBeLessThanOrEqual(NOTICE_REASON_MAX + 1);
+    expect(cut.endsWith('…')).toBe(true);
+    expect(long.startsWith(cut.slice(0, -1))).toBe(true);
+    expect(cut.slice(0, -1)).toMatch(/\S$/);
+    expect(long[cut.length - 1]).toBe(' ');
+    // One long word: cut where it must be.
+    expect(firstWords('x'.repeat(300))).toBe(`${'x'.repeat(NOTICE_REASON_MAX)}…`);
+  });
+
+  it('keeps a many-line error out of the toast and the desktop notification', () => {
+    const failed = session({
+      path: [
+        ['pending', 0],
+        ['failed', 1],
+      ],
+      error: { kind: 'x', message: `codex login: error sending request\n${'  stack line\n'.repeat(40)}` },
+    });
+    expect(endNotice(undefined, failed)?.body).toBe(
+      'ada@example.org · Self-test (local OpenID provider): codex login: error sending request …',
+    );
   });
 });

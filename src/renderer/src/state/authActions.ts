@@ -37,6 +37,22 @@ function errorText(err: unknown): string {
   return e.hint ? `${e.message} (${e.hint})` : e.message;
 }
 
+/** How much of a failed session's reason a toast or desktop notification carries; the session view has it all. */
+export const NOTICE_REASON_MAX = 140;
+
+/**
+ * The first line of `text`, cut at a word near `max` characters with an ellipsis: a CLI's error may be many
+ * lines (its own words, a stack), which a toast or a desktop notification should not repeat whole.
+ */
+export function firstWords(text: string, max = NOTICE_REASON_MAX): string {
+  const line = (text.split(/\r?\n/).find((l) => l.trim() !== '') ?? '').trim();
+  const more = line !== text.trim();
+  if (line.length <= max) return more ? `${line} …` : line;
+  const cut = line.slice(0, max);
+  const space = cut.lastIndexOf(' ');
+  return `${(space > max / 2 ? cut.slice(0, space) : cut).trimEnd()}…`;
+}
+
 /** Toast plus desktop notification when a session the app watched moves into completed or failed. */
 export function endNotice(prev: AuthSession | undefined, next: AuthSession): { title: string; body: string } | null {
   if (prev?.state === next.state) return null;
@@ -48,7 +64,7 @@ export function endNotice(prev: AuthSession | undefined, next: AuthSession): { t
   if (next.state === 'failed' || next.state === 'timeout') {
     return {
       title: next.state === 'failed' ? 'Login failed' : 'Login timed out',
-      body: `${who}: ${next.error?.message ?? next.state}`,
+      body: `${who}: ${next.error ? firstWords(next.error.message) : next.state}`,
     };
   }
   return null;
