@@ -74,7 +74,7 @@ export async function runHostCli(
   if (command === 'vm' || command === 'auth') {
     const client = await DaemonClient.connect(config.socketPath);
     try {
-      return await (command === 'vm' ? vmCommand : authCommand)(client, args, io.stdout);
+      return await (command === 'vm' ? vmCommand(client, args, io.stdout) : authCommand(client, args, io));
     } finally {
       client.close();
     }
