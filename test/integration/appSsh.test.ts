@@ -306,3 +306,63 @@ describe('host connection: reconnect with backoff', () => {
     }
   });
 });
+
+describe('a mutating call whose answer is lost with the SSH link', () => {
+  it('is sent again after the reconnect with its idempotency key, and the daemon applies it once', async () => {
+    const conn = new HostConnection({
+      hostId: 'h-00000001',
+      openTransport: () => connect(),
+      daemonCommand: 'firedeckd',
+      onStatus: () => undefined,
+      onEvent: () => undefined,
+      backoff: { initialMs: 100, maxMs: 1000, factor: 2 },
+    });
+    const marker = `retry-${Date.now()}.invalid`;
+    try {
+      await conn.connect();
+      const auditBefore = (await conn.call('audit.list', { method: 'proxy.set' })) as { entries: unknown[] };
+      // The daemon stops reading for a moment: the call reaches its socket, then the link dies before any answer.
+      const daemonPid = daemon.pid();
+      process.kill(daemonPid, 'SIGSTOP');
+      let call: Promise<unknown>;
+      try {
+        call = conn.call('proxy.set', { https: `http://${marker}:3128` });
+        await waitForUnreadBytes(daemonPid);
+        const children = execFileSync('pgrep', ['-P', String(sshd.pid)])
+          .toString()
+          .trim()
+          .split('\n')
+          .map(Number);
+        for (const pid of children) process.kill(pid, 'SIGKILL');
+      } finally {
+        process.kill(daemonPid, 'SIGCONT');
+      }
+      await expect(call).resolves.toMatchObject({ configured: true, https: `http://${marker}:3128` });
+      const audit = (await conn.call('audit.list', { method: 'proxy.set' })) as {
+        entries: { params: { https?: string } }[];
+      };
+      // Applied once: one audit row for it, and the daemon says it replayed the second.
+      expect(audit.entries.length - auditBefore.entries.length).toBe(1);
+      expect(audit.entries.filter((e) => e.params.https?.includes(marker))).toHaveLength(1);
+      expect(daemon.log()).toMatch(/proxy\.set from root: sent again with its idempotency key; replayed/);
+    } finally {
+      conn.disconnect();
+      await conn.call('proxy.clear', {}).catch(() => undefined);
+    }
+  });
+});
+
+/** Resolves once a unix socket of process `pid` holds bytes it has not read (`ss` Recv-Q), polled. */
+async function waitForUnreadBytes(pid: number): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    const out = execFileSync('ss', ['-xHp'], { encoding: 'utf8' });
+    const queued = out
+      .split('\n')
+      .filter((l) => l.includes(`pid=${pid},`))
+      .some((l) => Number(l.trim().split(/\s+/)[2] ?? 0) > 0);
+    if (queued) return;
+    if (Date.now() > deadline) throw new Error(`no unread bytes on a socket of pid ${pid}:\n${out}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}

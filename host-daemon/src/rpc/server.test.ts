@@ -327,3 +327,50 @@ describe('RpcServer (JSON-RPC 2.0 over a unix socket)', () => {
     await expect(other.listen(socketPath)).rejects.toMatchObject({ kind: 'conflict' });
   });
 });
+
+describe('idempotency keys on mutating calls', () => {
+  const key = 'retry-key-0123456789';
+  it('runs a call sent again with its key once, audits it once, and answers both alike', async () => {
+    const before = audited.length;
+    let runs = 0;
+    server.register('proxy.clear', () => {
+      runs++;
+      return { configured: false, http: null, https: null, noProxy: [] };
+    });
+    const frame = (id: number): string =>
+      JSON.stringify({ jsonrpc: '2.0', id, method: 'proxy.clear', params: {}, idempotencyKey: key }) + '\n';
+    const [first] = await exchange(frame(1), 1);
+    const [second] = await exchange(frame(2), 1);
+    expect(first).toMatchObject({ id: 1, result: { configured: false } });
+    expect(second).toMatchObject({ id: 2, result: first!.result });
+    expect(runs).toBe(1);
+    expect(audited.slice(before).map((r) => r.method)).toEqual(['proxy.clear']);
+    expect(serverLog.some((l) => /proxy\.clear from .*sent again with its idempotency key; replayed/.test(l))).toBe(
+      true,
+    );
+    // Without a key every call runs.
+    await exchange('{"jsonrpc":"2.0","id":3,"method":"proxy.clear","params":{}}\n', 1);
+    expect(runs).toBe(2);
+  });
+
+  it('refuses the key on another call, and a malformed key, naming the rule', async () => {
+    const [reused] = await exchange(
+      JSON.stringify({
+        jsonrpc: '2.0',
+        id: 4,
+        method: 'vm.destroy',
+        params: { id: 'vm-0000abcd' },
+        idempotencyKey: key,
+      }) + '\n',
+      1,
+    );
+    expect(reused).toMatchObject({ id: 4, error: { data: { kind: 'invalid_params' } } });
+    expect((reused!.error as { message: string }).message).toMatch(/used for another call \(proxy\.clear/);
+    const [bad] = await exchange(
+      '{"jsonrpc":"2.0","id":5,"method":"proxy.clear","params":{},"idempotencyKey":"short"}\n',
+      1,
+    );
+    expect(bad).toMatchObject({ id: 5, error: { data: { kind: 'invalid_request' } } });
+    expect((bad!.error as { message: string }).message).toMatch(/idempotencyKey must be 16 to 64 characters/);
+  });
+});

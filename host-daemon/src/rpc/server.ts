@@ -4,9 +4,16 @@ import { randomUUID } from 'node:crypto';
 import type { z } from 'zod';
 import { FiredeckError } from '../../../src/shared/errors';
 import { LineFramer, encodeFrame } from '../../../src/shared/rpc/framing';
-import { classifyServerFrame, failureFrame, notificationFrame, successFrame } from '../../../src/shared/rpc/jsonrpc';
+import {
+  classifyServerFrame,
+  failureFrame,
+  notificationFrame,
+  successFrame,
+  type RpcId,
+} from '../../../src/shared/rpc/jsonrpc';
 import { CHANNEL_OPEN_METHOD } from '../../../src/shared/protocol/channel';
 import { userName } from '../system/users';
+import { IdempotentCalls } from './idempotency';
 import { loadPeerCredentials, type PeerCredentialReader, type PeerCredentials } from './peerCredentials';
 import { callerFromHello, SESSION_HELLO_METHOD } from '../../../src/shared/protocol/session';
 import {
@@ -139,6 +146,8 @@ export class RpcConnection {
 /** JSON-RPC 2.0 over newline-delimited frames on a unix socket. */
 export class RpcServer {
   private readonly handlers = new Map<MethodName, Handler<MethodName>>();
+  /** Mutating calls sent with an idempotency key, for a repeat after a lost answer. */
+  private readonly idempotent = new IdempotentCalls();
   private server: net.Server | null = null;
   private readonly connections = new Set<net.Socket>();
   private readonly maxBufferedBytes: number;
@@ -329,10 +338,45 @@ export class RpcServer {
       return;
     }
     const handler = this.handlers.get(method)!;
+    // async: a handler that throws at once rejects, as one that fails later does.
+    const run = async (): Promise<unknown> => handler(parsed.data, { connection, caller: connection.caller });
+    const key = incoming.message.idempotencyKey;
+    if (def.mutating && key !== undefined) {
+      let keyed: ReturnType<IdempotentCalls['run']>;
+      try {
+        keyed = this.idempotent.run({ uid: connection.caller.uid, key, method, params: parsed.data }, run);
+      } catch (err) {
+        connection.send(failureFrame(id, FiredeckError.from(err)));
+        return;
+      }
+      if (keyed.replayed) {
+        // Sent again after a link died before its answer: the first call's outcome, not a second application.
+        const outcome = await keyed.outcome;
+        this.options.log?.(`${method} from ${connection.caller.user}: sent again with its idempotency key; replayed`);
+        connection.send(outcome.ok ? successFrame(id, outcome.result) : failureFrame(id, outcome.error));
+        return;
+      }
+      await this.answer(connection, id, method, parsed.data, () =>
+        keyed.outcome.then((o) => (o.ok ? o.result : Promise.reject(o.error))),
+      );
+      return;
+    }
+    await this.answer(connection, id, method, parsed.data, run);
+  }
+
+  /** Runs a call, answers it, and hands a mutating one to the audit log. */
+  private async answer(
+    connection: RpcConnection,
+    id: RpcId,
+    method: MethodName,
+    params: unknown,
+    run: () => Promise<unknown>,
+  ): Promise<void> {
+    const def = methods[method];
     let error: FiredeckError | null = null;
     try {
       // Validation once per boundary: the daemon checks params; its results are typed, and clients check them.
-      const result = await handler(parsed.data, { connection, caller: connection.caller });
+      const result = await run();
       connection.send(successFrame(id, result));
     } catch (err) {
       error = FiredeckError.from(err);
@@ -343,7 +387,7 @@ export class RpcServer {
         this.options.onMutatingCall?.({
           method,
           caller: connection.caller,
-          params: parsed.data,
+          params,
           ok: error === null,
           error,
         });

@@ -118,10 +118,7 @@ export class AppService {
         return this.connect(hostId);
       },
       'hosts.disconnect': ({ hostId }) => this.connection(hostId).disconnect(),
-      'daemon.call': ({ hostId, method, params }) =>
-        this.connection(hostId)
-          .client()
-          .callByName(method, params ?? {}),
+      'daemon.call': ({ hostId, method, params }) => this.connection(hostId).call(method, params ?? {}),
       'channels.open': (params, ctx) => this.openChannel(params, ctx),
       'channels.ack': ({ channelId, bytes }, ctx) => {
         this.channels.ack(ctx.sessionId, channelId, bytes);

@@ -106,3 +106,83 @@ describe('host connection set-up', () => {
     expect(transport.closed).toBe(true);
   });
 });
+
+describe('a call whose link dies before its answer', () => {
+  let dir: string;
+  let server: RpcServer;
+  let socketPath: string;
+  const transports: SocketTransport[] = [];
+
+  beforeEach(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'firedeck-hostconn-'));
+    socketPath = path.join(dir, 'd.sock');
+    server = new RpcServer();
+    server.register('daemon.info', () => info);
+    server.register('events.subscribe', () => ({ subscription: 'sub-1', seq: 0 }));
+    await server.listen(socketPath, 0o600, null);
+    transports.length = 0;
+  });
+
+  afterEach(async () => {
+    await server.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** Each attempt gets a fresh link to the real server; `cut()` kills the current one. */
+  const reconnecting = (): { host: HostConnection; cut: () => void } => {
+    const host = new HostConnection({
+      hostId: 'h1',
+      openTransport: () => {
+        const t = new SocketTransport(socketPath);
+        transports.push(t);
+        return Promise.resolve(t);
+      },
+      daemonCommand: 'firedeckd',
+      onStatus: () => undefined,
+      onEvent: () => undefined,
+      backoff: { initialMs: 10, maxMs: 10, factor: 1 },
+    });
+    return { host, cut: () => transports[transports.length - 1]!.sockets.forEach((s) => s.destroy()) };
+  };
+
+  it('is sent again once the link is back, and a mutating one is applied once (its idempotency key)', async () => {
+    const { host, cut } = reconnecting();
+    await host.connect();
+    let applied = 0;
+    server.register('proxy.clear', () => {
+      applied++;
+      // The daemon applies the call; its answer is lost with the link.
+      if (applied === 1) cut();
+      return { configured: false, http: null, https: null, noProxy: [] };
+    });
+    await expect(host.call('proxy.clear', {})).resolves.toEqual({
+      configured: false,
+      http: null,
+      https: null,
+      noProxy: [],
+    });
+    expect(applied).toBe(1);
+    expect(transports.length).toBe(2);
+    expect(host.status.state).toBe('connected');
+    host.disconnect();
+  });
+
+  it('is sent again for a read too, and fails as it did when the link does not come back', async () => {
+    const { host, cut } = reconnecting();
+    await host.connect();
+    let asked = 0;
+    server.register('vm.list', () => {
+      asked++;
+      if (asked === 1) cut();
+      return [];
+    });
+    await expect(host.call('vm.list', {})).resolves.toEqual([]);
+    expect(asked).toBe(2);
+
+    server.register('vm.get', () => {
+      host.disconnect();
+      return new Promise(() => undefined);
+    });
+    await expect(host.call('vm.get', { id: 'vm-0000abcd' })).rejects.toMatchObject({ kind: 'disconnected' });
+  });
+});

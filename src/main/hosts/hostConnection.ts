@@ -1,8 +1,10 @@
+import { randomBytes } from 'node:crypto';
 import { FiredeckError, isFiredeckError, toAppError } from '../../shared/errors';
 import type { HostStatus } from '../../shared/app/contract';
 import type { EventEnvelope } from '../../shared/protocol/events';
 import type { DaemonInfo } from '../../shared/protocol/daemon';
 import { hostCommandLine, type HostCommand } from '../../shared/protocol/hostCommand';
+import { isMethodName, methods } from '../../shared/protocol/methods';
 import { DaemonClient } from '../rpc/daemonClient';
 import type { ExecChannel, ExecOptions, Transport } from '../ssh/transport';
 import { stderrReason } from '../channels/stderrReason';
@@ -26,6 +28,9 @@ export interface HostConnectionOptions {
   backoff?: Backoff;
 }
 
+/** How long a call whose link died before its answer waits for the link to come back, to be sent again. */
+export const RESEND_WITHIN_MS = 30_000;
+
 /** Errors that no retry can fix: the operator has to act first. */
 const FATAL_KINDS = new Set(['host_key_unknown', 'host_key_mismatch', 'auth_failed', 'permission_denied']);
 
@@ -48,6 +53,7 @@ export class HostConnection {
   private generation = 0;
   private current: HostStatus;
   private readonly backoff: Backoff;
+  private readonly statusWaiters = new Set<(status: HostStatus) => void>();
 
   constructor(private readonly options: HostConnectionOptions) {
     this.backoff = options.backoff ?? DEFAULT_BACKOFF;
@@ -76,6 +82,53 @@ export class HostConnection {
       });
     }
     return this.rpc;
+  }
+
+  /**
+   * Calls the daemon (the renderer's `daemon.call`). A call whose link dies before its answer is sent once more
+   * when the link is back (within RESEND_WITHIN_MS): the daemon may or may not have applied it. A mutating call
+   * carries an idempotency key drawn here, the same both times, so the daemon applies it at most once and
+   * answers the second with the first one's outcome.
+   */
+  async call(method: string, params: unknown): Promise<unknown> {
+    const mutating = isMethodName(method) && methods[method].mutating;
+    const options = mutating ? { idempotencyKey: randomBytes(16).toString('base64url') } : {};
+    try {
+      return await this.client().callByName(method, params, options);
+    } catch (err) {
+      if (!isFiredeckError(err, 'disconnected') || !this.wanted) throw err;
+      try {
+        await this.whenConnected(RESEND_WITHIN_MS);
+      } catch {
+        throw err;
+      }
+      return this.client().callByName(method, params, options);
+    }
+  }
+
+  /** Resolves once the link is up again; rejects if it fails, is disconnected, or takes longer than `timeoutMs`. */
+  private whenConnected(timeoutMs: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const check = (status: HostStatus): void => {
+        if (status.state === 'connected' && this.rpc && !this.rpc.isClosed) {
+          done();
+          resolve();
+        } else if (status.state === 'failed' || status.state === 'disconnected') {
+          done();
+          reject(new FiredeckError('disconnected', `Host ${this.options.hostId} did not come back`));
+        }
+      };
+      const timer = setTimeout(() => {
+        done();
+        reject(new FiredeckError('timeout', `Host ${this.options.hostId} did not come back within ${timeoutMs} ms`));
+      }, timeoutMs);
+      const done = (): void => {
+        clearTimeout(timer);
+        this.statusWaiters.delete(check);
+      };
+      this.statusWaiters.add(check);
+      check(this.current);
+    });
   }
 
   /** Runs a firedeckd command (console, shell, VNC) on a connected host, on an exec channel of its own. */
@@ -228,6 +281,7 @@ export class HostConnection {
   private setStatus(patch: Partial<HostStatus>): void {
     this.current = { ...this.current, ...patch };
     this.options.onStatus(this.current);
+    for (const waiter of [...this.statusWaiters]) waiter(this.current);
   }
 }
 

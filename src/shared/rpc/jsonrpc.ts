@@ -17,11 +17,20 @@ const RpcErrorObjectSchema = z.object({
     .optional(),
 });
 
+/**
+ * Firedeck's one extension of a JSON-RPC 2.0 request: a mutating call may carry a key of the client's choosing,
+ * and a call sent again with the same key (after a link died before its answer came) is answered with the first
+ * call's outcome instead of being applied twice.
+ */
+export const IdempotencyKey = z.string().regex(/^[A-Za-z0-9_-]{16,64}$/);
+const IDEMPOTENCY_KEY_RULE = 'idempotencyKey must be 16 to 64 characters of A-Z, a-z, 0-9, _ and -';
+
 export const RpcRequest = z.object({
   jsonrpc: z.literal('2.0'),
   id: RpcId,
   method: z.string().min(1).max(128),
   params: z.unknown().optional(),
+  idempotencyKey: IdempotencyKey.optional(),
 });
 export const RpcNotification = z.object({
   jsonrpc: z.literal('2.0'),
@@ -81,10 +90,18 @@ export function classifyServerFrame(text: string): IncomingToServer {
     RpcId.safeParse((value as { id: unknown }).id).success
       ? ((value as { id: RpcId }).id ?? null)
       : null;
+  const badKey =
+    typeof value === 'object' &&
+    value !== null &&
+    'idempotencyKey' in value &&
+    !IdempotencyKey.safeParse((value as { idempotencyKey: unknown }).idempotencyKey).success;
   return {
     type: 'invalid',
     id,
-    error: new FiredeckError('invalid_request', 'Invalid Request: not a JSON-RPC 2.0 request object'),
+    error: new FiredeckError(
+      'invalid_request',
+      badKey ? `Invalid Request: ${IDEMPOTENCY_KEY_RULE}` : 'Invalid Request: not a JSON-RPC 2.0 request object',
+    ),
   };
 }
 
@@ -123,8 +140,12 @@ export function failureFrame(id: RpcId | null, error: FiredeckError | RpcErrorOb
   return JSON.stringify({ jsonrpc: '2.0', id, error: obj });
 }
 
-export function requestFrame(id: RpcId, method: string, params: unknown): string {
-  return JSON.stringify({ jsonrpc: '2.0', id, method, params });
+export function requestFrame(id: RpcId, method: string, params: unknown, idempotencyKey?: string): string {
+  return JSON.stringify(
+    idempotencyKey === undefined
+      ? { jsonrpc: '2.0', id, method, params }
+      : { jsonrpc: '2.0', id, method, params, idempotencyKey },
+  );
 }
 
 export function notificationFrame(method: string, params: unknown): string {

@@ -21,6 +21,11 @@ export interface RpcClientOptions {
 export interface CallOptions {
   /** This call's deadline; 0 waits as long as the link lives. */
   timeoutMs?: number;
+  /**
+   * For a mutating call: the same key on a call sent again (on a new link, after the first died before its
+   * answer) gets the first call's outcome, never a second application. The caller draws it at random.
+   */
+  idempotencyKey?: string;
 }
 
 interface Pending {
@@ -120,7 +125,7 @@ export class RpcClient {
   private send(method: MethodName, params: unknown, options: CallOptions): Promise<unknown> {
     if (this.closedWith) return Promise.reject(this.closedWith);
     const id = this.nextId++;
-    const frame = encodeFrame(requestFrame(id, method, params));
+    const frame = encodeFrame(requestFrame(id, method, params, options.idempotencyKey));
     if (frame.length - 1 > this.maxFrameBytes) {
       // The daemon would drop it unread and answer with no id; refuse it here, where the call is known.
       return Promise.reject(
