@@ -16,6 +16,7 @@ import { BUILDER_VERSION, loadRecipe, recipeFilePath, type LoadedRecipe, type Re
 import { debianArchiveUri } from './sources';
 import { baseLayerFile, layersDir, markLayerUsed, npmInventoryFile, npmLayerFile } from './layerCache';
 import { installNpmGlobals } from './npmStep';
+import { noSpaceError } from '../system/noSpace';
 
 export const BUILD_STEPS = IMAGE_BUILD_STEPS;
 export type BuildStep = ImageBuildStep;
@@ -261,6 +262,16 @@ export async function buildImage(options: BuildOptions): Promise<BuiltImage> {
       rootfsPath: path.join(finalDir, 'rootfs.ext4'),
       manifest,
     };
+  } catch (err) {
+    // A full disk is the operator's to fix, not a broken recipe: say where, and that nothing was published.
+    throw (
+      noSpaceError(
+        err,
+        `image ${recipe.name} ${version}`,
+        options.outputParent,
+        `old versions ('firedeckd image gc') and the build cache in ${cacheDir} give space back`,
+      ) ?? err
+    );
   } finally {
     fs.rmSync(work, { recursive: true, force: true });
     if (!published) fs.rmSync(staging, { recursive: true, force: true });

@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import { FiredeckError } from '../../../src/shared/errors';
 import type { DriverName } from '../../../src/shared/protocol/daemon';
 import type { VmRecord } from '../store/vmStore';
+import { noSpaceError } from '../system/noSpace';
 import type { ResolvedImage } from './bootImage';
 import { buildConfigDrive, ensureGuestKey, guestConfigFor, type BrowserProxy } from './guestConfig';
 
@@ -102,8 +103,26 @@ export class VmDisks {
     return { path: path.join(dir, 'rootfs.raw'), format: 'raw' };
   }
 
-  /** The VM's rootfs (a clone of the golden image, or a qcow2 overlay on it) and its config drive. */
+  /**
+   * The VM's rootfs (a clone of the golden image, or a qcow2 overlay on it) and its config drive. A full disk is
+   * `resource_exhausted` (the create's rollback then removes what was made).
+   */
   async prepare(rec: VmRecord, image: ResolvedImage, driver: DriverName): Promise<void> {
+    try {
+      await this.prepareDisks(rec, image, driver);
+    } catch (err) {
+      throw (
+        noSpaceError(
+          err,
+          `the disks of VM ${rec.vm.name}`,
+          this.config.stateDir,
+          "destroying VMs no longer needed and 'firedeckd image gc' give space back",
+        ) ?? err
+      );
+    }
+  }
+
+  private async prepareDisks(rec: VmRecord, image: ResolvedImage, driver: DriverName): Promise<void> {
     const { vm } = rec;
     const dir = this.stateDir(vm.id);
     fs.mkdirSync(dir, { recursive: true, mode: 0o750 });
@@ -136,7 +155,9 @@ export class VmDisks {
       }
     } catch (err) {
       const stderr = (err as { stderr?: string }).stderr?.trim();
-      throw new FiredeckError('internal', `Could not clone the rootfs for ${vm.name}: ${stderr || String(err)}`);
+      throw new FiredeckError('internal', `Could not clone the rootfs for ${vm.name}: ${stderr || String(err)}`, {
+        cause: err,
+      });
     }
     let authorizedKeys: string[] = [];
     let secrets: GuestSecrets | undefined;

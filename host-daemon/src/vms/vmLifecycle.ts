@@ -132,7 +132,11 @@ export class VmLifecycle {
         this.transition(id, 'stopped');
       }
     } catch (err) {
-      await this.rollbackCreate(id);
+      // The caller learns why the create failed; a rollback that fails too leaves the VM `creating`, which the
+      // next reconcile rolls back.
+      await this.rollbackCreate(id).catch((rollbackErr: unknown) =>
+        this.deps.log(`create ${id}: rollback failed, left for reconcile: ${String(rollbackErr)}`),
+      );
       throw err;
     } finally {
       this.deps.locks.release(id);
@@ -169,6 +173,8 @@ export class VmLifecycle {
     const rec = this.deps.vms.get(id);
     if (rec?.handle) await this.killQuietly(rec);
     this.deps.consoles.detach(id);
+    // The disks go first: a create that filled the disk must give the space back before the store is written.
+    this.deps.disks.removeAll(id);
     const lease = this.deps.leases.get(id);
     if (lease) {
       await removeGuestLink(lease, this.deps.config.bridge).catch((e: unknown) =>
@@ -178,7 +184,6 @@ export class VmLifecycle {
     this.deps.leases.release(id);
     if (lease)
       await this.deps.isolation?.detach(lease).catch((e: unknown) => this.deps.log(`rollback ${id}: ${String(e)}`));
-    this.deps.disks.removeAll(id);
     this.deps.vms.delete(id);
     this.deps.events.emit({ type: 'vm.destroyed', vmId: id });
   }
