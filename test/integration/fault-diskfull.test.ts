@@ -7,7 +7,7 @@ import { ensureTestImage, installTestImage } from '../rig/testImage';
 import { makeTempDir } from '../rig/tmp';
 import { recipesRoot } from '../../host-daemon/src/images/recipe';
 import type { ImageBuild } from '../../src/shared/protocol/image';
-import { removeLinks, subscribeEvents, type EventLog } from './daemon-helpers';
+import { removeLinks, stopSuiteDaemon, subscribeEvents, type EventLog } from './daemon-helpers';
 
 /**
  * A full disk (issue 17, fault suite): the daemon's whole state dir (store, images, VM disks, console logs) on a
@@ -68,13 +68,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   events?.close();
-  if (daemon) {
-    for (const vm of await daemon.call('vm.list', {}).catch(() => [])) {
-      await daemon.call('vm.destroy', { id: vm.id }).catch(() => undefined);
-    }
-    await daemon.stop();
-  }
-  removeLinks(PREFIX);
+  await stopSuiteDaemon(daemon, PREFIX);
   if (mounted) execFileSync('umount', ['-l', stateDir]);
   fs.rmSync(base, { recursive: true, force: true });
 });
