@@ -55,6 +55,17 @@ describe('headless login output, real CLIs', () => {
     expect(plainText(all)).toContain('https://geminicli.com/docs/resources/tos-privacy/');
   });
 
+  it('gemini: a log line of its own about the IDE connection is not the login failing (seen in a CLI VM)', () => {
+    const all = raw('gemini-no-browser.txt');
+    const prompt = all.indexOf('Enter the authorization code:');
+    const debug =
+      "[DEBUG] [IDEConnectionUtils] Failed to read IDE connection directory: Error: ENOENT: no such file or directory, scandir '/tmp/gemini/ide'\r\n";
+    const r = readHeadlessOutput(gemini, debug + all.slice(0, prompt + 40));
+    expect(r.error).toBeNull();
+    expect(new URL(r.url!).origin).toBe('https://accounts.google.com');
+    expect(findError(`${debug}Error: request failed\n`)).toBe('Error: request failed');
+  });
+
   it('gemini after a pasted code: its network error, in its words (the first, not the retry after it)', () => {
     const all = plainText(raw('gemini-no-browser.txt'));
     const after = all.slice(all.indexOf('Enter the authorization code:'));

@@ -46,8 +46,12 @@ export function plainText(output: string): string {
 /** A line in which the CLI says it failed (its own words). */
 const ERROR_LINE = /\b(error|failed|failure|unable to|could not|ENOTFOUND|EAI_AGAIN|ECONNREFUSED|ETIMEDOUT)\b/i;
 
-/** A warning is not the failure, even when it says "could not" (Codex warns about its PATH aliases). */
-const WARNING = /^(?:⚠\s*)?warning\b/i;
+/**
+ * A warning is not the failure, even when it says "could not" (Codex warns about its PATH aliases), nor is a log
+ * line a CLI writes about itself: Gemini CLI in a CLI VM prints `[DEBUG] [IDEConnectionUtils] Failed to read IDE
+ * connection directory: Error: ENOENT …` before its sign-in prompt, and goes on.
+ */
+const WARNING = /^(?:⚠\s*)?(?:warning\b|\[(?:debug|info|warn|warning|trace)\])/i;
 
 /** Characters a URL of the providers' may hold (RFC 3986 unreserved, reserved and `%`). */
 const URL_CHARS = /^[A-Za-z0-9\-._~:/?#[\]@!$&'()*+,;=%]+$/;
