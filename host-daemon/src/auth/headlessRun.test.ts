@@ -135,4 +135,60 @@ describe('a headless login driven over its terminal, replaying the real CLIs', (
       failed: 'it exited with 3 without printing its authorize URL (its last line: bye now)',
     });
   });
+
+  it('reads an error line only once it is whole (a chunk may end inside it, as seen in a CLI VM)', async () => {
+    const term = new ChunkedTerminal();
+    const run = new HeadlessRun(term, PROVIDERS.codex.headless!);
+    const shown = run.waitForUrl(signal);
+    term.push('Error logging in: ');
+    term.push('error sending request for url ');
+    term.push('(https://auth.openai.com/api/accounts/deviceauth/usercode)\r\n');
+    expect(await shown).toEqual({
+      failed:
+        'Error logging in: error sending request for url (https://auth.openai.com/api/accounts/deviceauth/usercode)',
+    });
+  });
+
+  it('takes a last line without its end once the CLI has exited', async () => {
+    const term = new ChunkedTerminal();
+    const run = new HeadlessRun(term, PROVIDERS.codex.headless!);
+    const shown = run.waitForUrl(signal);
+    term.push('Error logging in: no network', 1);
+    expect(await shown).toEqual({ failed: 'Error logging in: no network' });
+  });
 });
+
+/** A terminal fed by the test, chunk by chunk, each chunk seen by the waiting check before the next comes. */
+class ChunkedTerminal implements LoginTerminal {
+  private out = '';
+  private exit: { code: number | null; signal: string | null } | null = null;
+  private readonly waiters = new Set<() => void>();
+  text(): string {
+    return this.out;
+  }
+  ended(): { code: number | null; signal: string | null } | null {
+    return this.exit;
+  }
+  send(): void {
+    // no prompts in these outputs
+  }
+  push(text: string, exit?: number): void {
+    this.out += text;
+    if (exit !== undefined) this.exit = { code: exit, signal: null };
+    for (const w of [...this.waiters]) w();
+  }
+  until<T>(test: () => T | null, signal: AbortSignal): Promise<T> {
+    return new Promise((resolve, reject) => {
+      const check = (): void => {
+        if (signal.aborted) return reject(new Error('aborted'));
+        const v = test();
+        if (v !== null) {
+          this.waiters.delete(check);
+          resolve(v);
+        }
+      };
+      this.waiters.add(check);
+      check();
+    });
+  }
+}

@@ -33,9 +33,10 @@ export class HeadlessRun {
   waitForUrl(signal: AbortSignal): Promise<HeadlessShown> {
     return this.login.until(() => {
       this.answerPrompts();
-      const text = this.login.text();
-      const reading = readHeadlessOutput(this.spec, text);
       const ended = this.login.ended();
+      // Whole lines only: a chunk may end inside a line ("Error logging in: " with its reason still to come).
+      const text = wholeLines(this.login.text(), ended !== null);
+      const reading = readHeadlessOutput(this.spec, text);
       if (reading.url !== null && (this.spec.kind !== 'device_code' || reading.userCode !== null || ended)) {
         this.shownAt = plainText(text).length;
         return { url: reading.url, userCode: reading.userCode };
@@ -58,9 +59,9 @@ export class HeadlessRun {
    */
   waitForEnd(signal: AbortSignal): Promise<{ failed: string | null }> {
     return this.login.until(() => {
-      const text = plainText(this.login.text());
-      const error = findError(text.slice(this.shownAt));
       const ended = this.login.ended();
+      const text = plainText(wholeLines(this.login.text(), ended !== null));
+      const error = findError(text.slice(this.shownAt));
       if (ended && ended.code === 0 && error === null) return { failed: null };
       if (error !== null) return { failed: this.scrub(error) };
       if (ended) return { failed: this.endedWithout('saving a credential', ended) };
@@ -95,4 +96,10 @@ export class HeadlessRun {
   private scrub(text: string): string {
     return scrubSecrets(text, this.pasted).replace(SECRETISH, '[redacted]');
   }
+}
+
+/** What the CLI printed up to its last line end; all of it once it has ended. */
+function wholeLines(text: string, ended: boolean): string {
+  if (ended) return text;
+  return text.slice(0, text.lastIndexOf('\n') + 1);
 }
