@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { applyFiles, chrootArgv, expandGlob, hashFile } from './builder';
+import { applyFiles, chrootArgv, expandGlob, findKernel, hashFile } from './builder';
 import { loadRecipe } from './recipe';
 
 const dirs: string[] = [];
@@ -110,5 +110,21 @@ describe('builder helpers', () => {
     expect(expandGlob(root, '/lib/modules/6.1/kernel/l*').map((p) => path.relative(root, p))).toEqual([
       'usr/lib/modules/6.1/kernel/linked',
     ]);
+  });
+
+  it('reads the kernel and initrd of /boot inside the image when they are absolute links', () => {
+    const host = fs.mkdtempSync(path.join(os.tmpdir(), 'firedeck-hostboot-'));
+    dirs.push(host);
+    fs.writeFileSync(path.join(host, 'vmlinuz'), 'the host kernel');
+    fs.writeFileSync(path.join(host, 'initrd'), 'the host initrd');
+    const root = tree([`${host.slice(1)}/vmlinuz`, `${host.slice(1)}/initrd`, 'boot/.keep']);
+    fs.writeFileSync(path.join(root, host, 'vmlinuz'), 'the image kernel');
+    fs.writeFileSync(path.join(root, host, 'initrd'), 'the image initrd');
+    fs.symlinkSync(path.join(host, 'vmlinuz'), path.join(root, 'boot/vmlinuz-6.1.0-9-amd64'));
+    fs.symlinkSync(path.join(host, 'initrd'), path.join(root, 'boot/initrd.img-6.1.0-9-amd64'));
+    const kernel = findKernel(root, [{ name: 'linux-image-6.1.0-9-amd64', version: '6.1.1-1' }]);
+    expect(kernel).toMatchObject({ release: '6.1.0-9-amd64', packageVersion: '6.1.1-1' });
+    expect(fs.readFileSync(kernel.vmlinuz, 'utf8')).toBe('the image kernel');
+    expect(fs.readFileSync(kernel.initrd, 'utf8')).toBe('the image initrd');
   });
 });

@@ -593,7 +593,8 @@ function parsePackages(text: string): ImagePackage[] {
     .sort((a, b) => a.name.localeCompare(b.name));
 }
 
-function findKernel(
+/** The one kernel in the image's /boot and its initrd, both read inside the image. */
+export function findKernel(
   root: string,
   packages: ImagePackage[],
 ): { vmlinuz: string; initrd: string; release: string; package: string; packageVersion: string } {
@@ -609,7 +610,8 @@ function findKernel(
     );
   }
   const release = kernels[0]!.slice('vmlinuz-'.length);
-  const initrd = path.join(boot, `initrd.img-${release}`);
+  // Read as the guest's boot loader would: a link in /boot must not lead to the host's kernel.
+  const initrd = resolveInRoot(root, `/boot/initrd.img-${release}`, { followLast: true });
   if (!fs.existsSync(initrd)) {
     throw new FiredeckError('build_failed', `step checks: no initrd for kernel ${release} in /boot`, {
       hint: 'the recipe needs initramfs-tools (pulled in by linux-image-amd64)',
@@ -619,7 +621,7 @@ function findKernel(
   const pkgName = `linux-image-${release}`;
   const pkg = packages.find((p) => p.name === pkgName);
   return {
-    vmlinuz: path.join(boot, kernels[0]!),
+    vmlinuz: resolveInRoot(root, `/boot/${kernels[0]!}`, { followLast: true }),
     initrd,
     release,
     package: pkgName,
