@@ -57,17 +57,20 @@ export class AgentClient {
   constructor(private readonly target: { vmName: string; address: string; token: string; port?: number }) {}
 
   async health(signal?: AbortSignal): Promise<void> {
-    Health.parse(await this.call('GET', '/health', { signal }));
+    this.answer(Health, 'GET /health', await this.call('GET', '/health', { signal }));
   }
 
   async startLogin(provider: ProviderName, signal?: AbortSignal): Promise<void> {
-    Started.parse(await this.call('POST', `/auth/${provider}`, { signal, body: {} }));
+    const pathname = `/auth/${provider}`;
+    this.answer(Started, `POST ${pathname}`, await this.call('POST', pathname, { signal, body: {} }));
   }
 
   /** Waits (long polls) until the login's authorize URL is known or the login ended; returns the URL or the status. */
   async waitForUrl(provider: ProviderName, signal: AbortSignal): Promise<{ url: string } | { status: AgentStatus }> {
     for (;;) {
-      const answer = UrlAnswer.parse(
+      const answer = this.answer(
+        UrlAnswer,
+        `GET /auth/${provider}/url`,
         await this.call('GET', `/auth/${provider}/url?waitMs=${LONG_POLL_MS}`, {
           signal,
           timeoutMs: LONG_POLL_MS + 15_000,
@@ -82,7 +85,9 @@ export class AgentClient {
 
   async status(signal?: AbortSignal, since?: AgentState): Promise<AgentStatus> {
     const query = since === undefined ? '' : `?waitMs=${LONG_POLL_MS}&since=${since}`;
-    return AgentStatus.parse(
+    return this.answer(
+      AgentStatus,
+      'GET /credentials/status',
       await this.call('GET', `/credentials/status${query}`, { signal, timeoutMs: LONG_POLL_MS + 15_000 }),
     );
   }
@@ -97,19 +102,34 @@ export class AgentClient {
   /** The captured credential and companions, once (the agent forgets them after answering). */
   async takeCredential(signal?: AbortSignal): Promise<{ provider: ProviderName; files: AgentFile[] }> {
     const raw = await this.call('GET', '/credentials/get', { signal, maxBytes: CREDENTIAL_ANSWER_BYTES });
-    const parsed = CredentialAnswer.safeParse(raw);
-    if (!parsed.success) {
-      throw new FiredeckError('internal', `The agent of ${this.target.vmName} answered a malformed credential`);
-    }
+    const parsed = this.answer(CredentialAnswer, 'GET /credentials/get', raw);
     return {
-      provider: parsed.data.provider,
-      files: parsed.data.files.map((f) => {
+      provider: parsed.provider,
+      files: parsed.files.map((f) => {
         const bytes = Buffer.from(f.contentBase64, 'base64');
         const content = Secret.from(bytes);
         bytes.fill(0);
         return { path: f.path, content, mode: f.mode };
       }),
     };
+  }
+
+  /**
+   * An answer checked once against its schema; a malformed one is a typed error naming the fields that are wrong,
+   * never their values (a guest's answer may hold a credential).
+   */
+  private answer<T>(schema: z.ZodType<T>, what: string, raw: unknown): T {
+    const parsed = schema.safeParse(raw);
+    if (parsed.success) return parsed.data;
+    const fields = [...new Set(parsed.error.issues.map((i) => i.path.join('.') || '(answer)'))].slice(0, 8);
+    throw new FiredeckError(
+      'internal',
+      `${what} on the agent of ${this.target.vmName}: malformed answer (${fields.join(', ')})`,
+      {
+        hint: "the browser VM's oauth agent does not speak this daemon's contract: rebuild the browser image",
+        details: { vm: this.target.vmName, call: what, fields },
+      },
+    );
   }
 
   private call(
@@ -162,7 +182,7 @@ export class AgentClient {
             if (status >= 200 && status < 300 && parsed !== null) return resolve(parsed);
             const said =
               typeof parsed === 'object' && parsed !== null && typeof (parsed as { error?: unknown }).error === 'string'
-                ? String((parsed as { error: string }).error).slice(0, 200)
+                ? scrubAgentText((parsed as { error: string }).error, this.target.token)
                 : `HTTP ${status}`;
             reject(
               new FiredeckError(
@@ -171,16 +191,46 @@ export class AgentClient {
               ),
             );
           });
-          res.once('error', reject);
+          // The guest closed the connection mid-answer (Node says "aborted", ECONNRESET).
+          res.once('error', (err: Error) =>
+            reject(
+              err instanceof FiredeckError
+                ? err
+                : new FiredeckError('unavailable', `${what}: the answer broke off (${errnoOf(err)})`),
+            ),
+          );
         },
       );
       req.once('timeout', () => req.destroy(new FiredeckError('timeout', `${what} did not answer in time`)));
       req.once('error', (err: Error) => {
         if (err instanceof FiredeckError) return reject(err);
         if (err.name === 'AbortError') return reject(new FiredeckError('cancelled', `${what} was abandoned`));
-        reject(new FiredeckError('unavailable', `${what} failed: ${err.message}`));
+        reject(new FiredeckError('unavailable', `${what} failed: ${scrubAgentText(err.message, this.target.token)}`));
       });
       req.end(body);
     });
   }
+}
+
+/** Runs of characters a token, key or code is made of, long enough to be one. */
+const SECRET_LOOKING = /[A-Za-z0-9+/=_.~-]{20,}/g;
+
+/**
+ * A guest's words fit for an error message: the VM's token and anything token-like replaced, control characters
+ * dropped, at most 200 characters.
+ */
+export function scrubAgentText(text: string, token: string): string {
+  const withoutToken = token.length > 0 ? text.split(token).join('[redacted]') : text;
+  return (
+    withoutToken
+      .replace(SECRET_LOOKING, '[redacted]')
+      // eslint-disable-next-line no-control-regex
+      .replace(/[\u0000-\u001f\u007f]+/g, ' ')
+      .slice(0, 200)
+  );
+}
+
+function errnoOf(err: Error): string {
+  const code = (err as NodeJS.ErrnoException).code;
+  return typeof code === 'string' && /^[A-Z_]{1,40}$/.test(code) ? code : err.name;
 }

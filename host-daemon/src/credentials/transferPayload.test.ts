@@ -5,6 +5,7 @@ import type { ProviderName } from '../../../src/shared/protocol/providers';
 import { Secret } from './secret';
 import {
   MAX_CAPTURED_BYTES,
+  MAX_JSON_DEPTH,
   mergeJsonCompanion,
   scrubOutput,
   validatePayload,
@@ -204,6 +205,38 @@ describe('mergeJsonCompanion', () => {
     expect(refusal(() => mergeJsonCompanion(tooBig, captured, '/home/firedeck/.claude.json')).kind).toBe(
       'resource_exhausted',
     );
+  });
+});
+
+describe('deeply nested JSON from a guest', () => {
+  const nested = (depth: number): string => `{"tokens":${'['.repeat(depth)}"${TOKEN}"${']'.repeat(depth)}}`;
+
+  it('is refused typed at validation, in either side of a merge, and scrubbed without overflowing the stack', () => {
+    expect(
+      validatePayload(payload('codex', [file('.codex/auth.json', nested(MAX_JSON_DEPTH - 2))])).files,
+    ).toHaveLength(1);
+    expectRefused(
+      () => validatePayload(payload('codex', [file('.codex/auth.json', nested(MAX_JSON_DEPTH))])),
+      'invalid_params',
+      /nests deeper than 100 levels/,
+    );
+    // 20 000 deep is 40 kB: JSON.parse takes it, JSON.stringify threw a RangeError before the depth check.
+    const deep = Secret.from(nested(20_000));
+    const plain = Secret.from('{"a":1}');
+    expectRefused(
+      () => mergeJsonCompanion(deep, plain, '/home/firedeck/.claude.json'),
+      'invalid_state',
+      /nests deeper/,
+    );
+    expectRefused(
+      () => mergeJsonCompanion(plain, deep, '/home/firedeck/.claude.json'),
+      'invalid_params',
+      /nests deeper/,
+    );
+    // The recursive walk overflowed at this depth; an array too long to spread into push() is fine as well.
+    expect(scrubOutput(`said ${TOKEN}`, [Secret.from(nested(200_000))])).toBe('said [redacted]');
+    const wide = Secret.from(JSON.stringify({ list: [...Array<string>(300_000).fill('x'), TOKEN] }));
+    expect(scrubOutput(`said ${TOKEN}`, [wide])).toBe('said [redacted]');
   });
 });
 

@@ -17,6 +17,11 @@ export const GUEST_GID = 1000;
 /** A captured credential file arrives at most this large; a merged companion may grow up to MAX_MERGED_BYTES. */
 export const MAX_CAPTURED_BYTES = 1024 * 1024;
 export const MAX_MERGED_BYTES = 4 * 1024 * 1024;
+/**
+ * A credential or companion file nests at most this deep (the CLIs' files nest a few levels). A 1 MiB file could
+ * nest half a million deep, which JSON.parse takes but JSON.stringify and any recursive walk do not.
+ */
+export const MAX_JSON_DEPTH = 100;
 
 /** A file as the oauth agent captured it in the browser VM. */
 export interface CapturedFile {
@@ -120,6 +125,15 @@ export function validatePayload(payload: CredentialPayload): ValidatedPayload {
         hint: 'The login did not finish writing it, or the CLI changed its format: start a new login.',
       });
     }
+    if (tooDeep(parsed)) {
+      throw new FiredeckError(
+        'invalid_params',
+        `The captured ~/${relative} nests deeper than ${MAX_JSON_DEPTH} levels`,
+        {
+          hint: 'A CLI credential is shallow JSON: start a new login.',
+        },
+      );
+    }
     const missing = entry.requiredFields.filter((f) => !Object.prototype.hasOwnProperty.call(parsed, f));
     if (missing.length > 0) {
       throw new FiredeckError('invalid_params', `The captured ~/${relative} lacks the field(s) ${missing.join(', ')}`, {
@@ -148,9 +162,22 @@ export function mergeJsonCompanion(current: Secret | null, captured: Secret, gue
       hint: `Fix or remove ${guestPath} inside the VM (the CLI rewrites it), then transfer the credential again.`,
     });
   }
+  if (tooDeep(existing)) {
+    throw new FiredeckError(
+      'invalid_state',
+      `${guestPath} in the VM nests deeper than ${MAX_JSON_DEPTH} levels; nothing was written`,
+      { hint: `Fix or remove ${guestPath} inside the VM (the CLI rewrites it), then transfer the credential again.` },
+    );
+  }
   const incoming = parseObject(captured);
   if (incoming === null) {
     throw new FiredeckError('invalid_params', `The captured companion for ${guestPath} is not a JSON object`);
+  }
+  if (tooDeep(incoming)) {
+    throw new FiredeckError(
+      'invalid_params',
+      `The captured companion for ${guestPath} nests deeper than ${MAX_JSON_DEPTH} levels`,
+    );
   }
   const merged = Secret.from(`${JSON.stringify({ ...existing, ...incoming }, null, 2)}\n`);
   if (merged.size > MAX_MERGED_BYTES) {
@@ -176,15 +203,31 @@ export function scrubOutput(output: string, secrets: readonly Secret[], maxChars
   return out.length > maxChars ? `${out.slice(0, maxChars)}… [${out.length - maxChars} more characters]` : out;
 }
 
-function collectStrings(value: unknown, into: Set<string>): void {
-  if (typeof value === 'string') {
-    // Short strings (true/false-like flags, "file") would blank ordinary words of the output without protecting much.
-    if (value.length >= 6) into.add(value);
-  } else if (Array.isArray(value)) {
-    for (const v of value) collectStrings(v, into);
-  } else if (typeof value === 'object' && value !== null) {
-    for (const v of Object.values(value)) collectStrings(v, into);
+/** Every string value, however deep (a walk with its own stack: a guest's JSON may nest past the call stack). */
+function collectStrings(root: unknown, into: Set<string>): void {
+  const stack: unknown[] = [root];
+  while (stack.length > 0) {
+    const value = stack.pop();
+    if (typeof value === 'string') {
+      // Short strings (true/false-like flags, "file") would blank ordinary words of the output without protecting much.
+      if (value.length >= 6) into.add(value);
+    } else if (typeof value === 'object' && value !== null) {
+      // One push per value: spreading a large array into push() overflows the call stack too.
+      for (const v of Object.values(value)) stack.push(v);
+    }
   }
+}
+
+/** Whether a parsed JSON value nests deeper than MAX_JSON_DEPTH (walked with its own stack). */
+function tooDeep(root: unknown): boolean {
+  const stack: [unknown, number][] = [[root, 1]];
+  while (stack.length > 0) {
+    const [value, depth] = stack.pop()!;
+    if (typeof value !== 'object' || value === null) continue;
+    if (depth > MAX_JSON_DEPTH) return true;
+    for (const v of Object.values(value)) stack.push([v, depth + 1]);
+  }
+  return false;
 }
 
 function parseJson(s: Secret): unknown {

@@ -17,6 +17,7 @@ import { debianArchiveUri } from './sources';
 import { baseLayerFile, layersDir, markLayerUsed, npmInventoryFile, npmLayerFile } from './layerCache';
 import { installNpmGlobals } from './npmStep';
 import { noSpaceError } from '../system/noSpace';
+import { assertInRoot, resolveInRoot } from './rootPath';
 
 export const BUILD_STEPS = IMAGE_BUILD_STEPS;
 export type BuildStep = ImageBuildStep;
@@ -433,7 +434,13 @@ export function chrootArgv(root: string, script: string): string[] {
   ];
 }
 
-async function applyFiles(loaded: LoadedRecipe, root: string, run: Runner, log: (l: string) => void): Promise<void> {
+/** The recipe's users, files, symlinks, units and prunes, applied to the image tree at root. */
+export async function applyFiles(
+  loaded: LoadedRecipe,
+  root: string,
+  run: Runner,
+  log: (l: string) => void,
+): Promise<void> {
   const { recipe } = loaded;
   for (const user of recipe.users) {
     // "*" rather than a locked "!" password: sshd refuses key logins to locked accounts when PAM is off.
@@ -445,8 +452,10 @@ async function applyFiles(loaded: LoadedRecipe, root: string, run: Runner, log: 
     );
   }
   for (const f of recipe.files) {
-    const dest = path.join(root, f.dest);
+    // Resolved as the guest sees it: Debian's /var/run -> /run must not lead to the host's /run.
+    const dest = resolveInRoot(root, f.dest);
     fs.mkdirSync(path.dirname(dest), { recursive: true });
+    assertInRoot(root, dest);
     fs.rmSync(dest, { force: true });
     fs.copyFileSync(recipeFilePath(loaded.dir, f.src), dest);
     fs.chmodSync(dest, parseInt(f.mode, 8));
@@ -454,8 +463,9 @@ async function applyFiles(loaded: LoadedRecipe, root: string, run: Runner, log: 
     log(`${f.dest} (${f.mode})`);
   }
   for (const link of recipe.symlinks) {
-    const p = path.join(root, link.path);
+    const p = resolveInRoot(root, link.path);
     fs.mkdirSync(path.dirname(p), { recursive: true });
+    assertInRoot(root, p);
     fs.rmSync(p, { force: true });
     fs.symlinkSync(link.target, p);
     log(`${link.path} -> ${link.target}`);
@@ -473,44 +483,64 @@ async function applyFiles(loaded: LoadedRecipe, root: string, run: Runner, log: 
     await run(chrootArgv(root, `systemctl enable ${recipe.systemdUnits.join(' ')}`));
   }
   // Identity is per VM: host keys are generated at first boot, machine-id by systemd on first boot.
-  for (const name of fs.readdirSync(path.join(root, 'etc', 'ssh')).filter((n) => n.startsWith('ssh_host_'))) {
-    fs.rmSync(path.join(root, 'etc', 'ssh', name));
+  const sshDir = resolveInRoot(root, '/etc/ssh', { followLast: true });
+  for (const name of fs.readdirSync(sshDir).filter((n) => n.startsWith('ssh_host_'))) {
+    fs.rmSync(path.join(sshDir, name));
   }
-  for (const idFile of ['etc/machine-id', 'var/lib/dbus/machine-id']) {
-    const p = path.join(root, idFile);
+  for (const idFile of ['/etc/machine-id', '/var/lib/dbus/machine-id']) {
+    const p = resolveInRoot(root, idFile);
     if (fs.existsSync(p) && !fs.lstatSync(p).isSymbolicLink()) fs.writeFileSync(p, '');
   }
   for (const pattern of recipe.prune) {
     for (const p of expandGlob(root, pattern)) {
+      assertInRoot(root, p);
       fs.rmSync(p, { recursive: true, force: true });
       log(`pruned ${path.relative(root, p)}`);
     }
   }
 }
 
-/** Expands `*` path segments (no other globbing) under root. */
+/**
+ * Expands `*` path segments (no other globbing) inside the image at root, with directories resolved as the guest
+ * sees them (resolveInRoot). Returns host paths of the matches themselves: a matching symlink is the link, never
+ * its target, so deleting a match never deletes outside the image.
+ */
 export function expandGlob(root: string, pattern: string): string[] {
-  let current = [root];
+  // Guest paths of the directories matched so far, resolved (no symlink among their components).
+  let current = ['/'];
   for (const segment of pattern.split('/').filter(Boolean)) {
     const next: string[] = [];
     for (const dir of current) {
+      const hostDir = resolveInRoot(root, dir, { followLast: true });
+      const matched: string[] = [];
       if (segment.includes('*')) {
         const re = new RegExp(`^${segment.split('*').map(escapeRegExp).join('.*')}$`);
-        let names: string[] = [];
         try {
-          names = fs.readdirSync(dir);
+          matched.push(...fs.readdirSync(hostDir).filter((n) => re.test(n)));
         } catch {
           continue;
         }
-        next.push(...names.filter((n) => re.test(n)).map((n) => path.join(dir, n)));
-      } else {
-        const p = path.join(dir, segment);
-        if (fs.existsSync(p)) next.push(p);
+      } else if (lexists(path.join(hostDir, segment))) {
+        matched.push(segment);
+      }
+      const guestDir = path.relative(root, hostDir);
+      for (const name of matched) {
+        const guest = `/${guestDir === '' ? name : `${guestDir}/${name}`}`;
+        next.push(guest);
       }
     }
     current = next;
   }
-  return current.filter((p) => p !== root);
+  return current.filter((g) => g !== '/').map((g) => resolveInRoot(root, g));
+}
+
+function lexists(p: string): boolean {
+  try {
+    fs.lstatSync(p);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function escapeRegExp(s: string): string {
@@ -529,7 +559,9 @@ async function runChecks(
   log: (l: string) => void,
 ): Promise<void> {
   const failures: string[] = [];
-  const hostKeys = fs.readdirSync(path.join(root, 'etc', 'ssh')).filter((n) => n.startsWith('ssh_host_'));
+  const hostKeys = fs
+    .readdirSync(resolveInRoot(root, '/etc/ssh', { followLast: true }))
+    .filter((n) => n.startsWith('ssh_host_'));
   if (hostKeys.length > 0) failures.push(`SSH host keys baked into the image: ${hostKeys.join(', ')}`);
   const keys = (await run(chrootArgv(root, PRIVATE_KEY_SCAN), true)).trim();
   if (keys !== '') failures.push(`private keys present in the image: ${keys.split('\n').join(', ')}`);
@@ -572,11 +604,12 @@ function parsePackages(text: string): ImagePackage[] {
     .sort((a, b) => a.name.localeCompare(b.name));
 }
 
-function findKernel(
+/** The one kernel in the image's /boot and its initrd, both read inside the image. */
+export function findKernel(
   root: string,
   packages: ImagePackage[],
 ): { vmlinuz: string; initrd: string; release: string; package: string; packageVersion: string } {
-  const boot = path.join(root, 'boot');
+  const boot = resolveInRoot(root, '/boot', { followLast: true });
   const kernels = fs.readdirSync(boot).filter((n) => n.startsWith('vmlinuz-'));
   if (kernels.length !== 1) {
     throw new FiredeckError(
@@ -588,7 +621,8 @@ function findKernel(
     );
   }
   const release = kernels[0]!.slice('vmlinuz-'.length);
-  const initrd = path.join(boot, `initrd.img-${release}`);
+  // Read as the guest's boot loader would: a link in /boot must not lead to the host's kernel.
+  const initrd = resolveInRoot(root, `/boot/initrd.img-${release}`, { followLast: true });
   if (!fs.existsSync(initrd)) {
     throw new FiredeckError('build_failed', `step checks: no initrd for kernel ${release} in /boot`, {
       hint: 'the recipe needs initramfs-tools (pulled in by linux-image-amd64)',
@@ -598,7 +632,7 @@ function findKernel(
   const pkgName = `linux-image-${release}`;
   const pkg = packages.find((p) => p.name === pkgName);
   return {
-    vmlinuz: path.join(boot, kernels[0]!),
+    vmlinuz: resolveInRoot(root, `/boot/${kernels[0]!}`, { followLast: true }),
     initrd,
     release,
     package: pkgName,

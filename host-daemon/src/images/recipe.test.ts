@@ -82,6 +82,8 @@ describe('recipes', () => {
       [{ ...minimal, readiness: ['sometime'] }, /readiness\.0/],
       [{ ...minimal, packages: ['busybox'] }, /must include linux-image-amd64/],
       [{ ...minimal, prune: ['/'] }, /prune\.0/],
+      // Found by recipe.fuzz.test.ts: this loaded, and the build threw a SyntaxError at its checks step.
+      [{ ...minimal, checks: [{ name: 'x', run: 'true', expect: '[' }] }, /checks\.0\.expect: not a valid regular/],
     ];
     for (const [recipe, message] of cases) {
       let error: unknown;

@@ -55,13 +55,23 @@ export const RecipeFile = z
   })
   .strict();
 
+/** Whether a check's `expect` compiles as the builder compiles it (multiline), so a typo fails at load, not late. */
+function compiles(pattern: string): boolean {
+  try {
+    new RegExp(pattern, 'm');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export const RecipeCheck = z
   .object({
     name: z.string().min(1).max(80),
     /** Run with `/bin/sh -c` inside the image (chroot). Exit 0 passes. */
     run: z.string().min(1),
-    /** When set, the check's output must also match this regular expression. */
-    expect: z.string().optional(),
+    /** When set, the check's output must also match this regular expression (checked to compile at load). */
+    expect: z.string().refine(compiles, 'not a valid regular expression').optional(),
   })
   .strict();
 
