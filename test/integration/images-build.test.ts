@@ -3,9 +3,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { qemuBootTest } from '../../host-daemon/src/images/bootTest';
-import { buildImage, defaultCacheDir, type BuildProgress } from '../../host-daemon/src/images/builder';
+import { buildImage, defaultCacheDir, type BuildProgress, type BuiltImage } from '../../host-daemon/src/images/builder';
 import { ImageCatalog } from '../../host-daemon/src/images/catalog';
 import { recipesRoot } from '../../host-daemon/src/images/recipe';
+import { viewProcess } from '../../host-daemon/src/system/processes';
+import { BOOT_TEST_UIDS, QEMU_SANDBOX, VM_QEMU_UIDS, inUidRange } from '../../host-daemon/src/system/uidPool';
 import { FiredeckError, isFiredeckError } from '../../src/shared/errors';
 import { ensureTestImage, installTestImage, type TestImage } from '../rig/testImage';
 import { makeTempDir, requireTool } from '../rig/tmp';
@@ -22,6 +24,47 @@ function variantRecipe(
   edit(recipe, path.join(dir, 'files'));
   fs.writeFileSync(path.join(dir, 'recipe.json'), JSON.stringify(recipe, null, 2));
   return dir;
+}
+
+/** A running boot-test QEMU as /proc shows it: its ids, argv, temp dir (and its owner) and open files. */
+interface BootTestQemu {
+  pid: number;
+  uids: number[];
+  groups: number[];
+  argv: string[];
+  dir: string;
+  dirOwner: number;
+  fds: string[];
+}
+
+/** The boot test's QEMU (the one whose serial socket is in a `firedeck-boottest-` temp dir), read from /proc. */
+function sampleBootTestQemu(): BootTestQemu | null {
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const view = viewProcess(Number(entry));
+    if (view === null || view.argv[0] !== '/usr/bin/qemu-system-x86_64') continue;
+    const socket = view.argv
+      .map((a) => /path=(\/\S*\/firedeck-boottest-[^/,]+)\/serial\.sock,/.exec(a)?.[1])
+      .find((d) => d !== undefined);
+    if (socket === undefined) continue;
+    try {
+      const status = fs.readFileSync(`/proc/${view.pid}/status`, 'utf8');
+      const groups = (/^Groups:[ \t]*(.*)$/m.exec(status)?.[1] ?? '').trim();
+      const fdDir = `/proc/${view.pid}/fd`;
+      return {
+        pid: view.pid,
+        uids: view.uids,
+        groups: groups === '' ? [] : groups.split(/\s+/).map(Number),
+        argv: view.argv,
+        dir: socket,
+        dirOwner: fs.statSync(socket).uid,
+        fds: fs.readdirSync(fdDir).map((fd) => fs.readlinkSync(path.join(fdDir, fd))),
+      };
+    } catch {
+      continue; // it ended while being read
+    }
+  }
+  return null;
 }
 
 async function buildError(promise: Promise<unknown>): Promise<FiredeckError> {
@@ -116,17 +159,29 @@ describe('image pipeline with the test recipe', () => {
       expect(fs.existsSync(p)).toBe(true);
   });
 
-  it('rebuilds after a one-file change from the cached base layer, boot-tests it, and can promote and roll back', async () => {
+  it('rebuilds after a one-file change from the cached base layer, boot-tests it confined, and can promote and roll back', async () => {
     const dir = variantRecipe(scratch, 'onefile', (_recipe, files) => {
       fs.appendFileSync(path.join(files, 'profile'), `# changed ${Date.now()}\n`);
     });
     const events: BuildProgress[] = [];
+    let handed: Omit<BuiltImage, 'manifest'> | undefined;
+    let booting = false;
+    let qemu: BootTestQemu | null = null;
     const t0 = Date.now();
     const built = await buildImage({
       recipeDir: dir,
       outputParent: catalog.imageDir('test'),
-      onProgress: (p) => events.push(p),
-      bootTest: qemuBootTest,
+      onProgress: (p) => {
+        events.push(p);
+        if (p.step !== 'boot-test' || p.line === null) return;
+        // The guest's first console line: QEMU runs, with every file it was given open. Read it from /proc now.
+        if (booting && qemu === null) qemu = sampleBootTestQemu();
+        if (p.line.startsWith('booting ')) booting = true;
+      },
+      bootTest: (image, ...rest) => {
+        handed = image;
+        return qemuBootTest(image, ...rest);
+      },
     });
     const seconds = (Date.now() - t0) / 1000;
     const bootSeconds = built.manifest.bootTest!.seconds;
@@ -139,6 +194,36 @@ describe('image pipeline with the test recipe', () => {
       new Set(['prepare', 'base', 'npm', 'files', 'checks', 'rootfs', 'boot-test', 'publish']),
     );
     expect(events.at(-1)?.percent).toBe(100);
+
+    // The boot test's QEMU ran confined: a uid of the boot tests' range (none of a VM's), no groups, every
+    // syscall class denied, owning its temp dir, and holding no file outside it but the image it was handed.
+    const sample = qemu as BootTestQemu | null;
+    expect(sample, 'no boot-test QEMU seen in /proc while the guest printed').not.toBeNull();
+    const { uids, groups, argv, dir: tempDir, dirOwner, fds } = sample!;
+    console.log(
+      `boot-test QEMU ${sample!.pid}: uids ${uids.join(' ')}, groups [${groups.join(' ')}], fds ${fds.join(' ')}`,
+    );
+    for (const u of uids) {
+      expect(inUidRange(BOOT_TEST_UIDS, u), `uid ${u}`).toBe(true);
+      expect(inUidRange(VM_QEMU_UIDS, u)).toBe(false);
+    }
+    expect(groups).toEqual([]);
+    expect(argv.slice(-2)).toEqual(['-sandbox', QEMU_SANDBOX]);
+    expect(dirOwner).toBe(uids[0]);
+    const given = handed!;
+    const foreign = fds.filter(
+      (f) =>
+        f.startsWith('/') &&
+        !f.startsWith(`${tempDir}/`) &&
+        // Anonymous memory and the device nodes any process may open hold nothing of the host's.
+        !f.startsWith('/memfd:') &&
+        !['/dev/null', '/dev/zero', '/dev/urandom', '/dev/random'].includes(f) &&
+        ![given.rootfsPath, given.kernelPath, given.initrdPath].includes(f),
+    );
+    expect(foreign).toEqual([]);
+    expect(fds).toContain(given.rootfsPath);
+    expect(fs.statSync(path.join(catalog.imageDir('test'), built.manifest.version, 'rootfs.ext4')).uid).toBe(0);
+    expect(fs.existsSync(tempDir)).toBe(false);
 
     expect(catalog.currentVersion('test')).toBe(current);
     catalog.promote('test', built.manifest.version);

@@ -1,5 +1,4 @@
 import { execFile, spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -11,11 +10,19 @@ import {
   pidAlive,
   readCmdline,
   runsExecutable,
-  viewProcess,
   waitForPidExit,
   type ProcessView,
 } from '../../system/processes';
 import { tapOpener } from '../../system/tap';
+import {
+  QEMU_SANDBOX,
+  QEMU_UID_BASE,
+  QEMU_UID_COUNT,
+  VM_QEMU_UIDS,
+  freeUid,
+  inUidRange,
+  uidsInUse,
+} from '../../system/uidPool';
 import { groupId } from '../../system/users';
 import { findExecutable, probeQemu } from '../availability';
 import type { VmDriver, VmHandle, VmInspection, VmLaunchSpec } from '../driver';
@@ -26,15 +33,7 @@ const run = promisify(execFile);
 export const QEMU_BINARY = 'qemu-system-x86_64';
 const POWER_BUTTON_REPEAT_MS = 3000;
 
-/** Every syscall class QEMU's seccomp filter can deny, denied (`-sandbox`). */
-export const QEMU_SANDBOX = 'on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny';
-/**
- * Sandboxed QEMUs run as a uid of their own per VM from this range (systemd leaves 0x70000000–0x7FFDFFFF
- * unassigned): no passwd entry, no file on the host owned by it except the VM's run dir, so one VM's QEMU can
- * neither open, signal, ptrace nor read the memory of another's.
- */
-export const QEMU_UID_BASE = 0x70000000;
-export const QEMU_UID_COUNT = 0x10000;
+export { QEMU_SANDBOX, QEMU_UID_BASE, QEMU_UID_COUNT };
 
 export interface QemuPaths {
   qmpSocket: string;
@@ -381,20 +380,11 @@ export class QemuDriver implements VmDriver {
    * from a point the VM's id picks (so that a VM tends to keep its uid).
    */
   private allocateUid(id: string): number {
-    const inUse = new Set(this.startingUids);
-    for (const entry of fs.readdirSync('/proc')) {
-      if (!/^\d+$/.test(entry)) continue;
-      for (const u of viewProcess(Number(entry))?.uids ?? []) inUse.add(u);
-    }
-    const start = createHash('sha256').update(id).digest().readUInt32BE(0) % QEMU_UID_COUNT;
-    for (let i = 0; i < QEMU_UID_COUNT; i++) {
-      const uid = QEMU_UID_BASE + ((start + i) % QEMU_UID_COUNT);
-      if (!inUse.has(uid)) {
-        this.startingUids.add(uid);
-        return uid;
-      }
-    }
-    throw new FiredeckError('resource_exhausted', 'no free uid left for QEMU');
+    const inUse = uidsInUse();
+    for (const u of this.startingUids) inUse.add(u);
+    const uid = freeUid(VM_QEMU_UIDS, id, inUse);
+    this.startingUids.add(uid);
+    return uid;
   }
 
   async stop(handle: VmHandle, timeoutMs: number): Promise<'graceful' | 'killed'> {
@@ -478,10 +468,7 @@ export class QemuDriver implements VmDriver {
     if (first === undefined || proc.uids.some((u) => u !== first)) return null;
     const daemonized = first === uid && argv[argv.length - 1] === '-daemonize';
     const sandboxed =
-      first >= QEMU_UID_BASE &&
-      first < QEMU_UID_BASE + QEMU_UID_COUNT &&
-      argv[argv.length - 2] === '-sandbox' &&
-      argv[argv.length - 1] === QEMU_SANDBOX;
+      inUidRange(VM_QEMU_UIDS, first) && argv[argv.length - 2] === '-sandbox' && argv[argv.length - 1] === QEMU_SANDBOX;
     if (!daemonized && !sandboxed) return null;
     const binary = findExecutable(QEMU_BINARY);
     if (binary === null || argv[0] !== binary || !runsExecutable(proc.exe, binary)) return null;
