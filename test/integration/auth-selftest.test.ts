@@ -4,14 +4,13 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuthSession, AuthSessionState } from '../../src/shared/protocol/auth';
-import type { DaemonEvent } from '../../src/shared/protocol/events';
 import { PROVIDERS } from '../../src/shared/protocol/providers';
 import { startDaemon, type DaemonRig } from '../rig/daemon';
 import { desktopScreenshot, typeLoginIntoDesktop } from '../rig/desktopLogin';
 import { installGoldenImages } from '../rig/goldenImages';
 import { startOidcProvider, type OidcRig } from '../rig/oidc';
 import { freePort, makeTempDir } from '../rig/tmp';
-import { removeLinks, subscribeEvents, type EventLog } from './daemon-helpers';
+import { reachSessionState, removeLinks, subscribeEvents, type EventLog } from './daemon-helpers';
 
 /**
  * The support-staff job end to end, on real parts: a real firedeckd (root) with the pipeline's golden `cli` and
@@ -42,22 +41,8 @@ function run(file: string, args: string[], timeoutMs = 120_000): Promise<string>
   });
 }
 
-async function waitForState(id: string, state: AuthSessionState, timeoutMs: number): Promise<AuthSession> {
-  const end = (e: DaemonEvent): boolean =>
-    e.type === 'auth.session' &&
-    e.session.id === id &&
-    (e.session.state === state || ['completed', 'failed', 'timeout', 'cancelled'].includes(e.session.state));
-  const event = (await events!.waitFor(end, timeoutMs, `auth ${id} → ${state}`)) as Extract<
-    DaemonEvent,
-    { type: 'auth.session' }
-  >;
-  if (event.session.state !== state) {
-    throw new Error(
-      `auth ${id} ended ${event.session.state} instead of reaching ${state}: ${JSON.stringify(event.session.error)}\n` +
-        daemon!.log().slice(-4000),
-    );
-  }
-  return event.session;
+function waitForState(id: string, state: AuthSessionState, timeoutMs: number): Promise<AuthSession> {
+  return reachSessionState(events!, daemon!, id, state, timeoutMs);
 }
 
 /** `firedeckd shell <vm> -- <command>`: the command's stdout, run as the CLI VM's user. */

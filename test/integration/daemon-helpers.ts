@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import net from 'node:net';
+import type { AuthSession, AuthSessionState } from '../../src/shared/protocol/auth';
 import type { DaemonEvent } from '../../src/shared/protocol/events';
 import type { Vm } from '../../src/shared/protocol/vm';
 import { connectRpc, startDaemon, type DaemonRig } from '../rig/daemon';
@@ -152,4 +153,33 @@ export async function stopSuiteDaemon(daemon: DaemonRig | undefined, prefix: str
     await daemon.stop();
   }
   removeLinks(prefix);
+}
+
+/**
+ * Waits for auth session `id` to reach `state` by its events (never polling); an end other than `state` fails
+ * at once, with the session's error and the tail of the daemon's log.
+ */
+export async function reachSessionState(
+  events: EventLog,
+  daemon: DaemonRig,
+  id: string,
+  state: AuthSessionState,
+  timeoutMs: number,
+): Promise<AuthSession> {
+  const ended: readonly AuthSessionState[] = ['completed', 'failed', 'timeout', 'cancelled'];
+  const event = (await events.waitFor(
+    (e) =>
+      e.type === 'auth.session' &&
+      e.session.id === id &&
+      (e.session.state === state || ended.includes(e.session.state)),
+    timeoutMs,
+    `auth ${id} → ${state}`,
+  )) as Extract<DaemonEvent, { type: 'auth.session' }>;
+  if (event.session.state !== state) {
+    throw new Error(
+      `auth ${id} ended ${event.session.state} instead of reaching ${state}: ${JSON.stringify(event.session.error)}\n` +
+        daemon.log().slice(-4000),
+    );
+  }
+  return event.session;
 }
