@@ -26,6 +26,8 @@ export const DaemonEvent = z.discriminatedUnion('type', [
     type: z.literal('daemon.reconciled'),
     adopted: z.array(z.string()),
     crashed: z.array(z.string()),
+    /** VMs a killed daemon left `stopping`: their stop finished. */
+    stopped: z.array(z.string()),
     orphansRemoved: z.array(z.string()),
   }),
 ]);
