@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -10,7 +11,7 @@ import { deleteLink } from '../net/links';
 import { openDb, type Db } from '../store/db';
 import { newVm } from '../store/testing/newVm';
 import { VmStore } from '../store/vmStore';
-import { childExited } from '../system/processes';
+import { childExited, pidAlive, readCmdline } from '../system/processes';
 import { EventBus } from './eventBus';
 import { QemuDriver } from './qemu/qemuDriver';
 import { VmService } from './vmService';
@@ -101,5 +102,76 @@ describe.skipIf(!root)('reconcile: a VM left stopping', () => {
     expect(fs.existsSync(path.join(dir, 'run', 'vms', id))).toBe(false);
     // A stopped VM keeps its address, as one stopped by the power button does.
     expect(leases.get(id)?.address).toBe(lease.address);
+  });
+
+  it('has its stop finished when its hypervisor still runs (power button pressed again, then stopped)', async () => {
+    const id = 'vm-00000000000000e2';
+    const { service, vms } = daemon();
+    vms.insert(newVm(id, 'stillstopping'));
+    const runDir = path.join(dir, 'run', 'vms', id);
+    fs.mkdirSync(runDir, { recursive: true });
+    // The hypervisor: a live process whose monitor (a real QMP socket) powers it off on system_powerdown, as
+    // QEMU with -no-reboot does; and a serial socket, so that an adoption would succeed too.
+    const hypervisor = spawn('sleep', ['600'], { stdio: 'ignore' });
+    await new Promise<void>((resolve) => hypervisor.once('spawn', resolve));
+    const commands: string[] = [];
+    const sockets: net.Socket[] = [];
+    const qmp = net.createServer((socket) => {
+      sockets.push(socket);
+      socket.on('error', () => undefined);
+      socket.write('{"QMP": {"version": {"qemu": {"micro": 0, "minor": 2, "major": 8}}, "capabilities": []}}\r\n');
+      let buffer = '';
+      socket.on('data', (chunk: Buffer) => {
+        buffer += chunk.toString('utf8');
+        let nl: number;
+        while ((nl = buffer.indexOf('\n')) !== -1) {
+          const cmd = JSON.parse(buffer.slice(0, nl)) as { execute: string; id?: number };
+          buffer = buffer.slice(nl + 1);
+          commands.push(cmd.execute);
+          socket.write(
+            JSON.stringify({ return: cmd.execute === 'query-status' ? { status: 'running' } : {}, id: cmd.id }) +
+              '\r\n',
+          );
+          if (cmd.execute === 'system_powerdown' || cmd.execute === 'quit') {
+            hypervisor.kill('SIGTERM');
+            void childExited(hypervisor).then(() => socket.destroy());
+          }
+        }
+      });
+    });
+    const serial = net.createServer((socket) => {
+      sockets.push(socket);
+      socket.on('error', () => undefined);
+    });
+    const qmpSocket = path.join(runDir, 'qmp.sock');
+    const serialSocket = path.join(runDir, 'serial.sock');
+    await new Promise<void>((resolve) => qmp.listen(qmpSocket, resolve));
+    await new Promise<void>((resolve) => serial.listen(serialSocket, resolve));
+    try {
+      vms.update(id, {
+        state: 'stopping',
+        handle: {
+          pid: hypervisor.pid!,
+          cmdline: readCmdline(hypervisor.pid!)!,
+          controlSocket: qmpSocket,
+          console: { kind: 'unix-socket', path: serialSocket },
+        },
+      });
+
+      const report = await service.reconcile();
+
+      expect(commands).toContain('system_powerdown');
+      expect(pidAlive(hypervisor.pid!)).toBe(false);
+      const after = vms.require(id);
+      expect(after.vm.state).toBe('stopped');
+      expect(after.handle).toBeNull();
+      expect(report.stopped).toEqual([id]);
+      expect(report.adopted).not.toContain(id);
+    } finally {
+      if (hypervisor.exitCode === null && hypervisor.signalCode === null) hypervisor.kill('SIGKILL');
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => qmp.close(() => resolve()));
+      await new Promise<void>((resolve) => serial.close(() => resolve()));
+    }
   });
 });
