@@ -35,6 +35,7 @@ import type { ReconcileReport } from './vms/reconcile';
 import { createVmDrivers } from './vms/vmDrivers';
 import { registerVmHandlers } from './vms/vmHandlers';
 import { VmService } from './vms/vmService';
+import { VmHealthMonitor } from './vms/vmHealth';
 import { VmStatsSampler } from './vms/vmStats';
 
 export interface DaemonOptions {
@@ -123,6 +124,12 @@ export function createDaemon(config: DaemonConfig, options: DaemonOptions): Daem
     emit: (event) => events.emit(event),
     ...(config.statsIntervalMs !== undefined ? { intervalMs: config.statsIntervalMs } : {}),
   });
+  const health = new VmHealthMonitor({
+    targets: () => vms.healthTargets(),
+    setUnresponsive: (id, since) => vms.setUnresponsive(id, since),
+    emit: (event) => events.emit(event),
+    log,
+  });
   const images = new ImageService({
     catalog,
     emit: (event) => events.emit(event),
@@ -154,6 +161,7 @@ export function createDaemon(config: DaemonConfig, options: DaemonOptions): Daem
   stats.start();
   const closeVms = (): void => {
     stats.close();
+    health.close();
     vms.shutdown();
     db.close();
   };
@@ -172,6 +180,8 @@ export function createDaemon(config: DaemonConfig, options: DaemonOptions): Daem
         // Sessions whose run died with the old process end as failed, their browser VMs destroyed.
         await auth.settleAfterRestart();
         reconciled(report);
+        // Probed only once reconcile has adopted them: its QMP sessions come first.
+        health.start();
         return report;
       } catch (err) {
         await server.close();

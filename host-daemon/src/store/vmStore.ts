@@ -72,6 +72,8 @@ const SELECT = `
 /** Typed access to the `vms` table; every row read back is validated. */
 export class VmStore {
   private readonly q: (sql: string) => Statement;
+  /** `unresponsiveSince` by VM id: an observation of this daemon's health monitor, never written to disk. */
+  private readonly unresponsive = new Map<string, string>();
 
   constructor(private readonly db: Db) {
     this.q = statementCache(db);
@@ -98,7 +100,7 @@ export class VmStore {
 
   get(id: string): VmRecord | null {
     const row = this.q(`${SELECT} WHERE v.id = ?`).get(id);
-    return row === undefined ? null : toRecord(row);
+    return row === undefined ? null : this.toRecord(row);
   }
 
   require(id: string): VmRecord {
@@ -109,14 +111,14 @@ export class VmStore {
 
   byName(name: string): VmRecord | null {
     const row = this.q(`${SELECT} WHERE v.name = ? AND v.state <> 'destroyed'`).get(name);
-    return row === undefined ? null : toRecord(row);
+    return row === undefined ? null : this.toRecord(row);
   }
 
   list(includeDestroyed = false): VmRecord[] {
     const rows = this.q(
       `${SELECT} ${includeDestroyed ? '' : "WHERE v.state <> 'destroyed'"} ORDER BY v.created_at, v.id`,
     ).all();
-    return rows.map(toRecord);
+    return rows.map((row) => this.toRecord(row));
   }
 
   update(id: string, patch: VmPatch, now = new Date().toISOString()): VmRecord {
@@ -144,6 +146,20 @@ export class VmStore {
   /** Removes a row that never finished being created (rollback); leases go with it. */
   delete(id: string): void {
     this.q('DELETE FROM vms WHERE id = ?').run(id);
+    this.unresponsive.delete(id);
+  }
+
+  /** Sets (an ISO time) or clears (null) the VM's `unresponsiveSince`; kept in memory only. */
+  setUnresponsive(id: string, since: string | null): VmRecord {
+    if (since === null) this.unresponsive.delete(id);
+    else this.unresponsive.set(id, since);
+    return this.require(id);
+  }
+
+  private toRecord(raw: unknown): VmRecord {
+    const rec = toRecord(raw);
+    rec.vm.unresponsiveSince = this.unresponsive.get(rec.vm.id) ?? null;
+    return rec;
   }
 
   count(): number {

@@ -28,6 +28,8 @@ export interface ReconcileConfig {
 export interface ReconcileReport {
   adopted: string[];
   crashed: string[];
+  /** VMs a killed daemon left `stopping`, whose stop this reconcile finished. */
+  stopped: string[];
   orphansRemoved: string[];
 }
 
@@ -48,11 +50,11 @@ export interface ReconcileDeps {
 /**
  * Makes the store and the machine agree after a (re)start (ARCHITECTURE.md "Restart safety"): live VMs whose
  * process is still the one we started are re-adopted (console re-attached), the others marked `crashed` with
- * their network freed, half-made creates rolled back, begun destroys finished, and orphans (processes, TAPs, files) removed.
+ * their network freed, half-made creates rolled back, begun stops and destroys finished, and orphans (processes, TAPs, files) removed.
  */
 export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
   const { config, vms, leases, lifecycle, log } = deps;
-  const report: ReconcileReport = { adopted: [], crashed: [], orphansRemoved: [] };
+  const report: ReconcileReport = { adopted: [], crashed: [], stopped: [], orphansRemoved: [] };
   await ensureBridge(config.bridge, deps.subnet);
   await deps.isolation?.install();
   for (const rec of vms.list()) {
@@ -76,6 +78,24 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
     if (!LIVE_STATES.has(vm.state)) continue;
     const driver = deps.drivers.find((d) => d.name === vm.driver);
     const alive = rec.handle !== null && driver !== undefined && (await driver.adopt(rec.handle));
+    if (vm.state === 'stopping') {
+      // The daemon died in the middle of a stop: the stop is finished, never taken for a crash.
+      if (alive) {
+        try {
+          await lifecycle.finishStop(vm.id);
+        } catch (err) {
+          log(`finish stopping ${vm.id}: ${String(err)}`);
+        }
+      } else {
+        if (rec.handle && pidAlive(rec.handle.pid)) {
+          log(`${vm.id}: pid ${rec.handle.pid} alive but not the VM we started (cmdline or socket differ)`);
+        }
+        deps.disks.removeRunDir(vm.id);
+        lifecycle.transition(vm.id, 'stopped', { handle: null, ready: [] });
+      }
+      report.stopped.push(vm.id);
+      continue;
+    }
     if (alive && rec.handle) {
       try {
         await lifecycle.attachConsole(vm.id, rec.handle);
@@ -163,7 +183,7 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
   }
   deps.events.emit({ type: 'daemon.reconciled', ...report });
   log(
-    `reconciled: adopted ${report.adopted.length} [${report.adopted.join(' ')}], crashed ${report.crashed.length} [${report.crashed.join(' ')}], orphans removed ${report.orphansRemoved.length} [${report.orphansRemoved.join(' ')}]`,
+    `reconciled: adopted ${report.adopted.length} [${report.adopted.join(' ')}], crashed ${report.crashed.length} [${report.crashed.join(' ')}], stopped ${report.stopped.length} [${report.stopped.join(' ')}], orphans removed ${report.orphansRemoved.length} [${report.orphansRemoved.join(' ')}]`,
   );
   return report;
 }

@@ -214,6 +214,16 @@ export class VmLifecycle {
     });
   }
 
+  /** Finishes a stop a killed daemon left half-done (the VM is `stopping`, its hypervisor still runs). */
+  async finishStop(id: string): Promise<Vm> {
+    return this.withLock(id, 'stop', async () => {
+      const rec = this.deps.vms.require(id);
+      if (rec.vm.state !== 'stopping') return rec.vm;
+      await this.halt(rec, {});
+      return this.get(id);
+    });
+  }
+
   async restart(id: string, opts: { timeoutSeconds?: number; force?: boolean }): Promise<Vm> {
     return this.withLock(id, 'restart', async () => {
       const rec = this.deps.vms.require(id);

@@ -8,6 +8,7 @@ import { VmConsoles } from './vmConsoles';
 import { VmDisks, type GuestSecrets, type VmDisksConfig } from './vmDisks';
 import { VmLifecycle, type VmLifecycleConfig, type VmLifecycleDeps } from './vmLifecycle';
 import { VmLocks } from './vmLocks';
+import type { HealthTarget } from './vmHealth';
 
 export type { ReconcileReport } from './reconcile';
 export type { GuestSecrets } from './vmDisks';
@@ -154,6 +155,21 @@ export class VmService {
     } finally {
       this.locks.release(id);
     }
+  }
+
+  /** What the health monitor probes: every running or booting QEMU VM with a handle that no operation holds. */
+  healthTargets(): HealthTarget[] {
+    return this.deps.vms
+      .list()
+      .filter((r) => (r.vm.state === 'running' || r.vm.state === 'booting') && r.vm.driver === 'qemu')
+      .filter((r) => r.handle !== null && !this.locks.isHeld(r.vm.id))
+      .map((r) => ({ id: r.vm.id, qmpSocket: r.handle!.controlSocket }));
+  }
+
+  /** Records the health monitor's verdict; the VM as it is now, or null when it is gone. */
+  setUnresponsive(id: string, since: string | null): Vm | null {
+    if (this.deps.vms.get(id) === null) return null;
+    return this.deps.vms.setUnresponsive(id, since).vm;
   }
 
   /** Resolves when the guest has printed `FIREDECK-READY <marker>`; fails at the deadline with the console's end. */

@@ -11,6 +11,8 @@ export const DaemonEvent = z.discriminatedUnion('type', [
   z.object({ type: z.literal('vm.ready'), vmId: z.string(), marker: z.string() }),
   z.object({ type: z.literal('vm.destroyed'), vmId: z.string() }),
   z.object({ type: z.literal('vm.stats'), samples: z.array(VmStatsSample) }),
+  /** A VM's hypervisor stopped answering its health probe (`unresponsiveSince` set) or answers again (null). */
+  z.object({ type: z.literal('vm.health'), vm: Vm }),
   z.object({
     type: z.literal('image.build'),
     buildId: z.string(),
@@ -26,6 +28,8 @@ export const DaemonEvent = z.discriminatedUnion('type', [
     type: z.literal('daemon.reconciled'),
     adopted: z.array(z.string()),
     crashed: z.array(z.string()),
+    /** VMs a killed daemon left `stopping`: their stop finished. */
+    stopped: z.array(z.string()),
     orphansRemoved: z.array(z.string()),
   }),
 ]);

@@ -46,6 +46,11 @@ export const Vm = z.object({
   lastError: z.string().nullable(),
   /** The guest's SSH host key (`<type> <base64>`) from its FIREDECK-HOSTKEY marker, pinned for `firedeckd shell`. */
   hostKey: z.string().nullable().optional(),
+  /**
+   * Since when its hypervisor's monitor has missed the health probe's deadline (QMP `query-status`, QEMU VMs);
+   * null while it answers. Watched by the running daemon only: a restarted daemon starts with null and probes.
+   */
+  unresponsiveSince: IsoTime.nullable().optional(),
 });
 export type Vm = z.infer<typeof Vm>;
 

@@ -97,6 +97,15 @@ export function createFleetActions(client: AppClient, schedule: (fn: () => void)
       case 'vm.destroyed':
         enqueue({ op: 'remove', hostId, vmId: event.vmId });
         break;
+      case 'vm.health':
+        enqueue({ op: 'upsert', hostId, vm: event.vm });
+        fleet.addEvent(hostId, event.vm.id, {
+          at,
+          text: event.vm.unresponsiveSince
+            ? 'unresponsive: its hypervisor missed the health probe'
+            : 'responsive again',
+        });
+        break;
       case 'vm.stats':
         statsQueue.push({ hostId, samples: event.samples });
         wake();

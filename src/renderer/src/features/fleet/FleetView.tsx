@@ -11,6 +11,7 @@ import { Sparkline } from './Sparkline';
 import { usageFigures } from './usageFigures';
 import { useNow } from './useNow';
 import { VmActionButtons } from './VmActionButtons';
+import { UnresponsivePill } from '../vm/UnresponsivePill';
 
 const ROW_HEIGHT = 34;
 const OVERSCAN = 8;
@@ -179,7 +180,8 @@ const FleetRow = memo(function FleetRow(props: {
       <div role="cell" style={{ width: COLUMNS[3]!.width }}>
         <span className={`pill vm-${vm.state}`} data-testid="vm-state">
           {vm.state}
-        </span>
+        </span>{' '}
+        <UnresponsivePill vm={vm} testId="vm-unresponsive" />
       </div>
       <div role="cell" style={{ width: COLUMNS[4]!.width }} title={vm.owner}>
         {vm.owner}

@@ -9,6 +9,7 @@ import { usageFigures } from '../fleet/usageFigures';
 import { useNow } from '../fleet/useNow';
 import { VmActionButtons } from '../fleet/VmActionButtons';
 import { ConsoleLog } from './ConsoleLog';
+import { UnresponsivePill } from './UnresponsivePill';
 
 // noVNC and xterm.js are large: they load when their tab first opens.
 const DesktopView = lazy(() => import('../desktop/DesktopView').then((m) => ({ default: m.DesktopView })));
@@ -54,6 +55,7 @@ export function VmDetail(props: { hostId: string; vmId: string; tab?: Tab | unde
         <span className={`pill vm-${vm.state}`} data-testid="vm-detail-state">
           {vm.state}
         </span>
+        <UnresponsivePill vm={vm} testId="vm-detail-unresponsive" />
         <span className="muted">
           {vm.kind} VM of {vm.owner} on {hostName} · {vm.address ?? 'no address'} · up{' '}
           {formatUptime(uptimeSeconds(row, now))} · {vm.vcpus} vCPU · {vm.memoryMib} MiB · ready:{' '}
