@@ -167,15 +167,11 @@ describe('one fleet across two real hosts (web), one of them cut and recovering'
     await rowB.getByTestId('host-unreachable').waitFor({ state: 'detached', timeout: RECOVERY_MS });
     expect(await rowB.getAttribute('class')).not.toContain('unreachable');
     expect(await rowB.getByRole('button', { name: 'Start' }).isDisabled()).toBe(false);
+    await page.getByRole('button', { name: 'Hosts' }).click();
     await page
-      .getByRole('button', { name: 'Hosts' })
-      .click()
-      .then(() =>
-        page
-          .getByTestId('host-row-beta')
-          .locator('.pill', { hasText: /^connected$/ })
-          .waitFor(),
-      );
+      .getByTestId('host-row-beta')
+      .locator('.pill', { hasText: /^connected$/ })
+      .waitFor();
     await page.getByRole('button', { name: 'Fleet' }).click();
     // Live again: a change on beta (its VM started from its CLI) reaches the row through beta's new link.
     await run(beta!.daemon.firedeckdCommand, ['vm', 'start', 'mh-b']);
