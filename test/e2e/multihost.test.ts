@@ -14,8 +14,11 @@ import { REPO_ROOT } from './support/webMode';
 const run = promisify(execFile);
 /** Two guests booting at once under TCG on a two-core machine. */
 const BOOT_TEST_TIMEOUT = 600_000;
-/** The app's SSH keepalive (10 s × 3 unanswered) plus a margin for a busy machine. */
-const KEEPALIVE_WINDOW_MS = 45_000;
+/**
+ * The app's SSH keepalive window: ssh2 gives up at the 4th unanswered keepalive (every 10 s, 3 allowed), 40 s
+ * after the last packet; plus a margin for a busy machine.
+ */
+const KEEPALIVE_WINDOW_MS = 55_000;
 /** The longest reconnect backoff (15 s) plus a connect. */
 const RECOVERY_MS = 45_000;
 
