@@ -16,8 +16,8 @@ const ROW_HEIGHT = 34;
 const OVERSCAN = 8;
 
 const COLUMNS: { key: SortKey | null; label: string; width: string; title?: string }[] = [
-  { key: 'name', label: 'Name', width: '12%' },
-  { key: 'host', label: 'Host', width: '8%' },
+  { key: 'name', label: 'Name', width: '10%' },
+  { key: 'host', label: 'Host', width: '11%' },
   { key: 'kind', label: 'Kind', width: '6%' },
   { key: 'state', label: 'State', width: '9%' },
   { key: 'owner', label: 'Owner', width: '10%' },
@@ -32,7 +32,7 @@ const COLUMNS: { key: SortKey | null; label: string; width: string; title?: stri
       "Resident memory of each VM's hypervisor process on the host; the guest's own memory is in the cell's " +
       'tooltip and the VM view (and shown here while the VM is not running)',
   },
-  { key: null, label: 'Actions', width: '19%' },
+  { key: null, label: 'Actions', width: '18%' },
 ];
 
 /** Live table of every VM on every connected host; only the visible rows are rendered. */
@@ -198,7 +198,7 @@ const FleetRow = memo(function FleetRow(props: {
         {unreachable ? (
           <span className="unreachable-note" data-testid="host-unreachable">
             {' '}
-            {unreachable}
+            unreachable
           </span>
         ) : null}
       </div>

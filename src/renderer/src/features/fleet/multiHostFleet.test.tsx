@@ -181,6 +181,7 @@ describe('one fleet across hosts', () => {
     const b = rowOf('beta-vm');
     expect(b).toContain('class="fleet-row unreachable"');
     expect(b).toContain('host unreachable, reconnecting…');
+    expect(b).toContain('data-testid="host-unreachable"> unreachable</span>');
     expect(b.match(/<button type="button"[^>]*>(Stop|Restart|Destroy)</g)!.every((t) => t.includes('disabled'))).toBe(
       true,
     );
