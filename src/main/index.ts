@@ -111,7 +111,7 @@ void app
       ports.closeAll();
     });
     void win.loadFile(rendererFile);
-    service.connectDefaultHost();
+    service.connectAtStart();
 
     app.once('before-quit', () => {
       service.shutdown();

@@ -41,7 +41,7 @@ async function main(): Promise<void> {
     localDaemonCommand: localDaemon && localDaemon.trim() !== '' ? localDaemon : null,
   });
   const server = await startWebServer({ service, rendererDir, port });
-  service.connectDefaultHost();
+  service.connectAtStart();
   // The one place the token is shown. The link stays good until this server stops (reloads, other browsers).
   process.stdout.write(
     `Firedeck web mode: ${server.url}\n` +

@@ -3,6 +3,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { stopChild } from '../../host-daemon/src/system/processes';
+import { CuttableLink } from './cuttableLink';
 import { freePort, makeTempDir, requireTool, waitForOutput } from './tmp';
 
 export interface SshdOptions {
@@ -10,6 +11,11 @@ export interface SshdOptions {
   pathPrepend?: string[];
   /** Reuse this host key (private key file) instead of generating one, e.g. to restart with the same identity. */
   hostKeyPath?: string;
+  /**
+   * Serve through a link the test can cut and resume (`cut()`, `resume()`): `port` is then the link's, and the
+   * sshd itself listens on another.
+   */
+  cuttable?: boolean;
 }
 
 export interface Sshd {
@@ -25,6 +31,13 @@ export interface Sshd {
   hostKeyFingerprint: string;
   hostKeyPath: string;
   pid: number;
+  /**
+   * Only with `cuttable`: stops accepting connections and drops the live ones (reset at once, or with `silent`
+   * held open with nothing passing, so that only the client's keepalives notice).
+   */
+  cut(options?: { silent?: boolean }): Promise<void>;
+  /** Only with `cuttable`: accepts connections again, on the same port. */
+  resume(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -92,13 +105,25 @@ export async function startSshd(options: SshdOptions = {}): Promise<Sshd> {
     throw err;
   }
 
+  const link = options.cuttable ? new CuttableLink(port) : null;
+  try {
+    await link?.listen();
+  } catch (err) {
+    await stopChild(child);
+    throw err;
+  }
+  const needLink = (): CuttableLink => {
+    if (!link) throw new Error('This sshd was started without `cuttable`');
+    return link;
+  };
+
   const hostPublicKey = fs.readFileSync(`${hostKeyPath}.pub`, 'utf8').trim().split(' ').slice(0, 2).join(' ');
   const blob = Buffer.from(hostPublicKey.split(' ')[1]!, 'base64');
   const hostKeyFingerprint = `SHA256:${crypto.createHash('sha256').update(blob).digest('base64').replace(/=+$/, '')}`;
 
   return {
     host: '127.0.0.1',
-    port,
+    port: link?.port ?? port,
     user: 'root',
     dir,
     clientKeyPath,
@@ -107,7 +132,10 @@ export async function startSshd(options: SshdOptions = {}): Promise<Sshd> {
     hostKeyFingerprint,
     hostKeyPath,
     pid: child.pid!,
+    cut: (opts) => needLink().cut(opts),
+    resume: () => needLink().resume(),
     async stop() {
+      await link?.close();
       await stopChild(child);
       fs.rmSync(dir, { recursive: true, force: true });
     },

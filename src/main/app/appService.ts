@@ -118,6 +118,7 @@ export class AppService {
         return this.connect(hostId);
       },
       'hosts.disconnect': ({ hostId }) => this.connection(hostId).disconnect(),
+      'hosts.connectAll': () => this.connectAll(),
       'daemon.call': ({ hostId, method, params }) => this.connection(hostId).call(method, params ?? {}),
       'channels.open': (params, ctx) => this.openChannel(params, ctx),
       'channels.ack': ({ channelId, bytes }, ctx) => {
@@ -145,10 +146,22 @@ export class AppService {
     return () => this.broadcastListeners.delete(listener);
   }
 
-  /** Connects the embedded default host, if there is one; a failure shows in its status, not as a throw. */
-  connectDefaultHost(): void {
-    if (this.options.localDaemonCommand === null) return;
-    this.connect(LOCAL_HOST_ID).catch(() => undefined);
+  /**
+   * At start: connects the embedded local host and every saved host whose key the operator has trusted, all in
+   * parallel; failures show in each host's status, never as a throw.
+   */
+  connectAtStart(): void {
+    const trusted = this.listHosts().filter((h) => h.kind === 'local' || h.hostKeyFingerprint !== null);
+    void this.connectAll(trusted);
+  }
+
+  /**
+   * Connects every host in parallel: each attempt runs on its own, so a host that is slow to answer or refuses
+   * neither delays nor fails the others. Resolves with every host's status once all attempts have settled.
+   */
+  async connectAll(hosts: readonly Host[] = this.listHosts()): Promise<HostStatus[]> {
+    await Promise.allSettled(hosts.map((h) => this.connect(h.id)));
+    return hosts.map((h) => this.connection(h.id).status);
   }
 
   endSession(sessionId: string): void {

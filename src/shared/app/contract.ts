@@ -126,6 +126,11 @@ export const appCalls = {
     HostStatus,
   ),
   'hosts.disconnect': call('hosts.disconnect', HostRef, HostStatus),
+  /**
+   * Connects every host (the local one and each saved host) at once; one host's failure is its own status, never
+   * the call's: the answer is every host's status once each attempt has settled.
+   */
+  'hosts.connectAll': call('hosts.connectAll', z.object({}).strict(), z.array(HostStatus)),
   /** Any daemon RPC method on a connected host; main validates params and result with the daemon's schemas. */
   'daemon.call': call(
     'daemon.call',

@@ -21,22 +21,33 @@ export interface SshStack {
   stop(): Promise<void>;
 }
 
-export interface SshStackOptions {
-  mode: AppMode;
-  /** Prefix of this suite's bridge, TAPs and leases (`fdt…`, so that leftovers can be found and removed). */
+export interface RigHostOptions {
+  /** Prefix of this host's bridge, TAPs and leases (`fdt…`, so that leftovers can be found and removed). */
   prefix: string;
-  /** The suite's own private subnet, e.g. 10.213.50.0/24. */
+  /** The host's own private subnet, e.g. 10.213.50.0/24. */
   cidr: string;
   /** Puts images into the daemon's state dir before anything else starts. */
   installImages(stateDir: string): Promise<unknown>;
   /** More of the daemon's environment (e.g. FIREDECK_SELFTEST_ISSUER). */
   env?: Record<string, string>;
+  /** Serve SSH through a link the test can cut and resume (`sshd.cut()`, `sshd.resume()`). */
+  cuttable?: boolean;
 }
 
-export async function startSshStack(options: SshStackOptions): Promise<SshStack> {
-  const parts: Partial<Omit<SshStack, 'stop'>> = {};
+/**
+ * One real host for the app to reach: a root daemon with its own state dir, socket, bridge and subnet, and an
+ * sshd of its own whose sessions find this daemon's `firedeckd` first on PATH. Several can run side by side.
+ */
+export interface RigHost {
+  daemon: DaemonRig;
+  sshd: Sshd;
+  /** Destroys the daemon's VMs and stops the sshd and daemon, also after a failed start. */
+  stop(): Promise<void>;
+}
+
+export async function startRigHost(options: RigHostOptions): Promise<RigHost> {
+  const parts: { daemon?: DaemonRig; sshd?: Sshd } = {};
   const stop = async (): Promise<void> => {
-    await parts.app?.stop();
     await parts.sshd?.stop();
     const daemon = parts.daemon;
     if (daemon) {
@@ -58,12 +69,32 @@ export async function startSshStack(options: SshStackOptions): Promise<SshStack>
       },
     }));
     await options.installImages(daemon.stateDir);
-    const sshd = (parts.sshd = await startSshd({ pathPrepend: [daemon.binDir] }));
-    const app = (parts.app = await startApp(options.mode));
-    const page = (parts.page = app.page);
-    await addSshHost(page, sshd, 'rig');
-    await trustAndConnect(page, 'rig', sshd.hostKeyFingerprint);
-    return { daemon, sshd, app, page, stop };
+    const sshd = (parts.sshd = await startSshd({ pathPrepend: [daemon.binDir], cuttable: options.cuttable ?? false }));
+    return { daemon, sshd, stop };
+  } catch (err) {
+    await stop().catch(() => undefined);
+    throw err;
+  }
+}
+
+export interface SshStackOptions extends Omit<RigHostOptions, 'cuttable'> {
+  mode: AppMode;
+}
+
+export async function startSshStack(options: SshStackOptions): Promise<SshStack> {
+  let host: RigHost | null = null;
+  let app: AppUnderTest | null = null;
+  const stop = async (): Promise<void> => {
+    await app?.stop();
+    await host?.stop();
+  };
+  try {
+    host = await startRigHost(options);
+    app = await startApp(options.mode);
+    const page = app.page;
+    await addSshHost(page, host.sshd, 'rig');
+    await trustAndConnect(page, 'rig', host.sshd.hostKeyFingerprint);
+    return { daemon: host.daemon, sshd: host.sshd, app, page, stop };
   } catch (err) {
     await stop().catch(() => undefined);
     throw err;

@@ -126,7 +126,9 @@ export function createFleetActions(client: AppClient, schedule: (fn: () => void)
       if (status.state === 'connected' && before !== 'connected') {
         refresh(hostId).catch((err: unknown) => useUiStore.getState().toast(FiredeckError.from(err).message, 'error'));
       }
-      if ((status.state === 'disconnected' || status.state === 'failed') && before !== status.state) {
+      // Only the operator's disconnect empties a host's rows. A link that dropped (reconnecting, or failed for
+      // good) leaves them in place, shown as unreachable: the VMs still run there.
+      if (status.state === 'disconnected' && before !== undefined && before !== 'disconnected') {
         useFleetStore.getState().dropHost(hostId);
       }
     }

@@ -12,6 +12,8 @@ export interface HostActions {
   connect(hostId: string): Promise<void>;
   trust(hostId: string, fingerprint: string): Promise<void>;
   disconnect(hostId: string): Promise<void>;
+  /** Connects every host at once; each host's outcome shows in its own status. */
+  connectAll(): Promise<void>;
 }
 
 export function createHostActions(client: AppClient): HostActions {
@@ -87,6 +89,14 @@ export function createHostActions(client: AppClient): HostActions {
       try {
         await client.call('hosts.trustHostKey', { hostId, fingerprint });
         await refresh();
+      } catch (err) {
+        report(err);
+      }
+    },
+    async connectAll() {
+      store().setNotice(null);
+      try {
+        await client.call('hosts.connectAll', {});
       } catch (err) {
         report(err);
       }

@@ -25,12 +25,15 @@ export interface UiState {
   theme: Theme;
   fleetFilter: string;
   fleetStateFilter: string;
+  /** A host's id to show only its VMs; empty for every host. */
+  fleetHostFilter: string;
   fleetSort: { key: SortKey; dir: 1 | -1 };
   toasts: Toast[];
   show(view: View): void;
   setTheme(theme: Theme): void;
   setFleetFilter(text: string): void;
   setFleetStateFilter(state: string): void;
+  setFleetHostFilter(hostId: string): void;
   sortBy(key: SortKey): void;
   toast(text: string, tone?: Toast['tone']): void;
   dismissToast(id: number): void;
@@ -43,12 +46,14 @@ export const useUiStore = create<UiState>()((set) => ({
   theme: 'system',
   fleetFilter: '',
   fleetStateFilter: '',
+  fleetHostFilter: '',
   fleetSort: { key: 'name', dir: 1 },
   toasts: [],
   show: (view) => set({ view }),
   setTheme: (theme) => set({ theme }),
   setFleetFilter: (fleetFilter) => set({ fleetFilter }),
   setFleetStateFilter: (fleetStateFilter) => set({ fleetStateFilter }),
+  setFleetHostFilter: (fleetHostFilter) => set({ fleetHostFilter }),
   sortBy: (key) =>
     set((s) => ({ fleetSort: { key, dir: s.fleetSort.key === key ? (-s.fleetSort.dir as 1 | -1) : 1 } })),
   toast: (text, tone = 'ok') => {

@@ -6,7 +6,7 @@ import { useActions } from '../../state/actionsContext';
 import { useCreateVmStore } from '../../state/createVmStore';
 import { useUiStore } from '../../state/uiStore';
 import { CreateVmForm } from './CreateVmForm';
-import { fleetRows, formatUptime, uptimeSeconds } from './fleetRows';
+import { fleetRows, formatUptime, hostUnreachableNote, uptimeSeconds } from './fleetRows';
 import { Sparkline } from './Sparkline';
 import { usageFigures } from './usageFigures';
 import { useNow } from './useNow';
@@ -17,8 +17,8 @@ const ROW_HEIGHT = 34;
 const OVERSCAN = 8;
 
 const COLUMNS: { key: SortKey | null; label: string; width: string; title?: string }[] = [
-  { key: 'name', label: 'Name', width: '12%' },
-  { key: 'host', label: 'Host', width: '8%' },
+  { key: 'name', label: 'Name', width: '10%' },
+  { key: 'host', label: 'Host', width: '11%' },
   { key: 'kind', label: 'Kind', width: '6%' },
   { key: 'state', label: 'State', width: '9%' },
   { key: 'owner', label: 'Owner', width: '10%' },
@@ -33,14 +33,23 @@ const COLUMNS: { key: SortKey | null; label: string; width: string; title?: stri
       "Resident memory of each VM's hypervisor process on the host; the guest's own memory is in the cell's " +
       'tooltip and the VM view (and shown here while the VM is not running)',
   },
-  { key: null, label: 'Actions', width: '19%' },
+  { key: null, label: 'Actions', width: '18%' },
 ];
 
 /** Live table of every VM on every connected host; only the visible rows are rendered. */
 export function FleetView(): React.JSX.Element {
   const vms = useFleetStore((s) => s.vms);
   const hosts = useHostsStore((s) => s.hosts);
-  const { fleetFilter, fleetStateFilter, fleetSort, setFleetFilter, setFleetStateFilter, sortBy } = useUiStore();
+  const {
+    fleetFilter,
+    fleetStateFilter,
+    fleetHostFilter,
+    fleetSort,
+    setFleetFilter,
+    setFleetStateFilter,
+    setFleetHostFilter,
+    sortBy,
+  } = useUiStore();
   const now = useNow(1000);
   const { fleet } = useActions();
   const creating = useCreateVmStore((s) => s.open);
@@ -54,11 +63,12 @@ export function FleetView(): React.JSX.Element {
       fleetRows(Object.values(vms), {
         text: fleetFilter,
         state: fleetStateFilter,
+        host: fleetHostFilter,
         sort: fleetSort,
         hostNames,
         now: sortClock || Date.now(),
       }),
-    [vms, fleetFilter, fleetStateFilter, fleetSort, hostNames, sortClock],
+    [vms, fleetFilter, fleetStateFilter, fleetHostFilter, fleetSort, hostNames, sortClock],
   );
   const viewport = useRef<HTMLDivElement>(null);
   const [scrollTop, setScrollTop] = useState(0);
@@ -90,6 +100,14 @@ export function FleetView(): React.JSX.Element {
           {VmState.options.map((s) => (
             <option key={s} value={s}>
               {s}
+            </option>
+          ))}
+        </select>
+        <select value={fleetHostFilter} onChange={(e) => setFleetHostFilter(e.target.value)} aria-label="Host">
+          <option value="">all hosts</option>
+          {hosts.map((h) => (
+            <option key={h.id} value={h.id}>
+              {h.name}
             </option>
           ))}
         </select>
@@ -136,12 +154,13 @@ export function FleetView(): React.JSX.Element {
                 row={row}
                 top={(first + i) * ROW_HEIGHT}
                 hostName={hostNames[row.hostId] ?? row.hostId}
+                unreachable={hostUnreachableNote(statuses[row.hostId])}
                 uptime={formatUptime(uptimeSeconds(row, now))}
               />
             ))}
           </div>
           {rows.length === 0 ? (
-            <div className="empty">No VMs{fleetFilter || fleetStateFilter ? ' match' : ''}.</div>
+            <div className="empty">No VMs{fleetFilter || fleetStateFilter || fleetHostFilter ? ' match' : ''}.</div>
           ) : null}
         </div>
       </div>
@@ -153,15 +172,19 @@ const FleetRow = memo(function FleetRow(props: {
   row: FleetVm;
   top: number;
   hostName: string;
+  /** Why the row's host cannot be reached, or null while it is connected. */
+  unreachable: string | null;
   uptime: string;
 }): React.JSX.Element {
-  const { row, top, hostName, uptime } = props;
+  const { row, top, hostName, unreachable, uptime } = props;
   const show = useUiStore((s) => s.show);
   const vm = row.vm;
   return (
     <div
-      className="fleet-row"
+      className={unreachable ? 'fleet-row unreachable' : 'fleet-row'}
       role="row"
+      aria-disabled={unreachable ? true : undefined}
+      data-host={hostName}
       style={{ top, height: ROW_HEIGHT }}
       data-testid={`vm-row-${vm.name}`}
       onDoubleClick={() => show({ name: 'vm', hostId: row.hostId, vmId: vm.id })}
@@ -171,8 +194,14 @@ const FleetRow = memo(function FleetRow(props: {
           {vm.name}
         </button>
       </div>
-      <div role="cell" style={{ width: COLUMNS[1]!.width }}>
+      <div role="cell" style={{ width: COLUMNS[1]!.width }} data-testid="vm-host" title={unreachable ?? undefined}>
         {hostName}
+        {unreachable ? (
+          <span className="unreachable-note" data-testid="host-unreachable">
+            {' '}
+            unreachable
+          </span>
+        ) : null}
       </div>
       <div role="cell" style={{ width: COLUMNS[2]!.width }}>
         {vm.kind}
@@ -194,7 +223,7 @@ const FleetRow = memo(function FleetRow(props: {
       </div>
       <UsageCells row={row} />
       <div role="cell" className="row-actions" style={{ width: COLUMNS[9]!.width }}>
-        <VmActionButtons hostId={row.hostId} hostName={hostName} vm={vm} />
+        <VmActionButtons hostId={row.hostId} hostName={hostName} vm={vm} unreachable={unreachable} />
       </div>
     </div>
   );

@@ -13,6 +13,8 @@ export function VmActionButtons(props: {
   vm: Vm;
   /** The detail view also offers Kill (no clean shutdown); the rows keep to the everyday actions. */
   withKill?: boolean;
+  /** Why the VM's host cannot be reached (its link dropped): every action is off, with this as the reason. */
+  unreachable?: string | null;
 }): React.JSX.Element {
   const { fleet } = useActions();
   const { vm } = props;
@@ -22,18 +24,19 @@ export function VmActionButtons(props: {
     );
   };
   const running = vm.state === 'running' || vm.state === 'booting';
+  const off = props.unreachable ? { disabled: true, title: `${props.hostName}: ${props.unreachable}` } : {};
   return (
     <>
       {running ? (
         <>
-          <button type="button" onClick={() => act('stop')}>
+          <button type="button" onClick={() => act('stop')} {...off}>
             Stop
           </button>
-          <button type="button" onClick={() => act('restart')}>
+          <button type="button" onClick={() => act('restart')} {...off}>
             Restart
           </button>
           {props.withKill ? (
-            <button type="button" onClick={() => act('kill')}>
+            <button type="button" onClick={() => act('kill')} {...off}>
               Kill
             </button>
           ) : null}
@@ -43,11 +46,12 @@ export function VmActionButtons(props: {
           type="button"
           onClick={() => act('start')}
           disabled={vm.state === 'creating' || vm.state === 'stopping' || vm.state === 'destroying'}
+          {...off}
         >
           Start
         </button>
       )}
-      <button type="button" className="danger" onClick={() => act('destroy')}>
+      <button type="button" className="danger" onClick={() => act('destroy')} {...off}>
         Destroy
       </button>
     </>

@@ -1,4 +1,21 @@
+import type { HostStatus } from '../../../../shared/app/contract';
 import type { FleetVm, SortKey } from '../../state/fleetStore';
+
+/**
+ * Why a host's rows cannot be acted on, or null while its link is up. Rows of a host whose link dropped stay
+ * in the fleet (the VMs keep running there); they show this note and their actions are off until it is back.
+ */
+export function hostUnreachableNote(status: HostStatus | undefined): string | null {
+  switch (status?.state) {
+    case 'connected':
+      return null;
+    case 'reconnecting':
+    case 'connecting':
+      return 'host unreachable, reconnecting…';
+    default:
+      return 'host unreachable';
+  }
+}
 
 /** Seconds since the VM started, or null when it is not running. */
 export function uptimeSeconds(row: FleetVm, now: number): number | null {
@@ -16,12 +33,17 @@ export function formatUptime(seconds: number | null): string {
   return `${m}m ${seconds % 60}s`;
 }
 
-/** Filter (free text over name, owner, address, id, host; and an exact state) then sort; pure, for views and the bench. */
+/**
+ * Filter (free text over name, owner, address, id, host; an exact state; one host's id) then sort; pure, for
+ * views and the bench.
+ */
 export function fleetRows(
   all: Iterable<FleetVm>,
   opts: {
     text: string;
     state: string;
+    /** Only this host's VMs; empty for every host. */
+    host?: string;
     sort: { key: SortKey; dir: 1 | -1 };
     hostNames: Record<string, string>;
     now: number;
@@ -31,6 +53,7 @@ export function fleetRows(
   const out: FleetVm[] = [];
   for (const row of all) {
     if (opts.state && row.vm.state !== opts.state) continue;
+    if (opts.host && row.hostId !== opts.host) continue;
     if (needle) {
       const hay =
         `${row.vm.name} ${row.vm.owner} ${row.vm.address ?? ''} ${row.vm.id} ${opts.hostNames[row.hostId] ?? ''} ${row.vm.kind}`.toLowerCase();

@@ -15,7 +15,17 @@ export function HostsView(): React.JSX.Element {
   const editing = hosts.find((h) => h.id === editingId);
   return (
     <section className="hosts-view">
-      <h2>Hosts</h2>
+      <div className="toolbar">
+        <h2>Hosts</h2>
+        <button
+          type="button"
+          onClick={() => void actions.connectAll()}
+          disabled={hosts.length === 0}
+          title="Connect every host at once; a host that fails does not hold up the others"
+        >
+          Connect all
+        </button>
+      </div>
       <table className="hosts-table">
         <thead>
           <tr>

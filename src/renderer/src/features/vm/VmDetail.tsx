@@ -3,7 +3,7 @@ import type { DriverName } from '../../../../shared/protocol/daemon';
 import { useFleetStore, vmKey } from '../../state/fleetStore';
 import { useHostsStore } from '../../state/hostsStore';
 import { useUiStore, type VmTab } from '../../state/uiStore';
-import { formatUptime, uptimeSeconds } from '../fleet/fleetRows';
+import { formatUptime, hostUnreachableNote, uptimeSeconds } from '../fleet/fleetRows';
 import { Sparkline } from '../fleet/Sparkline';
 import { usageFigures } from '../fleet/usageFigures';
 import { useNow } from '../fleet/useNow';
@@ -21,6 +21,7 @@ export function VmDetail(props: { hostId: string; vmId: string; tab?: Tab | unde
   const row = useFleetStore((s) => s.vms[vmKey(props.hostId, props.vmId)]);
   const events = useFleetStore((s) => s.events[vmKey(props.hostId, props.vmId)]);
   const hostName = useHostsStore((s) => s.hosts.find((h) => h.id === props.hostId)?.name ?? props.hostId);
+  const hostStatus = useHostsStore((s) => s.statuses[props.hostId]);
   const show = useUiStore((s) => s.show);
   const now = useNow(1000);
   const [tab, setTab] = useState<Tab>(props.tab ?? 'console');
@@ -42,6 +43,7 @@ export function VmDetail(props: { hostId: string; vmId: string; tab?: Tab | unde
     );
   }
   const vm = row.vm;
+  const unreachable = hostUnreachableNote(hostStatus);
   const running = vm.state === 'running' || vm.state === 'booting';
   const tabs: Tab[] = ['console', ...(vm.kind === 'cli' ? (['terminal'] as const) : (['desktop'] as const)), 'events'];
 
@@ -61,9 +63,14 @@ export function VmDetail(props: { hostId: string; vmId: string; tab?: Tab | unde
           {formatUptime(uptimeSeconds(row, now))} · {vm.vcpus} vCPU · {vm.memoryMib} MiB · ready:{' '}
           {vm.ready.join(', ') || '—'}
         </span>
+        {unreachable ? (
+          <span className="row-error" data-testid="vm-host-unreachable">
+            {hostName}: {unreachable}
+          </span>
+        ) : null}
         <span className="spacer" />
         <span className="vm-actions" data-testid="vm-actions">
-          <VmActionButtons hostId={props.hostId} hostName={hostName} vm={vm} withKill />
+          <VmActionButtons hostId={props.hostId} hostName={hostName} vm={vm} withKill unreachable={unreachable} />
         </span>
       </div>
       {vm.lastError ? <div className="row-error">Last error: {vm.lastError}</div> : null}
