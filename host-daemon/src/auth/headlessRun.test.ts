@@ -44,6 +44,11 @@ class ReplayedTerminal implements LoginTerminal {
       check();
     });
   }
+  /** Output that comes now, chunk by chunk: each is seen by the waiting check before the next. */
+  push(text: string, exit?: number): void {
+    this.parts.push({ after: this.sent.length, text, ...(exit !== undefined ? { exit } : {}) });
+    this.flush();
+  }
   private flush(): void {
     while (this.parts.length > 0 && this.parts[0]!.after <= this.sent.length) {
       const p = this.parts.shift()!;
@@ -137,7 +142,7 @@ describe('a headless login driven over its terminal, replaying the real CLIs', (
   });
 
   it('reads an error line only once it is whole (a chunk may end inside it, as seen in a CLI VM)', async () => {
-    const term = new ChunkedTerminal();
+    const term = new ReplayedTerminal([]);
     const run = new HeadlessRun(term, PROVIDERS.codex.headless!);
     const shown = run.waitForUrl(signal);
     term.push('Error logging in: ');
@@ -150,45 +155,10 @@ describe('a headless login driven over its terminal, replaying the real CLIs', (
   });
 
   it('takes a last line without its end once the CLI has exited', async () => {
-    const term = new ChunkedTerminal();
+    const term = new ReplayedTerminal([]);
     const run = new HeadlessRun(term, PROVIDERS.codex.headless!);
     const shown = run.waitForUrl(signal);
     term.push('Error logging in: no network', 1);
     expect(await shown).toEqual({ failed: 'Error logging in: no network' });
   });
 });
-
-/** A terminal fed by the test, chunk by chunk, each chunk seen by the waiting check before the next comes. */
-class ChunkedTerminal implements LoginTerminal {
-  private out = '';
-  private exit: { code: number | null; signal: string | null } | null = null;
-  private readonly waiters = new Set<() => void>();
-  text(): string {
-    return this.out;
-  }
-  ended(): { code: number | null; signal: string | null } | null {
-    return this.exit;
-  }
-  send(): void {
-    // no prompts in these outputs
-  }
-  push(text: string, exit?: number): void {
-    this.out += text;
-    if (exit !== undefined) this.exit = { code: exit, signal: null };
-    for (const w of [...this.waiters]) w();
-  }
-  until<T>(test: () => T | null, signal: AbortSignal): Promise<T> {
-    return new Promise((resolve, reject) => {
-      const check = (): void => {
-        if (signal.aborted) return reject(new Error('aborted'));
-        const v = test();
-        if (v !== null) {
-          this.waiters.delete(check);
-          resolve(v);
-        }
-      };
-      this.waiters.add(check);
-      check();
-    });
-  }
-}
