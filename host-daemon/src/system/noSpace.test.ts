@@ -7,6 +7,9 @@ describe('a full disk, told apart from other failures', () => {
     expect(isNoSpace(Object.assign(new Error('write failed'), { code: 'ENOSPC' }))).toBe(true);
     expect(isNoSpace(Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' }))).toBe(true);
     expect(isNoSpace({ stderr: "cp: error writing 'rootfs.raw': No space left on device" })).toBe(true);
+    expect(isNoSpace({ stderr: 'Could not allocate block in ext2 filesystem while populating file system' })).toBe(
+      true,
+    );
     expect(isNoSpace(new FiredeckError('internal', 'Could not clone', { cause: { code: 'ENOSPC' } }))).toBe(true);
     expect(isNoSpace(new Error('EACCES: permission denied'))).toBe(false);
     expect(isNoSpace('No space left on device')).toBe(false);

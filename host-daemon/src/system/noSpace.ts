@@ -6,7 +6,8 @@ export function isNoSpace(err: unknown): boolean {
   const e = err as { code?: unknown; message?: unknown; stderr?: unknown; cause?: unknown };
   if (e.code === 'ENOSPC' || e.code === 'SQLITE_FULL') return true;
   const text = [e.message, e.stderr].filter((t): t is string => typeof t === 'string').join('\n');
-  if (/No space left on device|ENOSPC|database or disk is full/i.test(text)) return true;
+  // ext2fs (mkfs.ext4 -d, debugfs) says it its own way.
+  if (/No space left on device|ENOSPC|database or disk is full|Could not allocate block/i.test(text)) return true;
   return e.cause !== undefined && e.cause !== err && isNoSpace(e.cause);
 }
 
