@@ -3,18 +3,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ImageCatalog } from '../images/catalog';
-import { parseCidr } from '../net/cidr';
-import { LeaseStore } from '../net/leases';
 import { bridgeMac, deleteLink, permanentNeighbours } from '../net/links';
-import { openDb, type Db } from '../store/db';
-import { VmStore } from '../store/vmStore';
 import { childExited, pidAlive, readCmdline } from '../system/processes';
 import type { VmLaunchSpec } from './driver';
-import { EventBus } from './eventBus';
 import { FirecrackerDriver } from './firecracker/driver';
 import { QEMU_BINARY, QemuDriver, qemuArgs } from './qemu/qemuDriver';
-import { VmService } from './vmService';
+import { testVmService, type TestVmService } from './testing/testVmService';
 
 // Reconcile (re)creates the daemon's bridge: this file's own names, never another suite's.
 const BRIDGE = 'fdrcbr0';
@@ -26,8 +20,7 @@ const root = process.getuid?.() === 0;
 let dir: string;
 let binDir: string;
 let savedPath: string | undefined;
-let db: Db;
-let service: VmService;
+let made: TestVmService | undefined;
 const children: ChildProcess[] = [];
 
 /** The argv the QEMU driver builds for a VM `id` whose run dir is under `vmRunRoot`. */
@@ -87,8 +80,8 @@ beforeAll(() => {
 });
 
 afterEach(() => {
-  service?.shutdown();
-  db?.close();
+  made?.close();
+  made = undefined;
 });
 
 afterAll(async () => {
@@ -113,28 +106,8 @@ describe.skipIf(!root)('reconcile: orphan hypervisors', () => {
     const runDir = path.join(dir, 'run');
     const vmRunRoot = path.join(runDir, 'vms');
     fs.mkdirSync(vmRunRoot, { recursive: true });
-    db = openDb(path.join(stateDir, 'firedeck.db'));
-    const subnet = parseCidr(CIDR);
-    const catalog = new ImageCatalog(stateDir);
-    service = new VmService({
-      config: {
-        stateDir,
-        runDir,
-        bridge: BRIDGE,
-        devicePrefix: PREFIX,
-        consoleLogMaxBytes: 65536,
-        browserVmTtlSeconds: 60,
-        rootfsMode: 'clone',
-        stopTimeoutSeconds: 5,
-      },
-      subnet,
-      vms: new VmStore(db),
-      leases: new LeaseStore(db, subnet, PREFIX),
-      drivers: [new QemuDriver({ qemuAccel: 'tcg' })],
-      images: { resolve: async (ref) => catalog.resolve(ref) },
-      events: new EventBus(),
-      log: () => undefined,
-    });
+    made = testVmService({ stateDir, runDir, bridge: BRIDGE, prefix: PREFIX, cidr: CIDR });
+    const { service } = made;
     const standIn = path.join(binDir, QEMU_BINARY);
     const nobody = ['--reuid=nobody', '--regid=nogroup', '--clear-groups', '--'];
 

@@ -4,17 +4,10 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { ImageCatalog } from '../images/catalog';
-import { parseCidr } from '../net/cidr';
-import { LeaseStore } from '../net/leases';
 import { deleteLink } from '../net/links';
-import { openDb, type Db } from '../store/db';
 import { newVm } from '../store/testing/newVm';
-import { VmStore } from '../store/vmStore';
 import { childExited, pidAlive, readCmdline } from '../system/processes';
-import { EventBus } from './eventBus';
-import { QemuDriver } from './qemu/qemuDriver';
-import { VmService } from './vmService';
+import { testVmService, type TestVmService } from './testing/testVmService';
 
 // Reconcile (re)creates the daemon's bridge: this file's own name, never another suite's.
 const BRIDGE = 'fdrcbr2';
@@ -24,42 +17,16 @@ const CIDR = '10.213.141.0/24';
 const root = process.getuid?.() === 0;
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'firedeck-stopping-'));
 const stateDir = path.join(dir, 'state');
-const open: { db: Db; service: VmService }[] = [];
+const open: TestVmService[] = [];
 
-function daemon(): { service: VmService; vms: VmStore; leases: LeaseStore } {
-  const db = openDb(path.join(stateDir, 'firedeck.db'));
-  const subnet = parseCidr(CIDR);
-  const catalog = new ImageCatalog(stateDir);
-  const vms = new VmStore(db);
-  const leases = new LeaseStore(db, subnet, PREFIX);
-  const service = new VmService({
-    config: {
-      stateDir,
-      runDir: path.join(dir, 'run'),
-      bridge: BRIDGE,
-      devicePrefix: PREFIX,
-      consoleLogMaxBytes: 65536,
-      browserVmTtlSeconds: 60,
-      rootfsMode: 'clone',
-      stopTimeoutSeconds: 5,
-    },
-    subnet,
-    vms,
-    leases,
-    drivers: [new QemuDriver({ qemuAccel: 'tcg' })],
-    images: { resolve: async (ref) => catalog.resolve(ref) },
-    events: new EventBus(),
-    log: () => undefined,
-  });
-  open.push({ db, service });
-  return { service, vms, leases };
+function daemon(): TestVmService {
+  const made = testVmService({ stateDir, runDir: path.join(dir, 'run'), bridge: BRIDGE, prefix: PREFIX, cidr: CIDR });
+  open.push(made);
+  return made;
 }
 
 afterEach(() => {
-  for (const { db, service } of open.splice(0)) {
-    service.shutdown();
-    db.close();
-  }
+  for (const made of open.splice(0)) made.close();
 });
 
 afterAll(async () => {

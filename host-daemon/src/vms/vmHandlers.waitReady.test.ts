@@ -3,18 +3,14 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { ImageCatalog } from '../images/catalog';
-import { parseCidr } from '../net/cidr';
-import { LeaseStore } from '../net/leases';
 import { RpcServer } from '../rpc/server';
-import { openDb, type Db } from '../store/db';
-import { VmStore } from '../store/vmStore';
+import type { Db } from '../store/db';
 import { EventBus } from './eventBus';
-import { QemuDriver } from './qemu/qemuDriver';
 import { registerVmHandlers } from './vmHandlers';
-import { VmService } from './vmService';
+import type { VmService } from './vmService';
 import type { VmStatsSampler } from './vmStats';
 import { newVm } from '../store/testing/newVm';
+import { testVmService } from './testing/testVmService';
 
 const ID = 'vm-00000000000000b2';
 
@@ -27,30 +23,17 @@ let socketPath: string;
 
 beforeEach(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'firedeck-waitready-'));
-  db = openDb(path.join(dir, 'state', 'firedeck.db'));
-  const subnet = parseCidr('10.213.37.0/24');
   bus = new EventBus();
-  const vms = new VmStore(db);
-  const catalog = new ImageCatalog(path.join(dir, 'state'));
-  service = new VmService({
-    config: {
-      stateDir: path.join(dir, 'state'),
-      runDir: path.join(dir, 'run'),
-      bridge: 'fdt4ubr0',
-      devicePrefix: 'fdt4u',
-      consoleLogMaxBytes: 65536,
-      browserVmTtlSeconds: 60,
-      rootfsMode: 'clone',
-      stopTimeoutSeconds: 5,
-    },
-    subnet,
-    vms,
-    leases: new LeaseStore(db, subnet, 'fdt4u'),
-    drivers: [new QemuDriver({ qemuAccel: 'tcg' })],
-    images: { resolve: async (ref) => catalog.resolve(ref) },
+  const made = testVmService({
+    stateDir: path.join(dir, 'state'),
+    runDir: path.join(dir, 'run'),
+    bridge: 'fdt4ubr0',
+    prefix: 'fdt4u',
+    cidr: '10.213.37.0/24',
     events: bus,
-    log: () => undefined,
   });
+  ({ db, service } = made);
+  const { vms } = made;
   // A VM that is booting and will never print its marker: only the caller's leaving can end the wait early.
   vms.insert(newVm(ID, 'alice-cli'));
   vms.update(ID, { state: 'booting' });

@@ -3,16 +3,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { ImageCatalog } from '../images/catalog';
-import { parseCidr } from '../net/cidr';
-import { LeaseStore } from '../net/leases';
 import { deleteLink } from '../net/links';
-import { openDb, type Db } from '../store/db';
 import { newVm } from '../store/testing/newVm';
-import { VmStore } from '../store/vmStore';
-import { EventBus } from './eventBus';
-import { QemuDriver } from './qemu/qemuDriver';
-import { VmService } from './vmService';
+import { testVmService, type TestVmService } from './testing/testVmService';
 
 // Reconcile (re)creates the daemon's bridge: this file's own name, never another suite's.
 const BRIDGE = 'fdrcbr1';
@@ -23,42 +16,17 @@ const root = process.getuid?.() === 0;
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'firedeck-destroying-'));
 const stateDir = path.join(dir, 'state');
 const immutable: string[] = [];
-const open: { db: Db; service: VmService }[] = [];
+const open: TestVmService[] = [];
 
 /** A VmService as firedeckd builds it, on the store in `stateDir` (a second one is the restarted daemon). */
-function daemon(): { db: Db; service: VmService; vms: VmStore } {
-  const db = openDb(path.join(stateDir, 'firedeck.db'));
-  const subnet = parseCidr(CIDR);
-  const catalog = new ImageCatalog(stateDir);
-  const vms = new VmStore(db);
-  const service = new VmService({
-    config: {
-      stateDir,
-      runDir: path.join(dir, 'run'),
-      bridge: BRIDGE,
-      devicePrefix: PREFIX,
-      consoleLogMaxBytes: 65536,
-      browserVmTtlSeconds: 60,
-      rootfsMode: 'clone',
-      stopTimeoutSeconds: 5,
-    },
-    subnet,
-    vms,
-    leases: new LeaseStore(db, subnet, PREFIX),
-    drivers: [new QemuDriver({ qemuAccel: 'tcg' })],
-    images: { resolve: async (ref) => catalog.resolve(ref) },
-    events: new EventBus(),
-    log: () => undefined,
-  });
-  open.push({ db, service });
-  return { db, service, vms };
+function daemon(): TestVmService {
+  const made = testVmService({ stateDir, runDir: path.join(dir, 'run'), bridge: BRIDGE, prefix: PREFIX, cidr: CIDR });
+  open.push(made);
+  return made;
 }
 
 function closeAll(): void {
-  for (const { db, service } of open.splice(0)) {
-    service.shutdown();
-    db.close();
-  }
+  for (const made of open.splice(0)) made.close();
 }
 
 afterEach(closeAll);

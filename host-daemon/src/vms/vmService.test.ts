@@ -4,15 +4,12 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isFiredeckError } from '../../../src/shared/errors';
 import type { DaemonEvent } from '../../../src/shared/protocol/events';
-import { ImageCatalog } from '../images/catalog';
-import { parseCidr } from '../net/cidr';
-import { LeaseStore } from '../net/leases';
-import { openDb, type Db } from '../store/db';
+import type { Db } from '../store/db';
 import { VmStore } from '../store/vmStore';
 import { EventBus } from './eventBus';
-import { QemuDriver } from './qemu/qemuDriver';
-import { VmService } from './vmService';
+import type { VmService } from './vmService';
 import { newVm } from '../store/testing/newVm';
+import { testVmService } from './testing/testVmService';
 
 let dir: string;
 let db: Db;
@@ -22,32 +19,18 @@ let bus: EventBus;
 
 beforeEach(() => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'firedeck-vmsvc-'));
-  db = openDb(path.join(dir, 'state', 'firedeck.db'));
-  const subnet = parseCidr('10.213.36.0/24');
   const events = new EventBus();
   bus = events;
   seen = [];
   events.subscribe(null, (d) => seen.push(d.event));
-  const catalog = new ImageCatalog(path.join(dir, 'state'));
-  service = new VmService({
-    config: {
-      stateDir: path.join(dir, 'state'),
-      runDir: path.join(dir, 'run'),
-      bridge: 'fdt3ubr0',
-      devicePrefix: 'fdt3u',
-      consoleLogMaxBytes: 65536,
-      browserVmTtlSeconds: 60,
-      rootfsMode: 'clone',
-      stopTimeoutSeconds: 5,
-    },
-    subnet,
-    vms: new VmStore(db),
-    leases: new LeaseStore(db, subnet, 'fdt3u'),
-    drivers: [new QemuDriver({ qemuAccel: 'tcg' })],
-    images: { resolve: async (ref) => catalog.resolve(ref) },
+  ({ db, service } = testVmService({
+    stateDir: path.join(dir, 'state'),
+    runDir: path.join(dir, 'run'),
+    bridge: 'fdt3ubr0',
+    prefix: 'fdt3u',
+    cidr: '10.213.36.0/24',
     events,
-    log: () => undefined,
-  });
+  }));
 });
 
 afterEach(() => {
