@@ -7,6 +7,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { deleteLink } from '../net/links';
 import { newVm } from '../store/testing/newVm';
 import { childExited, pidAlive, readCmdline } from '../system/processes';
+import { qmpServer } from './testing/qmpServer';
 import { testVmService, type TestVmService } from './testing/testVmService';
 
 // Reconcile (re)creates the daemon's bridge: this file's own name, never another suite's.
@@ -83,28 +84,17 @@ describe.skipIf(!root)('reconcile: a VM left stopping', () => {
     await new Promise<void>((resolve) => hypervisor.once('spawn', resolve));
     const commands: string[] = [];
     const sockets: net.Socket[] = [];
-    const qmp = net.createServer((socket) => {
-      sockets.push(socket);
-      socket.on('error', () => undefined);
-      socket.write('{"QMP": {"version": {"qemu": {"micro": 0, "minor": 2, "major": 8}}, "capabilities": []}}\r\n');
-      let buffer = '';
-      socket.on('data', (chunk: Buffer) => {
-        buffer += chunk.toString('utf8');
-        let nl: number;
-        while ((nl = buffer.indexOf('\n')) !== -1) {
-          const cmd = JSON.parse(buffer.slice(0, nl)) as { execute: string; id?: number };
-          buffer = buffer.slice(nl + 1);
-          commands.push(cmd.execute);
-          socket.write(
-            JSON.stringify({ return: cmd.execute === 'query-status' ? { status: 'running' } : {}, id: cmd.id }) +
-              '\r\n',
-          );
-          if (cmd.execute === 'system_powerdown' || cmd.execute === 'quit') {
-            hypervisor.kill('SIGTERM');
-            void childExited(hypervisor).then(() => socket.destroy());
-          }
+    const qmp = qmpServer({
+      reply: (cmd) => {
+        commands.push(cmd.execute);
+        return cmd.execute === 'query-status' ? { status: 'running' } : {};
+      },
+      after: (cmd, socket) => {
+        if (cmd.execute === 'system_powerdown' || cmd.execute === 'quit') {
+          hypervisor.kill('SIGTERM');
+          void childExited(hypervisor).then(() => socket.destroy());
         }
-      });
+      },
     });
     const serial = net.createServer((socket) => {
       sockets.push(socket);
@@ -137,6 +127,7 @@ describe.skipIf(!root)('reconcile: a VM left stopping', () => {
     } finally {
       if (hypervisor.exitCode === null && hypervisor.signalCode === null) hypervisor.kill('SIGKILL');
       for (const socket of sockets) socket.destroy();
+      qmp.destroyAll();
       await new Promise<void>((resolve) => qmp.close(() => resolve()));
       await new Promise<void>((resolve) => serial.close(() => resolve()));
     }

@@ -1,10 +1,11 @@
 import fs from 'node:fs';
-import net from 'node:net';
+import type net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { DaemonEvent } from '../../../src/shared/protocol/events';
 import type { Vm } from '../../../src/shared/protocol/vm';
+import { qmpServer } from './testing/qmpServer';
 import { VmHealthMonitor, type HealthTarget } from './vmHealth';
 
 /**
@@ -19,25 +20,12 @@ class StallableQmp {
   private readonly held: (() => void)[] = [];
 
   constructor(readonly socketPath: string) {
-    this.server = net.createServer((socket) => {
-      socket.on('error', () => undefined);
-      this.run(() => {
-        socket.write('{"QMP": {"version": {"qemu": {"micro": 0, "minor": 2, "major": 8}}, "capabilities": []}}\r\n');
-        let buffer = '';
-        socket.on('data', (chunk: Buffer) => {
-          buffer += chunk.toString('utf8');
-          let nl: number;
-          while ((nl = buffer.indexOf('\n')) !== -1) {
-            const cmd = JSON.parse(buffer.slice(0, nl)) as { execute: string; id?: number };
-            buffer = buffer.slice(nl + 1);
-            this.run(() => {
-              if (cmd.execute === 'query-status') this.queries++;
-              const ret = cmd.execute === 'query-status' ? { status: 'running', running: true } : {};
-              if (!socket.destroyed) socket.write(JSON.stringify({ return: ret, id: cmd.id }) + '\r\n');
-            });
-          }
-        });
-      });
+    this.server = qmpServer({
+      reply: (cmd) => {
+        if (cmd.execute === 'query-status') this.queries++;
+        return cmd.execute === 'query-status' ? { status: 'running', running: true } : {};
+      },
+      gate: (step) => this.run(step),
     });
   }
 
